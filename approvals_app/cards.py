@@ -1,0 +1,104 @@
+"""Model card content: the five sections, Markdown in and out, sanitised HTML, hashing."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+
+import markdown
+import nh3
+
+SECTION_TITLES = {
+    "intended_use": "Intended use",
+    "training_data": "Training data",
+    "evaluation": "Evaluation",
+    "limitations": "Limitations",
+    "ethical_considerations": "Ethical considerations",
+}
+_TITLE_TO_KEY = {title.lower(): key for key, title in SECTION_TITLES.items()}
+_HEADING = re.compile(r"^#{1,3}\s+(.+?)\s*#*\s*$")
+
+
+def content_sha256(sections: dict[str, str]) -> str:
+    canonical = json.dumps(
+        {key: sections.get(key, "") for key in SECTION_TITLES},
+        sort_keys=True,
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def to_markdown(sections: dict[str, str]) -> str:
+    parts = []
+    for key, title in SECTION_TITLES.items():
+        parts.append(f"## {title}\n\n{sections.get(key, '').strip()}\n")
+    return "\n".join(parts)
+
+
+def parse_markdown(text: str) -> dict[str, str]:
+    """Split a Markdown document into the card sections by their headings.
+
+    Headings that name a section (`## Intended use`, any level 1–3, any case) start it;
+    text before the first such heading, or under unknown headings, goes to the section
+    before it, or to intended use when there is none.
+    """
+    sections = {key: [] for key in SECTION_TITLES}
+    current = "intended_use"
+    for line in text.splitlines():
+        match = _HEADING.match(line)
+        if match and match.group(1).strip().lower() in _TITLE_TO_KEY:
+            current = _TITLE_TO_KEY[match.group(1).strip().lower()]
+            continue
+        sections[current].append(line)
+    return {key: "\n".join(lines).strip() for key, lines in sections.items()}
+
+
+_ALLOWED_TAGS = {
+    "p",
+    "br",
+    "hr",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "strong",
+    "em",
+    "b",
+    "i",
+    "code",
+    "pre",
+    "blockquote",
+    "ul",
+    "ol",
+    "li",
+    "a",
+    "table",
+    "thead",
+    "tbody",
+    "tr",
+    "th",
+    "td",
+}
+
+
+def render_markdown(text: str) -> str:
+    """Markdown → HTML with no scripts, no event attributes and only safe link schemes.
+
+    Python-Markdown passes raw HTML through (PITFALLS 10), so its output is sanitised by
+    nh3 with an allow-list of tags, attributes and URL schemes.
+    """
+    html = markdown.markdown(text, extensions=["tables", "fenced_code"], output_format="html")
+    return nh3.clean(
+        html,
+        tags=_ALLOWED_TAGS,
+        attributes={"a": {"href", "title"}, "th": {"align"}, "td": {"align"}},
+        url_schemes={"http", "https", "mailto"},
+        link_rel="noopener noreferrer nofollow",
+    )
+
+
+def render_sections(sections: dict[str, str]) -> str:
+    return render_markdown(to_markdown(sections))

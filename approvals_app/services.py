@@ -1,0 +1,188 @@
+"""Writes for model cards and reviews; the same rules for every door."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from models_app.audit import diff, record_event, tag_change
+from models_app.enums import Action, Stage
+from models_app.exceptions import Conflict, InvalidTransition, NotAllowed
+from models_app.models import ModelVersion, RegisteredModel
+from models_app.permissions import require_permission
+from models_app.validators import validate_plain_text
+
+from .cards import SECTION_TITLES, content_sha256
+from .models import CardRevision, Decision, ModelCard, Review
+
+SECTION_MAX = 20000
+COMMENT_MAX = 5000
+
+
+def _lock(version: ModelVersion) -> ModelVersion:
+    RegisteredModel.objects.select_for_update().filter(pk=version.registered_model_id).first()
+    return ModelVersion.objects.select_related("registered_model__team").get(pk=version.pk)
+
+
+def _new_revision(*, card: ModelCard, sections: dict[str, str], actor) -> CardRevision:
+    number = (card.current_revision.number if card.current_revision else 0) + 1
+    return CardRevision.objects.create(
+        card=card,
+        number=number,
+        sha256=content_sha256(sections),
+        author=actor,
+        author_username=actor.get_username() if actor else "",
+        **{key: sections.get(key, "") for key in SECTION_TITLES},
+    )
+
+
+def card_create_for_new_version(*, version: ModelVersion, actor, **kwargs) -> ModelCard:
+    """Create the empty card of a newly registered version (SPEC §3: "card created empty").
+
+    Runs inside model_version_register's transaction through the version_registered signal.
+    """
+    card = ModelCard(model_version=version)
+    tag_change(card, actor=actor)
+    card.save()
+    card.current_revision = _new_revision(card=card, sections={}, actor=actor)
+    tag_change(card, actor=actor)
+    card.save()
+    return card
+
+
+@transaction.atomic
+def card_update(*, actor, version: ModelVersion, sections: dict, reason: str = "") -> ModelCard:
+    """Write a new card revision; earlier approvals stay with the revision they approved.
+
+    `sections` maps section keys to Markdown; missing keys keep their current text. An edit
+    that changes nothing makes no revision.
+    """
+    mv = _lock(version)
+    require_permission(actor, "card.edit", mv)
+    if mv.stage == Stage.DEPRECATED:
+        raise InvalidTransition(f"{mv} is deprecated; its card can no longer change.")
+    if not isinstance(sections, dict):
+        raise ValidationError({"sections": ["Sections must be an object of section → text."]})
+    errors: dict = {}
+    unknown = set(sections) - set(SECTION_TITLES)
+    if unknown:
+        errors["sections"] = [f"Unknown card sections: {', '.join(sorted(map(str, unknown)))}."]
+    for key, text in sections.items():
+        if key in SECTION_TITLES:
+            try:
+                validate_plain_text(
+                    text, field=SECTION_TITLES[key], max_length=SECTION_MAX, multiline=True
+                )
+            except ValidationError as exc:
+                errors.setdefault(key, []).extend(exc.messages)
+    if errors:
+        raise ValidationError(errors)
+    card = ModelCard.objects.select_related("current_revision").get(model_version=mv)
+    current = card.current_revision.sections() if card.current_revision else {}
+    merged = {key: sections.get(key, current.get(key, "")) for key in SECTION_TITLES}
+    if card.current_revision and content_sha256(merged) == card.current_revision.sha256:
+        return card
+    revision = _new_revision(card=card, sections=merged, actor=actor)
+    card.current_revision = revision
+    tag_change(card, actor=actor, reason=reason)
+    card.save()
+    record_event(
+        action=Action.CARD_EDITED,
+        actor=actor,
+        obj=mv,
+        reason=reason,
+        changes=diff(current, merged),
+        payload={"revision": revision.number, "sha256": revision.sha256},
+    )
+    return card
+
+
+@transaction.atomic
+def review_request(*, actor, version: ModelVersion, reason: str = "") -> ModelCard:
+    """Put a staging version in the reviewers' inboxes."""
+    mv = _lock(version)
+    require_permission(actor, "review.request", mv)
+    if mv.stage != Stage.STAGING:
+        raise InvalidTransition(
+            f"Reviews are requested only for versions in staging; {mv} is in '{mv.stage}'."
+        )
+    card = ModelCard.objects.select_related("current_revision").get(model_version=mv)
+    card.review_requested_at = timezone.now()
+    card.review_requested_by = actor
+    tag_change(card, actor=actor, reason=reason)
+    card.save()
+    record_event(
+        action=Action.REVIEW_REQUESTED,
+        actor=actor,
+        obj=mv,
+        reason=reason,
+        payload={"revision": card.current_revision.number},
+    )
+    return card
+
+
+@transaction.atomic
+def review_submit(
+    *,
+    actor,
+    version: ModelVersion,
+    decision: str,
+    comment: str = "",
+    revision_sha256: str | None = None,
+) -> Review:
+    """Record a reviewer's decision on the current card revision.
+
+    Refused outside staging (409), for the version's or revision's author (403), and when
+    `revision_sha256` names content other than the current revision (409).
+    """
+    errors: dict = {}
+    if decision not in Decision.values:
+        errors["decision"] = [f"decision must be one of: {', '.join(Decision.values)}."]
+    try:
+        validate_plain_text(comment or "", field="comment", max_length=COMMENT_MAX, multiline=True)
+    except ValidationError as exc:
+        errors["comment"] = exc.messages
+    if decision in (Decision.REJECT, Decision.REQUEST_CHANGES) and not (comment or "").strip():
+        errors["comment"] = ["A comment is required to reject or request changes."]
+    if errors:
+        raise ValidationError(errors)
+    mv = _lock(version)
+    if mv.stage != Stage.STAGING:
+        raise InvalidTransition(
+            f"Reviews are taken only while a version is in staging; {mv} is in '{mv.stage}'."
+        )
+    require_permission(actor, "review.submit", mv)
+    card = ModelCard.objects.select_related("current_revision").get(model_version=mv)
+    revision = card.current_revision
+    if actor.pk in (mv.created_by_id, revision.author_id):
+        raise NotAllowed("Authors cannot review their own version or card revision.")
+    if revision_sha256 is not None and revision_sha256 != revision.sha256:
+        raise Conflict(
+            f"The card changed since it was read: current revision {revision.number} has "
+            f"sha256 {revision.sha256}."
+        )
+    review = Review(
+        model_version=mv,
+        revision=revision,
+        revision_sha256=revision.sha256,
+        reviewer=actor,
+        reviewer_username=actor.get_username(),
+        decision=decision,
+        comment=comment or "",
+    )
+    tag_change(review, actor=actor)
+    review.save()
+    record_event(
+        action=Action.REVIEW_SUBMITTED,
+        actor=actor,
+        obj=mv,
+        reason=comment or "",
+        payload={
+            "decision": decision,
+            "revision": revision.number,
+            "sha256": revision.sha256,
+            "review_id": review.pk,
+        },
+    )
+    return review

@@ -1,0 +1,57 @@
+"""Names shared by the whole registry: stages, transitions, actions and roles."""
+
+from django.db import models
+
+
+class Stage(models.TextChoices):
+    STAGING = "staging", "Staging"
+    PRODUCTION = "production", "Production"
+    ARCHIVED = "archived", "Archived"
+    ROLLED_BACK = "rolled_back", "Rolled back"
+    DEPRECATED = "deprecated", "Deprecated"
+
+
+class Transition(models.TextChoices):
+    """The lifecycle transitions of SPEC §3, by the name users and the API give them."""
+
+    PROMOTE = "promote", "Promote"
+    ARCHIVE = "archive", "Archive"
+    ROLLBACK = "rollback", "Roll back"
+    DEPRECATE = "deprecate", "Deprecate"
+
+
+class Direction(models.TextChoices):
+    HIGHER = "higher", "Higher is better"
+    LOWER = "lower", "Lower is better"
+
+
+class Action(models.TextChoices):
+    """What an audit event records; the names double as the event types of SPEC §10."""
+
+    TEAM_CREATED = "team.created", "Team created"
+    TEAM_CHANGED = "team.changed", "Team changed"
+    MEMBER_ADDED = "team.member_added", "Team member added"
+    MEMBER_REMOVED = "team.member_removed", "Team member removed"
+    MODEL_CREATED = "model.created", "Model created"
+    MODEL_CHANGED = "model.changed", "Model changed"
+    VERSION_REGISTERED = "version.registered", "Version registered"
+    VERSION_CHANGED = "version.changed", "Version changed"
+    VERSION_PROMOTED = "version.promoted", "Version promoted"
+    VERSION_ARCHIVED = "version.archived", "Version archived"
+    VERSION_ROLLED_BACK = "version.rolled_back", "Version rolled back"
+    VERSION_RESTORED = "version.restored", "Version restored by rollback"
+    VERSION_DEPRECATED = "version.deprecated", "Version deprecated"
+    ARTIFACT_STORED = "version.artifact_stored", "Artifact stored"
+    CARD_EDITED = "card.edited", "Model card edited"
+    REVIEW_REQUESTED = "review.requested", "Review requested"
+    REVIEW_SUBMITTED = "review.submitted", "Review submitted"
+    POLICY_CHANGED = "policy.changed", "Policy changed"
+
+
+class Role(models.TextChoices):
+    """The groups of SPEC §7, created by a migration with their permissions."""
+
+    VIEWER = "viewer", "Viewer"
+    CONTRIBUTOR = "contributor", "Contributor"
+    REVIEWER = "reviewer", "Reviewer"
+    RELEASE_MANAGER = "release_manager", "Release manager"

@@ -1,0 +1,121 @@
+"""Promotion guards (SPEC §4): pure functions from data to pass/fail with a human reason.
+
+The dry run, the 409 answer of a refused promotion and the dashboard's checklist all
+show these same results. Apps that add guards (approvals_app adds the review and model
+card guards) register a provider with `register_guard_provider`; models_app never imports
+them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class GuardResult:
+    guard: str
+    passed: bool
+    reason: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def fmt(number: float) -> str:
+    """A metric value as people write it: 0.87, 50, 1.2e-05."""
+    return f"{number:.6g}"
+
+
+def threshold_results(metrics: dict[str, float], thresholds: Iterable[dict]) -> list[GuardResult]:
+    results = []
+    for rule in thresholds:
+        name = rule["metric"]
+        value = metrics.get(name)
+        if "min" in rule:
+            bound, op, word = float(rule["min"]), "≥", "required"
+        else:
+            bound, op, word = float(rule["max"]), "≤", "allowed"
+        guard = f"threshold:{name}"
+        if value is None:
+            results.append(
+                GuardResult(guard, False, f"{name} is missing ({word} {op} {fmt(bound)})")
+            )
+        elif "min" in rule and value < bound:
+            results.append(
+                GuardResult(guard, False, f"{name} {fmt(value)} < required {fmt(bound)}")
+            )
+        elif "max" in rule and value > bound:
+            results.append(GuardResult(guard, False, f"{name} {fmt(value)} > allowed {fmt(bound)}"))
+        else:
+            results.append(GuardResult(guard, True, f"{name} {fmt(value)} {op} {fmt(bound)}"))
+    return results
+
+
+def no_regression_results(
+    metrics: dict[str, float],
+    production_metrics: dict[str, float] | None,
+    production_label: str,
+    key_metrics: Iterable[dict],
+) -> list[GuardResult]:
+    """Each key metric against the production version, within its tolerance ε.
+
+    Higher-is-better passes when new > old − ε; lower-is-better when new < old + ε. A key
+    metric the candidate lacks fails; with no production version every metric passes.
+    """
+    results = []
+    for rule in key_metrics:
+        name, direction = rule["metric"], rule.get("direction", "higher")
+        eps = float(rule.get("tolerance", 0.0))
+        guard = f"no_regression:{name}"
+        value = metrics.get(name)
+        if value is None:
+            results.append(GuardResult(guard, False, f"key metric {name} is missing"))
+            continue
+        if production_metrics is None:
+            results.append(
+                GuardResult(guard, True, f"{name}: no version in production to compare with")
+            )
+            continue
+        old = production_metrics.get(name)
+        if old is None:
+            results.append(
+                GuardResult(guard, True, f"{name}: production {production_label} has no value")
+            )
+            continue
+        if direction == "lower":
+            ok, limit, op = value < old + eps, old + eps, "<"
+        else:
+            ok, limit, op = value > old - eps, old - eps, ">"
+        verdict = "" if ok else "regresses: "
+        results.append(
+            GuardResult(
+                guard,
+                ok,
+                f"{verdict}{name} {fmt(value)} vs production {production_label} {fmt(old)} "
+                f"(needs {op} {fmt(limit)}, tolerance {fmt(eps)})",
+            )
+        )
+    return results
+
+
+def checksum_result(sha256: str, required: bool) -> list[GuardResult]:
+    if not required:
+        return []
+    if sha256:
+        return [GuardResult("checksum", True, "artifact checksum recorded")]
+    return [GuardResult("checksum", False, "artifact checksum not recorded")]
+
+
+# Providers: callables (version, policy) -> list[GuardResult], added by other apps.
+GuardProvider = Callable[..., list[GuardResult]]
+_providers: list[GuardProvider] = []
+
+
+def register_guard_provider(provider: GuardProvider) -> None:
+    if provider not in _providers:
+        _providers.append(provider)
+
+
+def guard_providers() -> list[GuardProvider]:
+    return list(_providers)

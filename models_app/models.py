@@ -1,0 +1,389 @@
+"""The metadata store (SPEC §2), the lifecycle state machine (§3), policies (§4) and audit (§6).
+
+Nothing here checks permissions or writes audit rows: models_app.services does both, and
+is the only code that calls the transition methods below.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django_fsm import FSMField, FSMModelMixin, transition
+from simple_history.models import HistoricalRecords
+
+from .enums import Action, Stage
+
+
+class AuditedHistory(models.Model):
+    """Columns every history row carries beside simple-history's own.
+
+    The username is kept as text so that the trail still names a user whose account was
+    removed, and the request id ties the row to the request that made it.
+    """
+
+    history_username = models.CharField(max_length=150, blank=True, default="")
+    history_request_id = models.CharField(max_length=64, blank=True, default="")
+
+    class Meta:
+        abstract = True
+
+
+def _history_user_getter(historical_instance):
+    if historical_instance.history_user_id is None:
+        return None
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.filter(pk=historical_instance.history_user_id).first()
+
+
+def _history_user_setter(historical_instance, user):
+    if user is not None:
+        historical_instance.history_user_id = user.pk
+        historical_instance.history_username = user.get_username()
+
+
+def registry_history(**kwargs) -> HistoricalRecords:
+    """simple-history with the user stored as id and name, never as a foreign key.
+
+    A foreign key would be nulled when the user is deleted (PITFALLS 8), which the
+    append-only triggers would refuse; an integer id and the username survive.
+    """
+    return HistoricalRecords(
+        bases=[AuditedHistory],
+        history_user_id_field=models.IntegerField(null=True, blank=True, db_index=True),
+        history_user_getter=_history_user_getter,
+        history_user_setter=_history_user_setter,
+        **kwargs,
+    )
+
+
+class Team(models.Model):
+    """A group of people that owns registered models."""
+
+    name = models.CharField(max_length=100, unique=True)
+    slug = models.SlugField(max_length=50, unique=True)
+    description = models.TextField(blank=True)
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="Membership", related_name="teams", blank=True
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    history = registry_history()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    """A user's membership of a team: contributors act on their own teams' models."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    history = registry_history()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["team", "user"], name="membership_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.team}"
+
+
+class RegisteredModel(models.Model):
+    """A named model owned by one team; its versions are the things that get promoted."""
+
+    name = models.CharField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="registered_models")
+    tags = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now)
+    # The last version number handed out; numbers are never reused (SPEC §2).
+    last_number = models.PositiveIntegerField(default=0, editable=False)
+    history = registry_history(excluded_fields=["last_number"])
+
+    class Meta:
+        ordering = ["name"]
+        permissions = [
+            ("create_model", "Can create models and register versions for own teams"),
+            ("promote_version", "Can promote a version to production"),
+            ("archive_version", "Can archive a version"),
+            ("rollback_model", "Can roll a model back"),
+            ("deprecate_version", "Can deprecate a version"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ModelVersion(FSMModelMixin, models.Model):
+    """One registered version of a model, with its lineage, metrics and lifecycle stage.
+
+    The identity fields are fixed at registration: a different model is a new version.
+    `stage` is protected: only the transition methods change it, and only the services
+    call those.
+    """
+
+    IDENTITY_FIELDS = (
+        "registered_model_id",
+        "version",
+        "number",
+        "metrics",
+        "data_version",
+        "code_version",
+        "params",
+        "source_run",
+    )
+    # The artifact may be attached once after registration (an upload), then never again.
+    WRITE_ONCE_FIELDS = ("artifact_uri", "artifact_sha256", "artifact_size")
+
+    registered_model = models.ForeignKey(
+        RegisteredModel, on_delete=models.PROTECT, related_name="versions"
+    )
+    version = models.CharField(max_length=64)
+    # Hex sort key whose text order is SemVer precedence (validators.SemVer.sort_key).
+    precedence = models.CharField(max_length=700, editable=False)
+    number = models.PositiveIntegerField(editable=False)
+    description = models.TextField(blank=True)
+    tags = models.JSONField(default=dict, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    params = models.JSONField(default=dict, blank=True)
+    artifact_uri = models.CharField(max_length=2048, blank=True)
+    artifact_sha256 = models.CharField(max_length=64, blank=True)
+    artifact_size = models.BigIntegerField(null=True, blank=True)
+    data_version = models.CharField(max_length=500, blank=True)
+    code_version = models.CharField(max_length=500, blank=True)
+    source_run = models.CharField(max_length=500, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    stage = FSMField(
+        max_length=20, choices=Stage.choices, default=Stage.STAGING, protected=True, db_index=True
+    )
+    stage_changed_at = models.DateTimeField(default=timezone.now)
+    # When the version last entered production; set means "was in production before",
+    # which makes it a valid rollback target once archived.
+    promoted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    history = registry_history()
+
+    class Meta:
+        ordering = ["registered_model_id", "-precedence"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["registered_model", "version"], name="modelversion_unique_version"
+            ),
+            models.UniqueConstraint(
+                fields=["registered_model", "number"], name="modelversion_unique_number"
+            ),
+            # At most one production version per model, held by the database (PITFALLS 1, 5).
+            models.UniqueConstraint(
+                fields=["registered_model"],
+                condition=Q(stage="production"),
+                name="modelversion_one_production",
+            ),
+            models.CheckConstraint(
+                condition=Q(stage__in=Stage.values), name="modelversion_stage_valid"
+            ),
+            models.CheckConstraint(condition=Q(number__gte=1), name="modelversion_number_positive"),
+        ]
+        indexes = [
+            models.Index(fields=["registered_model", "precedence"], name="modelversion_order"),
+            models.Index(fields=["registered_model", "stage"], name="modelversion_stage"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.registered_model.name} {self.version}"
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        instance._loaded_values = dict(zip(field_names, values, strict=True))
+        return instance
+
+    def changed_identity_fields(self) -> list[str]:
+        """Identity fields that differ from what was loaded (empty for a new version)."""
+        loaded = getattr(self, "_loaded_values", None)
+        if self._state.adding or loaded is None:
+            return []
+        changed = []
+        for name in self.IDENTITY_FIELDS:
+            field = self._meta.get_field(name.removesuffix("_id"))
+            if name in loaded and field.get_prep_value(getattr(self, name)) != field.to_python(
+                loaded[name]
+            ):
+                changed.append(name)
+        for name in self.WRITE_ONCE_FIELDS:
+            if loaded.get(name) not in ("", None) and getattr(self, name) != loaded[name]:
+                changed.append(name)
+        return changed
+
+    def save(self, *args, **kwargs):
+        changed = self.changed_identity_fields()
+        if changed:
+            from django.core.exceptions import ValidationError
+
+            raise ValidationError(
+                f"{', '.join(changed)} cannot change after registration; register a new "
+                "version instead."
+            )
+        super().save(*args, **kwargs)
+        self._loaded_values = {f.attname: getattr(self, f.attname) for f in self._meta.fields}
+
+    # --- Transitions (called only by models_app.services) ---------------------------
+
+    def _touch(self) -> None:
+        self.stage_changed_at = timezone.now()
+
+    @transition(field=stage, source=Stage.STAGING, target=Stage.PRODUCTION)
+    def promote(self) -> None:
+        self._touch()
+        self.promoted_at = self.stage_changed_at
+
+    @transition(field=stage, source=[Stage.STAGING, Stage.PRODUCTION], target=Stage.ARCHIVED)
+    def archive(self) -> None:
+        self._touch()
+
+    @transition(field=stage, source=Stage.PRODUCTION, target=Stage.ROLLED_BACK)
+    def roll_back(self) -> None:
+        self._touch()
+
+    @transition(
+        field=stage,
+        source=Stage.ARCHIVED,
+        target=Stage.PRODUCTION,
+        conditions=[lambda v: v.promoted_at is not None],
+    )
+    def restore(self) -> None:
+        self._touch()
+        self.promoted_at = self.stage_changed_at
+
+    @transition(
+        field=stage,
+        source=[Stage.STAGING, Stage.ARCHIVED, Stage.ROLLED_BACK],
+        target=Stage.DEPRECATED,
+    )
+    def deprecate(self) -> None:
+        self._touch()
+
+
+class PromotionPolicy(models.Model):
+    """The guards a version must pass to reach production (SPEC §4).
+
+    One row may belong to a model; the row with `is_site_default` applies to every model
+    without its own. Thresholds are `[{"metric": "accuracy", "min": 0.9}, {"metric":
+    "latency_ms", "max": 50}]`; key metrics for the no-regression guard are
+    `[{"metric": "f1", "direction": "higher", "tolerance": 0.01}]`.
+    """
+
+    DEFAULT_SECTIONS = [
+        "intended_use",
+        "training_data",
+        "evaluation",
+        "limitations",
+        "ethical_considerations",
+    ]
+
+    registered_model = models.OneToOneField(
+        RegisteredModel,
+        on_delete=models.PROTECT,
+        related_name="policy",
+        null=True,
+        blank=True,
+    )
+    is_site_default = models.BooleanField(default=False)
+    thresholds = models.JSONField(default=list, blank=True)
+    key_metrics = models.JSONField(default=list, blank=True)
+    required_approvals = models.PositiveSmallIntegerField(default=1)
+    required_card_sections = models.JSONField(default=list, blank=True)
+    require_checksum = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(default=timezone.now)
+    history = registry_history()
+
+    class Meta:
+        verbose_name_plural = "promotion policies"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_site_default"],
+                condition=Q(is_site_default=True),
+                name="policy_one_site_default",
+            ),
+            models.CheckConstraint(
+                condition=(Q(is_site_default=True) & Q(registered_model__isnull=True))
+                | (Q(is_site_default=False) & Q(registered_model__isnull=False)),
+                name="policy_default_xor_model",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        if self.is_site_default:
+            return "Site default policy"
+        return f"Policy of {self.registered_model}"
+
+
+class AuditEvent(models.Model):
+    """One change, by whom, when and why: the registry's trail and its event stream.
+
+    Append-only in the database (migration 0002). Actor and object are kept as text as
+    well as ids so that the record outlives what it names.
+    """
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    action = models.CharField(max_length=64, choices=Action.choices, db_index=True)
+    actor_id = models.IntegerField(null=True, blank=True, db_index=True)
+    actor_username = models.CharField(max_length=150, blank=True, db_index=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    team = models.ForeignKey(
+        Team,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    registered_model = models.ForeignKey(
+        RegisteredModel,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        blank=True,
+        related_name="audit_events",
+    )
+    model_version = models.ForeignKey(
+        ModelVersion,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        blank=True,
+        related_name="audit_events",
+    )
+    model_name = models.CharField(max_length=100, blank=True, db_index=True)
+    version_label = models.CharField(max_length=64, blank=True)
+    object_type = models.CharField(max_length=32)
+    object_id = models.CharField(max_length=64, blank=True)
+    from_stage = models.CharField(max_length=20, blank=True)
+    to_stage = models.CharField(max_length=20, blank=True)
+    reason = models.TextField(blank=True)
+    changes = models.JSONField(default=dict, blank=True)
+    payload = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["registered_model", "-created_at"], name="audit_by_model"),
+            models.Index(fields=["model_version", "-created_at"], name="audit_by_version"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor_username} {self.action}"

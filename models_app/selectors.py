@@ -1,0 +1,116 @@
+"""Reads that matter: each with explicit select_related so list pages stay constant-cost."""
+
+from __future__ import annotations
+
+from django.db.models import Count, Q, QuerySet
+
+from .enums import Stage
+from .guards import (
+    GuardResult,
+    checksum_result,
+    guard_providers,
+    no_regression_results,
+    threshold_results,
+)
+from .models import AuditEvent, ModelVersion, PromotionPolicy, RegisteredModel
+
+
+def model_list() -> QuerySet[RegisteredModel]:
+    """Models with their team and a count of versions per stage."""
+    counts = {
+        f"n_{stage}": Count("versions", filter=Q(versions__stage=stage)) for stage in Stage.values
+    }
+    return RegisteredModel.objects.select_related("team", "created_by").annotate(
+        n_versions=Count("versions"), **counts
+    )
+
+
+def model_get(*, name: str) -> RegisteredModel:
+    return RegisteredModel.objects.select_related("team", "created_by").get(name=name)
+
+
+def version_list(*, model: RegisteredModel | None = None) -> QuerySet[ModelVersion]:
+    """Versions, newest SemVer precedence first."""
+    qs = ModelVersion.objects.select_related("registered_model__team", "created_by")
+    if model is not None:
+        qs = qs.filter(registered_model=model)
+    return qs.order_by("registered_model_id", "-precedence")
+
+
+def version_get(*, model: RegisteredModel, version: str) -> ModelVersion:
+    return version_list(model=model).get(version=version)
+
+
+def production_version(*, model: RegisteredModel) -> ModelVersion | None:
+    return version_list(model=model).filter(stage=Stage.PRODUCTION).first()
+
+
+def last_known_good(*, model: RegisteredModel) -> ModelVersion | None:
+    """The most recently archived version that had been in production before."""
+    return (
+        ModelVersion.objects.filter(
+            registered_model=model, stage=Stage.ARCHIVED, promoted_at__isnull=False
+        )
+        .order_by("-stage_changed_at", "-id")
+        .first()
+    )
+
+
+def effective_policy(*, model: RegisteredModel) -> PromotionPolicy:
+    """The model's own policy, else the site default, else the built-in default."""
+    own = PromotionPolicy.objects.filter(registered_model=model).first()
+    if own is not None:
+        return own
+    site = PromotionPolicy.objects.filter(is_site_default=True).first()
+    if site is not None:
+        return site
+    return PromotionPolicy(
+        is_site_default=True,
+        required_approvals=1,
+        required_card_sections=list(PromotionPolicy.DEFAULT_SECTIONS),
+    )
+
+
+def promotion_checks(*, version: ModelVersion) -> list[GuardResult]:
+    """Every promotion guard for `version`, passed or not: the dry run of SPEC §4."""
+    model = version.registered_model
+    policy = effective_policy(model=model)
+    production = production_version(model=model)
+    if production is not None and production.pk == version.pk:
+        production = None
+    results = threshold_results(version.metrics, policy.thresholds)
+    results += no_regression_results(
+        version.metrics,
+        production.metrics if production is not None else None,
+        production.version if production is not None else "",
+        policy.key_metrics,
+    )
+    for provider in guard_providers():
+        results += provider(version=version, policy=policy)
+    results += checksum_result(version.artifact_sha256, policy.require_checksum)
+    return results
+
+
+def audit_events(
+    *,
+    model_name: str | None = None,
+    version: ModelVersion | None = None,
+    actor: str | None = None,
+    action: str | None = None,
+    since=None,
+    until=None,
+) -> QuerySet[AuditEvent]:
+    qs = AuditEvent.objects.all()
+    if model_name:
+        qs = qs.filter(model_name=model_name)
+    if version is not None:
+        qs = qs.filter(model_version=version)
+    if actor:
+        qs = qs.filter(actor_username=actor)
+    if action:
+        qs = qs.filter(action=action)
+    if since is not None:
+        qs = qs.filter(created_at__gte=since)
+    if until is not None:
+        qs = qs.filter(created_at__lt=until)
+    return qs.order_by("-created_at", "-id")

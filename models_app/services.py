@@ -1,0 +1,648 @@
+"""Every write to the registry: the one path shared by the admin, API, dashboard and CLI.
+
+Each service is keyword-only, takes the acting user, checks permission, validates, writes
+inside one transaction, records history with the actor and reason, and appends an audit
+event. Transitions lock the model's row first, so that concurrent promotions of one model
+queue (PostgreSQL: SELECT … FOR UPDATE; SQLite: the immediate write transaction).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from django_fsm import can_proceed
+
+from . import selectors
+from .audit import diff, record_event, tag_change
+from .enums import Action, Stage
+from .exceptions import Conflict, GuardsFailed, InvalidTransition, NotFound
+from .models import Membership, ModelVersion, PromotionPolicy, RegisteredModel, Team
+from .permissions import require_permission
+from .signals import version_registered
+from .validators import (
+    SemVer,
+    validate_artifact_uri,
+    validate_card_sections,
+    validate_key_metrics,
+    validate_metrics,
+    validate_model_name,
+    validate_params,
+    validate_plain_text,
+    validate_sha256,
+    validate_tags,
+    validate_thresholds,
+)
+
+REASON_MAX = 2000
+
+
+def _require_reason(reason: object) -> str:
+    if not isinstance(reason, str) or not reason.strip():
+        raise ValidationError({"reason": ["A reason is required for this change."]})
+    try:
+        validate_plain_text(reason, field="reason", max_length=REASON_MAX, multiline=True)
+    except ValidationError as exc:
+        raise ValidationError({"reason": exc.messages}) from exc
+    return reason.strip()
+
+
+def _collect(errors: dict, key: str, fn, /, *args, **kwargs) -> Any:
+    """Run a validator, filing its message under `key` instead of raising."""
+    try:
+        return fn(*args, **kwargs)
+    except ValidationError as exc:
+        errors.setdefault(key, []).extend(exc.messages)
+        return None
+
+
+def _lock_model(model_id: int) -> RegisteredModel:
+    return RegisteredModel.objects.select_for_update().select_related("team").get(pk=model_id)
+
+
+# --- Teams --------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def team_create(*, actor, name: str, slug: str, description: str = "") -> Team:
+    """Create a team (admins only)."""
+    require_permission(actor, "team.change")
+    errors: dict = {}
+    _collect(
+        errors, "name", validate_plain_text, name, field="name", max_length=100, multiline=False
+    )
+    _collect(
+        errors,
+        "description",
+        validate_plain_text,
+        description,
+        field="description",
+        max_length=10000,
+        multiline=True,
+    )
+    if errors:
+        raise ValidationError(errors)
+    if Team.objects.filter(name=name).exists() or Team.objects.filter(slug=slug).exists():
+        raise Conflict(f"A team named '{name}' or with slug '{slug}' already exists.")
+    team = Team(name=name, slug=slug, description=description)
+    team.full_clean()
+    tag_change(team, actor=actor)
+    team.save()
+    record_event(
+        action=Action.TEAM_CREATED,
+        actor=actor,
+        obj=team,
+        changes=diff({}, {"name": name, "slug": slug, "description": description}),
+    )
+    return team
+
+
+@transaction.atomic
+def team_update(
+    *, actor, team: Team, name: str | None = None, description: str | None = None
+) -> Team:
+    require_permission(actor, "team.change", team)
+    team = Team.objects.select_for_update().get(pk=team.pk)
+    before = {"name": team.name, "description": team.description}
+    if name is not None:
+        validate_plain_text(name, field="name", max_length=100, multiline=False)
+        team.name = name
+    if description is not None:
+        validate_plain_text(description, field="description", max_length=10000, multiline=True)
+        team.description = description
+    after = {"name": team.name, "description": team.description}
+    changes = diff(before, after)
+    if changes:
+        team.full_clean()
+        tag_change(team, actor=actor)
+        team.save()
+        record_event(action=Action.TEAM_CHANGED, actor=actor, obj=team, changes=changes)
+    return team
+
+
+@transaction.atomic
+def team_member_add(*, actor, team: Team, user) -> Membership:
+    require_permission(actor, "team.change", team)
+    existing = Membership.objects.filter(team=team, user=user).first()
+    if existing is not None:
+        return existing
+    membership = Membership(team=team, user=user)
+    tag_change(membership, actor=actor)
+    membership.save()
+    record_event(
+        action=Action.MEMBER_ADDED, actor=actor, obj=team, payload={"user": user.get_username()}
+    )
+    return membership
+
+
+@transaction.atomic
+def team_member_remove(*, actor, team: Team, user) -> None:
+    require_permission(actor, "team.change", team)
+    membership = Membership.objects.filter(team=team, user=user).first()
+    if membership is None:
+        return
+    tag_change(membership, actor=actor)
+    membership.delete()
+    record_event(
+        action=Action.MEMBER_REMOVED, actor=actor, obj=team, payload={"user": user.get_username()}
+    )
+
+
+# --- Registered models ---------------------------------------------------------------------
+
+
+@transaction.atomic
+def registered_model_create(
+    *, actor, name: str, team: Team, description: str = "", tags: dict | None = None
+) -> RegisteredModel:
+    """Create a model owned by `team`; contributors may only create for their own teams."""
+    require_permission(actor, "model.create", team)
+    errors: dict = {}
+    _collect(errors, "name", validate_model_name, name)
+    _collect(
+        errors,
+        "description",
+        validate_plain_text,
+        description,
+        field="description",
+        max_length=10000,
+        multiline=True,
+    )
+    tags = _collect(errors, "tags", validate_tags, tags if tags is not None else {})
+    if errors:
+        raise ValidationError(errors)
+    if RegisteredModel.objects.filter(name=name).exists():
+        raise Conflict(f"A model named '{name}' already exists.")
+    model = RegisteredModel(
+        name=name, team=team, description=description, tags=tags, created_by=actor
+    )
+    tag_change(model, actor=actor)
+    try:
+        with transaction.atomic():
+            model.save()
+    except IntegrityError as exc:
+        raise Conflict(f"A model named '{name}' already exists.") from exc
+    record_event(
+        action=Action.MODEL_CREATED,
+        actor=actor,
+        obj=model,
+        changes=diff(
+            {}, {"name": name, "team": team.slug, "description": description, "tags": tags}
+        ),
+    )
+    return model
+
+
+@transaction.atomic
+def registered_model_update(
+    *, actor, model: RegisteredModel, description: str | None = None, tags: dict | None = None
+) -> RegisteredModel:
+    """Edit a model's description and tags."""
+    model = _lock_model(model.pk)
+    require_permission(actor, "model.change", model)
+    errors: dict = {}
+    if description is not None:
+        _collect(
+            errors,
+            "description",
+            validate_plain_text,
+            description,
+            field="description",
+            max_length=10000,
+            multiline=True,
+        )
+    if tags is not None:
+        tags = _collect(errors, "tags", validate_tags, tags)
+    if errors:
+        raise ValidationError(errors)
+    before = {"description": model.description, "tags": model.tags}
+    if description is not None:
+        model.description = description
+    if tags is not None:
+        model.tags = tags
+    changes = diff(before, {"description": model.description, "tags": model.tags})
+    if changes:
+        model.updated_at = timezone.now()
+        tag_change(model, actor=actor)
+        model.save()
+        record_event(action=Action.MODEL_CHANGED, actor=actor, obj=model, changes=changes)
+    return model
+
+
+# --- Versions ------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def model_version_register(
+    *,
+    actor,
+    model: RegisteredModel,
+    version: str,
+    metrics: dict | None = None,
+    params: dict | None = None,
+    artifact_uri: str = "",
+    artifact_sha256: str = "",
+    artifact_size: int | None = None,
+    data_version: str = "",
+    code_version: str = "",
+    source_run: str = "",
+    description: str = "",
+    tags: dict | None = None,
+) -> ModelVersion:
+    """Register a new version in staging, with the next number and an empty model card."""
+    errors: dict = {}
+    semver = _collect(errors, "version", SemVer.parse, version)
+    metrics = _collect(errors, "metrics", validate_metrics, metrics if metrics is not None else {})
+    params = _collect(errors, "params", validate_params, params if params is not None else {})
+    tags = _collect(errors, "tags", validate_tags, tags if tags is not None else {})
+    if artifact_uri:
+        _collect(errors, "artifact_uri", validate_artifact_uri, artifact_uri)
+    if artifact_sha256:
+        _collect(errors, "artifact_sha256", validate_sha256, artifact_sha256)
+    if artifact_size is not None and (
+        isinstance(artifact_size, bool) or not isinstance(artifact_size, int) or artifact_size < 0
+    ):
+        errors.setdefault("artifact_size", []).append("artifact_size must be a whole number ≥ 0.")
+    for field, value, limit in (
+        ("data_version", data_version, 500),
+        ("code_version", code_version, 500),
+        ("source_run", source_run, 500),
+        ("description", description, 10000),
+    ):
+        _collect(
+            errors,
+            field,
+            validate_plain_text,
+            value,
+            field=field,
+            max_length=limit,
+            multiline=field == "description",
+        )
+    if errors:
+        raise ValidationError(errors)
+
+    model = _lock_model(model.pk)
+    require_permission(actor, "version.register", model)
+    if ModelVersion.objects.filter(registered_model=model, version=version).exists():
+        raise Conflict(f"{model.name} already has a version {version}.")
+    RegisteredModel.objects.filter(pk=model.pk).update(
+        last_number=F("last_number") + 1, updated_at=timezone.now()
+    )
+    model.refresh_from_db(fields=["last_number", "updated_at"])
+    mv = ModelVersion(
+        registered_model=model,
+        version=version,
+        precedence=semver.sort_key,
+        number=model.last_number,
+        metrics=metrics,
+        params=params,
+        artifact_uri=artifact_uri,
+        artifact_sha256=artifact_sha256,
+        artifact_size=artifact_size,
+        data_version=data_version,
+        code_version=code_version,
+        source_run=source_run,
+        description=description,
+        tags=tags,
+        created_by=actor,
+    )
+    tag_change(mv, actor=actor)
+    try:
+        with transaction.atomic():
+            mv.save()
+    except IntegrityError as exc:
+        raise Conflict(f"{model.name} already has a version {version}.") from exc
+    record_event(
+        action=Action.VERSION_REGISTERED,
+        actor=actor,
+        obj=mv,
+        to_stage=Stage.STAGING,
+        payload={"number": mv.number, "metrics": metrics, "artifact_uri": artifact_uri},
+    )
+    version_registered.send(sender=ModelVersion, version=mv, actor=actor)
+    return mv
+
+
+@transaction.atomic
+def model_version_update(
+    *, actor, version: ModelVersion, description: str | None = None, tags: dict | None = None
+) -> ModelVersion:
+    """Edit the only mutable fields of a version: its description and tags."""
+    _lock_model(version.registered_model_id)
+    mv = selectors.version_list().get(pk=version.pk)
+    require_permission(actor, "version.change", mv)
+    errors: dict = {}
+    if description is not None:
+        _collect(
+            errors,
+            "description",
+            validate_plain_text,
+            description,
+            field="description",
+            max_length=10000,
+            multiline=True,
+        )
+    if tags is not None:
+        tags = _collect(errors, "tags", validate_tags, tags)
+    if errors:
+        raise ValidationError(errors)
+    before = {"description": mv.description, "tags": mv.tags}
+    if description is not None:
+        mv.description = description
+    if tags is not None:
+        mv.tags = tags
+    changes = diff(before, {"description": mv.description, "tags": mv.tags})
+    if changes:
+        tag_change(mv, actor=actor)
+        mv.save()
+        record_event(action=Action.VERSION_CHANGED, actor=actor, obj=mv, changes=changes)
+    return mv
+
+
+@transaction.atomic
+def model_version_attach_artifact(
+    *, actor, version: ModelVersion, uri: str, sha256: str, size: int
+) -> ModelVersion:
+    """Record the artifact of a version registered without one; refused once it has one."""
+    _lock_model(version.registered_model_id)
+    mv = selectors.version_list().get(pk=version.pk)
+    require_permission(actor, "version.change", mv)
+    validate_sha256(sha256)
+    if mv.artifact_sha256 or mv.artifact_uri:
+        raise Conflict(
+            f"{mv} already has an artifact; artifacts are write-once. Register a new version."
+        )
+    mv.artifact_uri, mv.artifact_sha256, mv.artifact_size = uri, sha256, size
+    tag_change(mv, actor=actor, reason="artifact uploaded")
+    mv.save()
+    record_event(
+        action=Action.ARTIFACT_STORED,
+        actor=actor,
+        obj=mv,
+        changes=diff({}, {"artifact_uri": uri, "artifact_sha256": sha256, "artifact_size": size}),
+    )
+    return mv
+
+
+# --- Transitions ---------------------------------------------------------------------------
+
+
+def _locked_version(version: ModelVersion) -> ModelVersion:
+    """Lock the parent model row, then re-read the version under that lock."""
+    _lock_model(version.registered_model_id)
+    return selectors.version_list().get(pk=version.pk)
+
+
+def _refuse_stage(mv: ModelVersion, verb: str, allowed: str) -> InvalidTransition:
+    return InvalidTransition(
+        f"Cannot {verb} {mv.registered_model.name} {mv.version}: it is in stage "
+        f"'{mv.stage}'; {verb} is allowed from {allowed}.",
+        details={"stage": mv.stage, "transition": verb},
+    )
+
+
+def _transition(
+    mv: ModelVersion, method: str, *, actor, reason: str, action: str, payload: dict | None = None
+) -> ModelVersion:
+    """Apply one transition method, save it with history and append its audit event."""
+    from_stage = mv.stage
+    getattr(mv, method)()
+    tag_change(mv, actor=actor, reason=reason)
+    mv.save()
+    record_event(
+        action=action,
+        actor=actor,
+        obj=mv,
+        reason=reason,
+        from_stage=from_stage,
+        to_stage=mv.stage,
+        payload=payload,
+    )
+    return mv
+
+
+@transaction.atomic
+def model_version_promote(*, actor, version: ModelVersion, reason: str) -> ModelVersion:
+    """Move a staging version to production once every guard passes.
+
+    The version in production before is archived in the same transaction, "superseded by"
+    the new one.
+    """
+    reason = _require_reason(reason)
+    mv = _locked_version(version)
+    if not can_proceed(mv.promote):
+        raise _refuse_stage(mv, "promote", "staging")
+    require_permission(actor, "version.promote", mv)
+    results = selectors.promotion_checks(version=mv)
+    failures = [r for r in results if not r.passed]
+    if failures:
+        raise GuardsFailed(failures, results=results)
+    previous = selectors.production_version(model=mv.registered_model)
+    if previous is not None:
+        _transition(
+            previous,
+            "archive",
+            actor=actor,
+            reason=f"superseded by {mv.version}: {reason}",
+            action=Action.VERSION_ARCHIVED,
+            payload={"superseded_by": mv.version},
+        )
+    return _transition(
+        mv,
+        "promote",
+        actor=actor,
+        reason=reason,
+        action=Action.VERSION_PROMOTED,
+        payload={
+            "previous": previous.version if previous else None,
+            "checks": [r.as_dict() for r in results],
+        },
+    )
+
+
+@transaction.atomic
+def model_version_archive(*, actor, version: ModelVersion, reason: str) -> ModelVersion:
+    reason = _require_reason(reason)
+    mv = _locked_version(version)
+    if not can_proceed(mv.archive):
+        raise _refuse_stage(mv, "archive", "staging or production")
+    require_permission(actor, "version.archive", mv)
+    return _transition(mv, "archive", actor=actor, reason=reason, action=Action.VERSION_ARCHIVED)
+
+
+@transaction.atomic
+def model_version_deprecate(*, actor, version: ModelVersion, reason: str) -> ModelVersion:
+    """Retire a version for good; never straight from production."""
+    reason = _require_reason(reason)
+    mv = _locked_version(version)
+    if not can_proceed(mv.deprecate):
+        raise _refuse_stage(mv, "deprecate", "staging, archived or rolled_back")
+    require_permission(actor, "version.deprecate", mv)
+    return _transition(
+        mv, "deprecate", actor=actor, reason=reason, action=Action.VERSION_DEPRECATED
+    )
+
+
+@transaction.atomic
+def registered_model_rollback(
+    *, actor, model: RegisteredModel, reason: str, to_version: str | None = None
+) -> ModelVersion:
+    """Take the production version out (→ rolled_back) and restore an earlier one.
+
+    The target is `to_version`, or by default the last known good version: the most
+    recently archived one that had been in production. Both moves happen in one
+    transaction. Returns the restored version.
+    """
+    reason = _require_reason(reason)
+    model = _lock_model(model.pk)
+    current = selectors.production_version(model=model)
+    if to_version is not None:
+        target = selectors.version_list(model=model).filter(version=to_version).first()
+        if target is None:
+            raise NotFound(f"{model.name} has no version {to_version}.")
+    else:
+        target = selectors.last_known_good(model=model)
+    if current is None:
+        raise InvalidTransition(
+            f"Cannot roll back {model.name}: no version is in production.",
+            details={"transition": "rollback"},
+        )
+    if target is None:
+        raise InvalidTransition(
+            f"Cannot roll back {model.name}: no earlier production version is archived to restore.",
+            details={"transition": "rollback"},
+        )
+    if not can_proceed(target.restore):
+        why = (
+            f"it is in stage '{target.stage}'"
+            if target.stage != Stage.ARCHIVED
+            else "it was never in production"
+        )
+        raise InvalidTransition(
+            f"Cannot roll back {model.name} to {target.version}: {why}. A rollback target "
+            "must be an archived version that was in production before.",
+            details={"transition": "rollback", "stage": target.stage},
+        )
+    require_permission(actor, "model.rollback", model)
+    _transition(
+        current,
+        "roll_back",
+        actor=actor,
+        reason=reason,
+        action=Action.VERSION_ROLLED_BACK,
+        payload={"restored": target.version},
+    )
+    return _transition(
+        target,
+        "restore",
+        actor=actor,
+        reason=reason,
+        action=Action.VERSION_RESTORED,
+        payload={"rolled_back": current.version},
+    )
+
+
+# --- Policies ------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def policy_update(
+    *,
+    actor,
+    model: RegisteredModel | None,
+    thresholds: list | None = None,
+    key_metrics: list | None = None,
+    required_approvals: int | None = None,
+    required_card_sections: list | None = None,
+    require_checksum: bool | None = None,
+    reason: str = "",
+) -> PromotionPolicy:
+    """Create or change a model's policy, or the site default when `model` is None."""
+    require_permission(actor, "policy.change", model)
+    errors: dict = {}
+    if thresholds is not None:
+        thresholds = _collect(errors, "thresholds", validate_thresholds, thresholds)
+    if key_metrics is not None:
+        key_metrics = _collect(errors, "key_metrics", validate_key_metrics, key_metrics)
+    if required_card_sections is not None:
+        required_card_sections = _collect(
+            errors, "required_card_sections", validate_card_sections, required_card_sections
+        )
+    if required_approvals is not None and (
+        isinstance(required_approvals, bool)
+        or not isinstance(required_approvals, int)
+        or not 0 <= required_approvals <= 10
+    ):
+        errors.setdefault("required_approvals", []).append("A whole number from 0 to 10.")
+    if require_checksum is not None and not isinstance(require_checksum, bool):
+        errors.setdefault("require_checksum", []).append("Must be true or false.")
+    if reason:
+        _collect(
+            errors,
+            "reason",
+            validate_plain_text,
+            reason,
+            field="reason",
+            max_length=REASON_MAX,
+            multiline=True,
+        )
+    if errors:
+        raise ValidationError(errors)
+    if model is not None:
+        model = _lock_model(model.pk)
+        policy = PromotionPolicy.objects.filter(registered_model=model).first()
+    else:
+        policy = PromotionPolicy.objects.select_for_update().filter(is_site_default=True).first()
+    if policy is None:
+        # A new policy starts from the one in force, so unspecified fields keep their value.
+        base = selectors.effective_policy(model=model) if model is not None else None
+        policy = PromotionPolicy(
+            registered_model=model,
+            is_site_default=model is None,
+            thresholds=list(base.thresholds) if base else [],
+            key_metrics=list(base.key_metrics) if base else [],
+            required_approvals=base.required_approvals if base else 1,
+            required_card_sections=list(base.required_card_sections)
+            if base
+            else list(PromotionPolicy.DEFAULT_SECTIONS),
+            require_checksum=base.require_checksum if base else False,
+        )
+        before: dict = {}
+    else:
+        before = _policy_fields(policy)
+    for field, value in (
+        ("thresholds", thresholds),
+        ("key_metrics", key_metrics),
+        ("required_approvals", required_approvals),
+        ("required_card_sections", required_card_sections),
+        ("require_checksum", require_checksum),
+    ):
+        if value is not None:
+            setattr(policy, field, value)
+    changes = diff(before, _policy_fields(policy))
+    if changes or policy.pk is None:
+        policy.updated_at = timezone.now()
+        tag_change(policy, actor=actor, reason=reason)
+        policy.save()
+        record_event(
+            action=Action.POLICY_CHANGED,
+            actor=actor,
+            obj=policy if model is None else model,
+            reason=reason,
+            changes=changes,
+            payload={"scope": "site" if model is None else model.name},
+        )
+    return policy
+
+
+def _policy_fields(policy: PromotionPolicy) -> dict:
+    return {
+        "thresholds": policy.thresholds,
+        "key_metrics": policy.key_metrics,
+        "required_approvals": policy.required_approvals,
+        "required_card_sections": policy.required_card_sections,
+        "require_checksum": policy.require_checksum,
+    }

@@ -1,0 +1,17 @@
+"""Settings for the test suite: the real settings with a throwaway secret key.
+
+Tests run with DEBUG off (pytest-django forces it), so the key must come from somewhere;
+it never reaches a deployment because only pytest names this module.
+"""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "test-suite-secret-key-not-for-deployments-0123456789")
+
+from registry_site.settings import *  # noqa: F403
+
+# Password hashing dominates test time; a fast hasher keeps the suite quick.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STORAGES["staticfiles"] = {  # noqa: F405
+    "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+}

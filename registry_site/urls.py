@@ -1,0 +1,12 @@
+"""The three doors: the dashboard (/), the admin (/admin/) and the REST API (/api/)."""
+
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/", include("registry_site.api_urls")),
+    path("", include("approvals_app.urls")),
+    path("", include("webhooks_app.urls")),
+    path("", include("models_app.urls")),
+]

@@ -1,0 +1,49 @@
+"""Shared fixtures: one user per role of SPEC §7, a team, a model and helpers."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from models_app import services
+from tests.factories import make_model, make_promotable, make_user, register
+
+
+@pytest.fixture
+def people(db):
+    admin = make_user("admin_user", superuser=True)
+    team = services.team_create(actor=admin, name="Fraud", slug="fraud")
+    other_team = services.team_create(actor=admin, name="Pricing", slug="pricing")
+    author = make_user("author", "contributor")
+    outsider = make_user("outsider", "contributor")
+    services.team_member_add(actor=admin, team=team, user=author)
+    services.team_member_add(actor=admin, team=other_team, user=outsider)
+    return SimpleNamespace(
+        admin=admin,
+        team=team,
+        other_team=other_team,
+        author=make_user("author"),
+        outsider=make_user("outsider"),
+        reviewer=make_user("reviewer", "reviewer"),
+        reviewer2=make_user("reviewer2", "reviewer"),
+        release=make_user("release", "release_manager"),
+        viewer=make_user("viewer", "viewer"),
+    )
+
+
+@pytest.fixture
+def model(people):
+    return make_model(actor=people.author, team=people.team, name="fraud_detector")
+
+
+@pytest.fixture
+def promote(people):
+    """Register, approve and promote a version in one call; returns the version."""
+
+    def _promote(model, version: str, metrics: dict | None = None):
+        mv = register(actor=people.author, model=model, version=version, metrics=metrics)
+        make_promotable(mv, author=people.author, reviewer=people.reviewer)
+        return services.model_version_promote(actor=people.release, version=mv, reason="ship it")
+
+    return _promote

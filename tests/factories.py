@@ -1,0 +1,58 @@
+"""Test data built through the services, as any door would build it."""
+
+from __future__ import annotations
+
+import itertools
+
+import factory
+from django.contrib.auth.models import Group, User
+
+from approvals_app import services as approvals
+from approvals_app.cards import SECTION_TITLES
+from models_app import services
+from models_app.enums import Role
+
+_seq = itertools.count(1)
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    password = factory.django.Password("pw")
+
+
+def make_user(username: str, *roles: str, superuser: bool = False) -> User:
+    user = UserFactory(username=username, is_superuser=superuser, is_staff=superuser)
+    for role in roles:
+        user.groups.add(Group.objects.get(name=Role(role).value))
+    return User.objects.get(pk=user.pk)  # fresh: no cached permissions
+
+
+FULL_CARD = {key: f"{title} text." for key, title in SECTION_TITLES.items()}
+
+
+def make_model(*, actor, team, name: str | None = None, **kwargs):
+    return services.registered_model_create(
+        actor=actor, team=team, name=name or f"model_{next(_seq)}", **kwargs
+    )
+
+
+def register(*, actor, model, version: str = "1.0.0", metrics: dict | None = None, **kwargs):
+    return services.model_version_register(
+        actor=actor,
+        model=model,
+        version=version,
+        metrics={"accuracy": 0.95} if metrics is None else metrics,
+        **kwargs,
+    )
+
+
+def make_promotable(version, *, author, reviewer):
+    """Fill the card and approve it, so that the default policy passes."""
+    approvals.card_update(actor=author, version=version, sections=FULL_CARD)
+    approvals.review_request(actor=author, version=version)
+    approvals.review_submit(actor=reviewer, version=version, decision="approve")
+    return version
