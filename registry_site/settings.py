@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "models_app",
     "approvals_app",
     "webhooks_app",
+    "mlflow_app",
 ]
 
 MIDDLEWARE = [

@@ -6,6 +6,7 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("registry_site.api_urls")),
+    path("", include("mlflow_app.urls")),
     path("", include("approvals_app.urls")),
     path("", include("webhooks_app.urls")),
     path("", include("models_app.urls")),
