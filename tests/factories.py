@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import itertools
 
 import factory
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import Group, Permission, User
 
 from approvals_app import services as approvals
 from approvals_app.cards import SECTION_TITLES
@@ -24,7 +25,28 @@ class UserFactory(factory.django.DjangoModelFactory):
     password = factory.django.Password("pw")
 
 
+def ensure_roles() -> None:
+    """Re-create the role groups of migration approvals_app 0003 when they are missing.
+
+    A transactional test (`django_db(transaction=True)`) ends with a flush that empties
+    every table, including the groups that migration made; permissions come back through
+    post_migrate, groups do not. Later tests would then find no roles.
+    """
+    if Group.objects.filter(name__in=Role.values).count() == len(Role.values):
+        return
+    roles = importlib.import_module("approvals_app.migrations.0003_roles").ROLES
+    for name, perms in roles.items():
+        group, _ = Group.objects.get_or_create(name=name)
+        for dotted in perms:
+            app_label, codename = dotted.split(".")
+            group.permissions.add(
+                Permission.objects.get(content_type__app_label=app_label, codename=codename)
+            )
+
+
 def make_user(username: str, *roles: str, superuser: bool = False) -> User:
+    if roles:
+        ensure_roles()
     user = UserFactory(username=username, is_superuser=superuser, is_staff=superuser)
     for role in roles:
         user.groups.add(Group.objects.get(name=Role(role).value))
