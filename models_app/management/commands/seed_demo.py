@@ -15,6 +15,7 @@ the demo users have well-known passwords.
 from __future__ import annotations
 
 import hashlib
+import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -199,7 +200,7 @@ class Command(BaseCommand):
                 "or pass --force if you really want demo data here."
             )
         # One request id for the whole run, so the audit trail groups the seed's rows.
-        token = set_request_id("seed-demo")
+        token = set_request_id(f"seed-demo-{uuid.uuid4().hex[:12]}")
         try:
             created = self.seed()
         finally:
@@ -357,7 +358,10 @@ class Command(BaseCommand):
             params={"n_estimators": 400, "max_depth": 6, "learning_rate": 0.08},
         )
         approvals.card_update(
-            actor=ds, version=v100, sections=fraud_card("1.0.0", auc=0.951, f1=0.842, latency=41)
+            actor=ds,
+            version=v100,
+            sections=fraud_card("1.0.0", auc=0.951, f1=0.842, latency=41),
+            reason="First card.",
         )
         approvals.review_request(actor=ds, version=v100, reason="First candidate for production.")
         approve(v100, r1, "Solid baseline; shadow run matched offline numbers.")
@@ -391,7 +395,10 @@ class Command(BaseCommand):
             description="Adds merchant-history features; retrained on data to 2026-05.",
         )
         approvals.card_update(
-            actor=ds, version=v200, sections=fraud_card("2.0.0", auc=0.962, f1=0.866, latency=38)
+            actor=ds,
+            version=v200,
+            sections=fraud_card("2.0.0", auc=0.962, f1=0.866, latency=38),
+            reason="First card.",
         )
         approvals.review_request(actor=ds, version=v200, reason="New feature set, please review.")
         approvals.review_submit(
@@ -434,7 +441,10 @@ class Command(BaseCommand):
             description="Monthly retrain on data to 2026-08; same features as 2.0.0.",
         )
         approvals.card_update(
-            actor=ds, version=v201, sections=fraud_card("2.0.1", auc=0.965, f1=0.874, latency=37)
+            actor=ds,
+            version=v201,
+            sections=fraud_card("2.0.1", auc=0.965, f1=0.874, latency=37),
+            reason="First card.",
         )
         approvals.review_request(actor=ds, version=v201, reason="Monthly retrain.")
         approve(v201, r1, "Routine retrain, metrics up across the board.")
@@ -458,7 +468,10 @@ class Command(BaseCommand):
             size=52_870_144,
         )
         approvals.card_update(
-            actor=ds, version=v210, sections=fraud_card("2.1.0", auc=0.969, f1=0.881, latency=44)
+            actor=ds,
+            version=v210,
+            sections=fraud_card("2.1.0", auc=0.969, f1=0.881, latency=44),
+            reason="First card.",
         )
         approvals.review_request(
             actor=ds,
@@ -500,8 +513,8 @@ class Command(BaseCommand):
             )
 
         def ship(mv, card: dict, reviewer, reason: str):
-            approvals.card_update(actor=ds, version=mv, sections=card)
-            approvals.review_request(actor=ds, version=mv)
+            approvals.card_update(actor=ds, version=mv, sections=card, reason="First card.")
+            approvals.review_request(actor=ds, version=mv, reason=f"{mv.version} ready for review.")
             approvals.review_submit(
                 actor=reviewer,
                 version=mv,
@@ -553,7 +566,10 @@ class Command(BaseCommand):
             description="1.1.0 with weekend demand re-weighted.",
         )
         approvals.card_update(
-            actor=ds, version=v120, sections=pricing_card("1.2.0", rmse=4.58, mape=0.111)
+            actor=ds,
+            version=v120,
+            sections=pricing_card("1.2.0", rmse=4.58, mape=0.111),
+            reason="First card.",
         )
         approvals.review_request(
             actor=ds, version=v120, reason="Fixes the weekend over-discounting of 1.1.0."
@@ -606,7 +622,9 @@ class Command(BaseCommand):
                 description=description,
             )
             if version == "0.1.0":
-                approvals.card_update(actor=ds, version=mv, sections=CHURN_CARD_DRAFT)
+                approvals.card_update(
+                    actor=ds, version=mv, sections=CHURN_CARD_DRAFT, reason="Draft card."
+                )
 
     # --- Output -----------------------------------------------------------------------
 
