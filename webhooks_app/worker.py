@@ -1,0 +1,222 @@
+"""The delivery worker: claim due deliveries, send them, record the outcome.
+
+Claiming marks rows 'delivering' with a lease in one short transaction (PostgreSQL:
+SELECT … FOR UPDATE SKIP LOCKED, so several workers share the queue; SQLite: the
+immediate write transaction serialises claimers). The HTTP requests happen outside any
+transaction. A worker killed mid-delivery leaves its rows 'delivering'; once the lease
+expires any worker takes them again, with the same idempotency key: delivery is
+at-least-once and receivers drop duplicates by X-Registry-Delivery.
+
+Order: for one subscription, a delivery is claimed only when no earlier event of the same
+model (`ordering_key`) is still open (pending, delivering or retrying). A receiver that is
+down therefore gets a model's events in the order they happened once it is back; a dead
+delivery stops holding the queue.
+
+Back-off: after failed attempt n the next one is due after a random delay between 0 and
+min(cap, base · 2^(n-1)) seconds ("full jitter"), so that many retries spread out instead
+of arriving together. After REGISTRY_WEBHOOK_MAX_ATTEMPTS attempts the delivery is dead
+(the dead-letter state); an admin can redeliver it.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import signal
+import threading
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Exists, F, OuterRef, Q
+from django.utils import timezone
+
+from .delivery import send
+from .models import OPEN_STATUSES, Delivery, DeliveryAttempt, DeliveryStatus
+
+logger = logging.getLogger("webhooks_app.worker")
+
+
+def _setting(name: str, default):
+    return getattr(settings, name, default)
+
+
+def backoff_seconds(attempts: int, *, base: float | None = None, cap: float | None = None) -> float:
+    """Full-jitter exponential back-off after `attempts` failed attempts."""
+    base = float(_setting("REGISTRY_WEBHOOK_BACKOFF_BASE", 10) if base is None else base)
+    cap = float(_setting("REGISTRY_WEBHOOK_BACKOFF_CAP", 3600) if cap is None else cap)
+    ceiling = min(cap, base * (2 ** max(attempts - 1, 0)))
+    return random.uniform(0, ceiling)
+
+
+def claimable(now=None):
+    """Deliveries a worker may take now: due, their subscription active, first in order."""
+    now = now or timezone.now()
+    earlier_open = Delivery.objects.filter(
+        subscription=OuterRef("subscription"),
+        ordering_key=OuterRef("ordering_key"),
+        event_id__lt=OuterRef("event_id"),
+        status__in=OPEN_STATUSES,
+    )
+    due = Q(
+        status__in=(DeliveryStatus.PENDING, DeliveryStatus.FAILED_RETRYING),
+        next_attempt_at__lte=now,
+    ) | Q(status=DeliveryStatus.DELIVERING, lease_expires_at__lte=now)
+    return (
+        Delivery.objects.filter(due, subscription__active=True)
+        .filter(~Exists(earlier_open))
+        .order_by("event_id", "id")
+    )
+
+
+class Worker:
+    """Delivers the outbox. `run_once` does one claim-and-send round; `drain` repeats it
+    until nothing is due; `run_forever` polls every `interval` seconds until stopped."""
+
+    def __init__(
+        self,
+        *,
+        max_attempts: int | None = None,
+        batch_size: int = 10,
+        lease_seconds: float | None = None,
+        log=None,
+    ) -> None:
+        self.max_attempts = int(max_attempts or _setting("REGISTRY_WEBHOOK_MAX_ATTEMPTS", 8))
+        self.batch_size = batch_size
+        self.lease_seconds = float(
+            lease_seconds
+            if lease_seconds is not None
+            else _setting("REGISTRY_WEBHOOK_LEASE_SECONDS", 120)
+        )
+        self.log = log or logger.info
+        self._stop = threading.Event()
+
+    # --- claiming -------------------------------------------------------------------------
+
+    def claim(self) -> tuple[str, list[Delivery]]:
+        """Take up to `batch_size` due deliveries for this worker; returns (token, rows)."""
+        token = str(uuid.uuid4())
+        now = timezone.now()
+        with transaction.atomic():
+            qs = claimable(now)
+            if connection.vendor == "postgresql":
+                qs = qs.select_for_update(skip_locked=True, of=("self",))
+            ids = list(qs.values_list("pk", flat=True)[: self.batch_size])
+            if not ids:
+                return token, []
+            Delivery.objects.filter(pk__in=ids).update(
+                status=DeliveryStatus.DELIVERING,
+                lease_expires_at=now + timedelta(seconds=self.lease_seconds),
+                claim_token=token,
+                attempts=F("attempts") + 1,
+                updated_at=now,
+            )
+        rows = list(
+            Delivery.objects.filter(pk__in=ids)
+            .select_related("subscription")
+            .order_by("event_id", "id")
+        )
+        return token, rows
+
+    # --- sending --------------------------------------------------------------------------
+
+    def deliver(self, delivery: Delivery, token: str) -> bool | None:
+        """Send one claimed delivery and record the outcome; None when its lease ran out."""
+        if delivery.lease_expires_at and timezone.now() >= delivery.lease_expires_at:
+            # Another worker may take it now; sending as well would only add a duplicate.
+            return None
+        started_at = timezone.now()
+        outcome = send(
+            url=delivery.subscription.url,
+            secret=delivery.subscription.secret,
+            payload=delivery.payload,
+            event_type=delivery.event_type,
+            idempotency_key=str(delivery.idempotency_key),
+        )
+        self._record(delivery, token, outcome, started_at)
+        self.log(
+            f"delivery {delivery.pk} ({delivery.event_type} → {delivery.subscription.url}) "
+            f"attempt {delivery.attempts}: "
+            + ("ok" if outcome.succeeded else outcome.error or "failed")
+        )
+        return outcome.succeeded
+
+    @transaction.atomic
+    def _record(self, delivery: Delivery, token: str, outcome, started_at) -> None:
+        now = timezone.now()
+        DeliveryAttempt.objects.create(
+            delivery_id=delivery.pk,
+            number=delivery.attempts,
+            started_at=started_at,
+            duration_ms=outcome.duration_ms,
+            status_code=outcome.status_code,
+            succeeded=outcome.succeeded,
+            error=outcome.error[:2000],
+            response_snippet=outcome.response_snippet,
+        )
+        d = Delivery.objects.select_for_update().get(pk=delivery.pk)
+        d.last_status_code = outcome.status_code
+        d.last_error = outcome.error[:2000]
+        d.updated_at = now
+        if outcome.succeeded:
+            # Success is final, even if a slower claim of ours lost its lease meanwhile.
+            d.status = DeliveryStatus.SUCCEEDED
+            d.delivered_at = now
+            d.lease_expires_at = None
+        elif d.claim_token != token or d.status != DeliveryStatus.DELIVERING:
+            # Another worker took it over (or it was redelivered): its outcome decides.
+            d.save(update_fields=["last_status_code", "last_error", "updated_at"])
+            return
+        elif d.attempts >= self.max_attempts:
+            d.status = DeliveryStatus.DEAD
+            d.lease_expires_at = None
+        else:
+            d.status = DeliveryStatus.FAILED_RETRYING
+            d.next_attempt_at = now + timedelta(seconds=backoff_seconds(d.attempts))
+            d.lease_expires_at = None
+        d.save()
+
+    # --- loops ------------------------------------------------------------------------------
+
+    def run_once(self) -> int:
+        """One round: claim a batch and send it. Returns how many were attempted."""
+        token, rows = self.claim()
+        done = 0
+        for delivery in rows:
+            if self._stop.is_set():
+                break  # the rest go back to the queue when their lease expires
+            if self.deliver(delivery, token) is not None:
+                done += 1
+        return done
+
+    def drain(self, max_rounds: int = 10_000) -> int:
+        """Run rounds until nothing is due now (retries scheduled later stay queued)."""
+        total = 0
+        for _ in range(max_rounds):
+            done = self.run_once()
+            if not done:
+                break
+            total += done
+        return total
+
+    def stop(self, *args) -> None:
+        self._stop.set()
+
+    def run_forever(self, interval: float = 2.0) -> None:
+        """Poll every `interval` seconds until SIGTERM or SIGINT."""
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self.stop)
+            signal.signal(signal.SIGINT, self.stop)
+        self.log(
+            f"webhook worker started (interval {interval:g} s, max attempts {self.max_attempts})"
+        )
+        while not self._stop.is_set():
+            try:
+                self.drain()
+            except Exception:
+                logger.exception("webhook worker round failed; retrying after the interval")
+            finally:
+                connection.close_if_unusable_or_obsolete()
+            self._stop.wait(interval)
+        self.log("webhook worker stopped")
