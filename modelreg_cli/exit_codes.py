@@ -45,7 +45,7 @@ def for_response(status: int, error_code: str | None = None) -> int:
         return NOT_FOUND
     if status == 409:
         return REFUSED if error_code in REFUSAL_CODES else CONFLICT
-    if status in (400, 413, 415, 422):
+    if status in (400, 411, 413, 415, 422):
         return VALIDATION
     # 429 (rate limited), 5xx and anything unexpected: retrying later may help.
     return SERVER

@@ -35,8 +35,8 @@ class Output:
 
     def __init__(self, *, as_json: bool, stdout=None, stderr=None) -> None:
         self.as_json = as_json
-        self.stdout = stdout or sys.stdout
-        self.stderr = stderr or sys.stderr
+        self.stdout = stdout if stdout is not None else sys.stdout
+        self.stderr = stderr if stderr is not None else sys.stderr
 
     def result(self, data: Any, text: str | Callable[[], str]) -> None:
         if self.as_json:
@@ -405,10 +405,14 @@ def cmd_rollback(args, out: Output) -> int:
     if args.to:
         body["to_version"] = args.to
     result = client.send_json("POST", model_path(args.model, "rollback"), body)
-    restored = result.get("version") if isinstance(result, dict) else None
-    if isinstance(restored, dict):  # an answer shaped {"version": {...}, …}
-        restored = restored.get("version")
-    out.result(result, f"Rolled back {args.model}: {restored} is in production again.")
+    restored = result.get("restored") if isinstance(result, dict) else None
+    label = restored.get("version") if isinstance(restored, dict) else "?"
+    previous = result.get("rolled_back") if isinstance(result, dict) else None
+    out.result(
+        result,
+        f"Rolled back {args.model}: {label} is in production again"
+        + (f" ({previous} is rolled_back)." if previous else "."),
+    )
     return exit_codes.OK
 
 

@@ -31,7 +31,7 @@ class Progress:
         self.label = label
         self.total = total
         self.enabled = enabled
-        self.stream = stream or sys.stderr
+        self.stream = stream if stream is not None else sys.stderr
         self.done = 0
         self.started = time.monotonic()
         self._last_draw = 0.0
