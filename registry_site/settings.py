@@ -6,6 +6,7 @@ SQLite file under var/ in WAL mode with immediate write transactions.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -199,37 +200,72 @@ LOGGING = {
 
 # --- REST API ---------------------------------------------------------------------------
 
+INSTALLED_APPS.append("drf_spectacular_sidecar")  # Swagger UI files, served locally (no CDN)
+# Django's own 404/500 pages under /api/ become the API's JSON error shape.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("models_app.middleware.RequestIdMiddleware") + 1,
+    "registry_site.api.ApiErrorMiddleware",
+)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "knox.auth.TokenAuthentication",
+        # knox tokens (hashed, expiring, revocable); listed first so that an anonymous
+        # request is answered 401 with WWW-Authenticate: Token, not 403.
+        "registry_site.api.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": ["registry_site.api.SafeJSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "EXCEPTION_HANDLER": "registry_site.api.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "registry_site.api.RegistryPagination",
     "PAGE_SIZE": 50,
 }
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(hours=int(os.environ.get("REGISTRY_TOKEN_TTL_HOURS", str(30 * 24)))),
+    "AUTO_REFRESH": False,
+    "AUTH_HEADER_PREFIX": "Token",
+}
+# Password guesses at POST /api/v1/auth/token/, per client address.
+REGISTRY_TOKEN_THROTTLE_RATE = os.environ.get("REGISTRY_TOKEN_THROTTLE_RATE", "10/min")
+# Largest artifact PUT /api/v1/…/artifact/ accepts (bytes); larger uploads get 413.
+REGISTRY_MAX_ARTIFACT_BYTES = int(
+    os.environ.get("REGISTRY_MAX_ARTIFACT_BYTES", str(512 * 1024 * 1024))
+)
+
+# Artifacts in S3-compatible object storage (django-storages, the "s3" extra) when a
+# bucket is named; otherwise on the local disk under MEDIA_ROOT.
+if os.environ.get("REGISTRY_S3_BUCKET"):
+    _s3_options = {
+        "bucket_name": os.environ["REGISTRY_S3_BUCKET"],
+        "location": os.environ.get("REGISTRY_S3_PREFIX", ""),
+        "default_acl": None,
+        "file_overwrite": False,
+        "querystring_auth": True,
+    }
+    for _option, _variable in (
+        ("endpoint_url", "REGISTRY_S3_ENDPOINT_URL"),
+        ("region_name", "REGISTRY_S3_REGION"),
+        ("access_key", "REGISTRY_S3_ACCESS_KEY_ID"),
+        ("secret_key", "REGISTRY_S3_SECRET_ACCESS_KEY"),
+    ):
+        if os.environ.get(_variable):
+            _s3_options[_option] = os.environ[_variable]
+    STORAGES["default"] = {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": _s3_options}
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "Model registry API",
-    "DESCRIPTION": "A governed registry for machine-learning models (SPEC §8).",
+    "DESCRIPTION": (
+        "A governed registry for machine-learning models (SPEC §8). Authenticate with "
+        "`Authorization: Token <token>` from POST /api/v1/auth/token/. Every error has the "
+        'shape {"error": {"code", "message", "details"}}.'
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
-
-# --- Webhooks (webhooks_app, SPEC §10) ----------------------------------------------------
-
-# Seconds to wait for a receiver to answer one delivery.
-REGISTRY_WEBHOOK_TIMEOUT = float(os.environ.get("REGISTRY_WEBHOOK_TIMEOUT", "5"))
-# Attempts before a delivery is dead (dead-lettered; an admin can redeliver it).
-REGISTRY_WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("REGISTRY_WEBHOOK_MAX_ATTEMPTS", "8"))
-# Retry n waits a random time up to min(CAP, BASE · 2^(n-1)) seconds (full jitter).
-REGISTRY_WEBHOOK_BACKOFF_BASE = float(os.environ.get("REGISTRY_WEBHOOK_BACKOFF_BASE", "10"))
-REGISTRY_WEBHOOK_BACKOFF_CAP = float(os.environ.get("REGISTRY_WEBHOOK_BACKOFF_CAP", "3600"))
-# How long a worker's claim on a delivery lasts; a killed worker's claims are retaken after.
-REGISTRY_WEBHOOK_LEASE_SECONDS = float(os.environ.get("REGISTRY_WEBHOOK_LEASE_SECONDS", "120"))
-# Outbound address checks: private, loopback and link-local destinations are refused
-# unless ALLOW_PRIVATE is on; ALLOWED_HOSTS (names, .domain suffixes, IPs or CIDR
-# networks), when set, is the only list of destinations allowed. Cloud metadata
-# addresses are always refused.
-REGISTRY_WEBHOOK_ALLOW_PRIVATE = env_bool("REGISTRY_WEBHOOK_ALLOW_PRIVATE", False)
-REGISTRY_WEBHOOK_ALLOWED_HOSTS = env_list("REGISTRY_WEBHOOK_ALLOWED_HOSTS")

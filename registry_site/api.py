@@ -1,0 +1,359 @@
+"""The REST API's shared machinery: one error shape, a careful JSON parser, pagination,
+throttling and token authentication.
+
+Every error the API answers has the shape of SPEC §8::
+
+    {"error": {"code": "...", "message": "...", "details": ...}}
+
+`api_exception_handler` maps DRF's exceptions, Django's ValidationError, the registry's
+own RegistryError subclasses and the database errors a client can provoke (a concurrent
+duplicate) to that shape; `ApiErrorMiddleware` does the same for the 404 and 500 pages
+Django itself answers under /api/. Nothing a client sends should end in a 500
+(PITFALLS 11).
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import (
+    ObjectDoesNotExist,
+    RequestDataTooBig,
+    SuspiciousOperation,
+)
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError
+from django.http import Http404, JsonResponse
+from django_fsm import TransitionNotAllowed
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from knox.auth import TokenAuthentication as KnoxTokenAuthentication
+from rest_framework import exceptions, serializers, status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import JSONParser
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework.throttling import SimpleRateThrottle
+
+from models_app.exceptions import RegistryError
+
+logger = logging.getLogger(__name__)
+
+MAX_JSON_DEPTH = 64
+
+
+# --- The error shape --------------------------------------------------------------------
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict:
+    return {"error": {"code": code, "message": message, "details": details}}
+
+
+def error_response(
+    status_code: int, code: str, message: str, details: Any = None, headers: dict | None = None
+) -> Response:
+    return Response(error_body(code, message, details), status=status_code, headers=headers)
+
+
+class RequestTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "too_large"
+
+
+class LengthRequired(exceptions.APIException):
+    status_code = status.HTTP_411_LENGTH_REQUIRED
+    default_detail = "A Content-Length header is required."
+    default_code = "length_required"
+
+
+def _summarise(details: Any) -> str:
+    """One readable sentence from a field → messages mapping (or a list of messages)."""
+    if isinstance(details, dict):
+        parts = []
+        for field, messages in details.items():
+            text = _summarise(messages)
+            parts.append(text if field in ("non_field_errors", "__all__") else f"{field}: {text}")
+        return "; ".join(parts)
+    if isinstance(details, list | tuple):
+        return " ".join(_summarise(item) for item in details)
+    return str(details)
+
+
+def _plain(details: Any) -> Any:
+    """DRF ErrorDetail values → plain strings, so the JSON holds no surprises."""
+    if isinstance(details, dict):
+        return {str(key): _plain(value) for key, value in details.items()}
+    if isinstance(details, list | tuple):
+        return [_plain(item) for item in details]
+    return str(details)
+
+
+def _validation_details(exc: DjangoValidationError) -> dict:
+    if hasattr(exc, "error_dict"):
+        return {
+            ("non_field_errors" if key == "__all__" else key): messages
+            for key, messages in exc.message_dict.items()
+        }
+    return {"non_field_errors": exc.messages}
+
+
+_CODES = {
+    400: "invalid",
+    401: "not_authenticated",
+    403: "permission_denied",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    411: "length_required",
+    413: "too_large",
+    415: "unsupported_media_type",
+    429: "throttled",
+    500: "server_error",
+}
+
+
+def api_exception_handler(exc: Exception, context: dict) -> Response | None:
+    """Every exception a view raises → the one error shape with the right status."""
+    # Imported here: DRF imports this module (the authentication class) while
+    # rest_framework.views is still loading.
+    from rest_framework.views import exception_handler as drf_exception_handler
+    from rest_framework.views import set_rollback
+
+    request = context.get("request")
+    if request is not None and not isinstance(
+        getattr(request, "accepted_renderer", None), JSONRenderer
+    ):
+        # An error is always JSON, even from an endpoint that streams bytes on success.
+        request.accepted_renderer = JSONRenderer()
+        request.accepted_media_type = "application/json"
+
+    if isinstance(exc, RegistryError):
+        set_rollback()
+        return error_response(exc.status, exc.code, exc.message, exc.details)
+    if isinstance(exc, DjangoValidationError):
+        details = _validation_details(exc)
+        set_rollback()
+        return error_response(400, "invalid", _summarise(details), details)
+    if isinstance(exc, TransitionNotAllowed):
+        set_rollback()
+        return error_response(409, "invalid_transition", str(exc))
+    if isinstance(exc, IntegrityError):
+        # The services turn the duplicates they can foresee into Conflict; this catches a
+        # concurrent writer that won the race between their check and their insert.
+        set_rollback()
+        logger.info("IntegrityError answered as 409: %s", exc)
+        return error_response(
+            409, "conflict", "The change conflicts with stored data (a concurrent duplicate)."
+        )
+    if isinstance(exc, RequestDataTooBig):
+        return error_response(413, "too_large", str(exc))
+    if isinstance(exc, SuspiciousOperation):
+        return error_response(400, "invalid", "The request was refused as suspicious.")
+    if isinstance(exc, RecursionError):
+        return error_response(400, "parse_error", "The request is nested too deeply.")
+    if isinstance(exc, Http404 | ObjectDoesNotExist):
+        return error_response(404, "not_found", str(exc) or "Not found.")
+    if isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied(*exc.args)
+
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        details = _plain(exc.detail)
+        if not isinstance(details, dict):
+            details = {"non_field_errors": details if isinstance(details, list) else [details]}
+        response.data = error_body("invalid", _summarise(details), details)
+        return response
+    code = _CODES.get(response.status_code, "error")
+    if isinstance(exc, exceptions.APIException):
+        codes = exc.get_codes()
+        if isinstance(codes, str):
+            code = codes
+    details = None
+    if isinstance(exc, exceptions.Throttled):
+        details = {"retry_after": exc.wait}
+    message = str(exc.detail) if isinstance(exc, exceptions.APIException) else str(exc)
+    response.data = error_body(code, message, details)
+    return response
+
+
+class ApiErrorMiddleware:
+    """Answer errors that Django itself produces under /api/ (unknown URL, 500) as JSON.
+
+    DRF's handler only sees exceptions raised inside an API view; a URL that matches no
+    route, or a crash outside DRF, gets Django's HTML page, which this rewrites into the
+    error shape.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if (
+            request.path.startswith("/api/")
+            and response.status_code >= 400
+            and not getattr(response, "streaming", False)
+            and "json" not in response.get("Content-Type", "")
+        ):
+            code = _CODES.get(response.status_code, "error")
+            message = {
+                404: f"No API endpoint at {request.path}.",
+                500: "The server failed to answer this request; the error has been logged.",
+            }.get(response.status_code, response.reason_phrase)
+            replaced = JsonResponse(error_body(code, message), status=response.status_code)
+            for header in ("X-Request-ID", "Allow", "Retry-After", "WWW-Authenticate"):
+                if header in response:
+                    replaced[header] = response[header]
+            return replaced
+        return response
+
+
+# --- Parsing ----------------------------------------------------------------------------
+
+
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not valid JSON (NaN and Infinity are refused)")
+
+
+def check_json_value(data: Any, *, max_depth: int = MAX_JSON_DEPTH) -> None:
+    """Refuse nesting deeper than `max_depth` and NUL characters in keys and strings.
+
+    Iterative, so that the check itself cannot exhaust the stack. PostgreSQL's jsonb
+    cannot store U+0000 (PITFALLS 11), so it is refused here for every endpoint.
+    """
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                raise exceptions.ParseError("JSON strings must not contain NUL (\\u0000).")
+        elif isinstance(value, dict | list):
+            if depth > max_depth:
+                raise exceptions.ParseError(
+                    f"JSON is nested more than {max_depth} levels deep; refused."
+                )
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, item in items:
+                if isinstance(key, str) and "\x00" in key:
+                    raise exceptions.ParseError("JSON keys must not contain NUL (\\u0000).")
+                stack.append((item, depth + 1))
+
+
+class SafeJSONParser(JSONParser):
+    """JSON with a size cap (413), no NaN/Infinity, a depth limit and no NUL (400).
+
+    Python's json module raises RecursionError on very deep input (a 500 in a naive API);
+    that and anything deeper than MAX_JSON_DEPTH is answered with 400 instead.
+    """
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        parser_context = parser_context or {}
+        encoding = parser_context.get("encoding", settings.DEFAULT_CHARSET)
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if stream is None:
+            return {}
+        raw = stream.read(limit + 1) if limit is not None else stream.read()
+        if limit is not None and len(raw) > limit:
+            raise RequestTooLarge(f"A JSON body may be at most {limit} bytes.")
+        try:
+            text = raw.decode(encoding)
+        except (UnicodeDecodeError, LookupError) as exc:
+            raise exceptions.ParseError(f"The body is not valid {encoding} text.") from exc
+        try:
+            data = json.loads(text, parse_constant=_refuse_constant)
+        except RecursionError as exc:
+            raise exceptions.ParseError(
+                f"JSON is nested more than {MAX_JSON_DEPTH} levels deep; refused."
+            ) from exc
+        except ValueError as exc:
+            raise exceptions.ParseError(f"JSON parse error: {exc}") from exc
+        check_json_value(data)
+        return data
+
+
+# --- Pagination -------------------------------------------------------------------------
+
+
+class RegistryPagination(PageNumberPagination):
+    """?page=N&page_size=M (at most 200); answers {count, next, previous, results}."""
+
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+# --- Authentication and throttling ------------------------------------------------------
+
+
+class TokenAuthentication(KnoxTokenAuthentication):
+    """Knox tokens (stored hashed, expiring, revocable; PITFALLS 9), robust to junk headers.
+
+    Knox decodes the token as UTF-8 and would crash (500) on other bytes; such a header is
+    an authentication failure (401).
+    """
+
+    def authenticate_credentials(self, token):
+        try:
+            token.decode("ascii")
+        except (UnicodeDecodeError, AttributeError, binascii.Error) as exc:
+            raise exceptions.AuthenticationFailed("Invalid token.") from exc
+        return super().authenticate_credentials(token)
+
+
+class TokenObtainThrottle(SimpleRateThrottle):
+    """Limits password guessing at POST /api/v1/auth/token/ per client address.
+
+    The rate is read from settings at each request (REGISTRY_TOKEN_THROTTLE_RATE, e.g.
+    "10/min") rather than once at import, so deployments and tests can change it.
+    """
+
+    scope = "auth_token"
+
+    def get_rate(self):
+        return getattr(settings, "REGISTRY_TOKEN_THROTTLE_RATE", "10/min")
+
+    def get_cache_key(self, request, view):
+        if request.method != "POST":
+            return None
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+# --- Schema helpers ---------------------------------------------------------------------
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="A stable machine-readable code.")
+    message = serializers.CharField(help_text="A sentence a person can act on.")
+    details = serializers.JSONField(
+        allow_null=True,
+        help_text="Field → messages for validation errors; each guard for guards_failed.",
+    )
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The one error shape of every API answer with a 4xx or 5xx status."""
+
+    error = ErrorDetailSerializer()
+
+
+class TokenAuthenticationScheme(OpenApiAuthenticationExtension):
+    """Describes the knox token header in the OpenAPI schema."""
+
+    target_class = "registry_site.api.TokenAuthentication"
+    name = "tokenAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": 'A token from POST /api/v1/auth/token/, sent as "Token <token>".',
+        }
