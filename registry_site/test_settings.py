@@ -15,3 +15,6 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES["staticfiles"] = {  # noqa: F405
     "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
 }
+# Tests speak plain HTTP to the test client and to pytest-django's live server; the
+# redirect to HTTPS (on whenever DEBUG is off) would answer every request with a 301.
+SECURE_SSL_REDIRECT = False
