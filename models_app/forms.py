@@ -1,0 +1,117 @@
+"""Dashboard forms: they only check the shape of input; the services decide the rest.
+
+Limits mirror the services' (models_app.services.REASON_MAX) so that a person sees the
+error next to the field; the services check again for every other door.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django import forms
+
+from .enums import Action, Stage
+from .services import REASON_MAX
+
+
+def reason_field(label: str = "Reason", *, required: bool = True) -> forms.CharField:
+    return forms.CharField(
+        label=label,
+        required=required,
+        max_length=REASON_MAX,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Recorded in the audit trail." if required else "",
+    )
+
+
+class ReasonForm(forms.Form):
+    """Promote, archive and deprecate: a reason is all they need."""
+
+    reason = reason_field()
+
+
+class RollbackForm(forms.Form):
+    """Roll a model back; the target defaults to the last known good version."""
+
+    to_version = forms.ChoiceField(label="Restore version")
+    reason = reason_field()
+    # Set by the confirmation page: the first POST shows what will happen, the second acts.
+    confirm = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, targets: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["to_version"].choices = [(t, t) for t in targets]
+
+
+class ModelFilterForm(forms.Form):
+    q = forms.CharField(label="Search", required=False, max_length=100)
+    team = forms.ChoiceField(label="Team", required=False)
+    stage = forms.ChoiceField(
+        label="Has a version in",
+        required=False,
+        choices=[("", "any stage"), *Stage.choices],
+    )
+
+    def __init__(self, *args, teams: list[tuple[str, str]], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["team"].choices = [("", "all teams"), *teams]
+
+
+class AuditFilterForm(forms.Form):
+    model = forms.CharField(label="Model", required=False, max_length=100)
+    user = forms.CharField(label="User", required=False, max_length=150)
+    action = forms.ChoiceField(
+        label="Action", required=False, choices=[("", "any action"), *Action.choices]
+    )
+    since = forms.DateField(
+        label="From (date)", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    until = forms.DateField(
+        label="To (date, inclusive)",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+
+    def clean(self):
+        data = super().clean()
+        since, until = data.get("since"), data.get("until")
+        if since and until and since > until:
+            self.add_error("until", "The end date is before the start date.")
+        return data
+
+    def filters(self) -> dict:
+        """Keyword arguments for selectors.audit_events from the valid fields."""
+        data = self.cleaned_data if hasattr(self, "cleaned_data") else {}
+        start_of = dt.datetime.combine
+        utc = dt.UTC
+        since, until = data.get("since"), data.get("until")
+        return {
+            "model_name": data.get("model") or None,
+            "actor": data.get("user") or None,
+            "action": data.get("action") or None,
+            "since": start_of(since, dt.time.min, tzinfo=utc) if since else None,
+            # Inclusive end date: everything before the next midnight.
+            "until": start_of(until + dt.timedelta(days=1), dt.time.min, tzinfo=utc)
+            if until
+            else None,
+        }
+
+
+TOKEN_LIFETIMES = [("1", "1 day"), ("7", "7 days"), ("30", "30 days"), ("90", "90 days")]
+
+
+class TokenCreateForm(forms.Form):
+    expiry_days = forms.TypedChoiceField(
+        label="Valid for", choices=TOKEN_LIFETIMES, coerce=int, initial="30"
+    )
+
+
+class CompareForm(forms.Form):
+    a = forms.ChoiceField(label="Left version")
+    b = forms.ChoiceField(label="Right version")
+
+    def __init__(self, *args, versions: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        choices = [(v, v) for v in versions]
+        self.fields["a"].choices = choices
+        self.fields["b"].choices = choices

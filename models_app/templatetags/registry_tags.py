@@ -1,0 +1,68 @@
+"""Small presentation helpers for the dashboard templates.
+
+Everything user-given goes through format_html, which escapes it.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django import template
+from django.utils.html import format_html
+
+from models_app.enums import Stage
+
+register = template.Library()
+
+_STAGE_LABELS = dict(Stage.choices)
+
+
+@register.simple_tag
+def stage_badge(stage: str):
+    """A stage as a badge: colour plus the stage's name, so colour is never alone."""
+    return format_html(
+        '<span class="badge badge-{}">{}</span>', stage, _STAGE_LABELS.get(stage, stage)
+    )
+
+
+@register.filter
+def metric(value) -> str:
+    """A metric value as people write it (0.9123, 42, 1.2e-05); a dash when missing."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    return f"{value:.4g}"
+
+
+@register.simple_tag
+def delta(cell):
+    """A change against production with its sign, an arrow, a colour and a word."""
+    if cell is None or cell.get("delta") is None:
+        return ""
+    change = cell["delta"]
+    if change == 0:
+        return format_html('<span class="delta delta-same">= same</span>')
+    sign = "+" if change > 0 else "−"
+    arrow = "▲" if change > 0 else "▼"
+    better = cell.get("better")
+    if better is None:
+        kind, word = "neutral", "higher" if change > 0 else "lower"
+    else:
+        kind = word = "better" if better else "worse"
+    return format_html(
+        '<span class="delta delta-{}">{} {}{} <span class="delta-word">{}</span></span>',
+        kind,
+        arrow,
+        sign,
+        f"{abs(change):.4g}",
+        word,
+    )
+
+
+@register.filter
+def as_json(value) -> str:
+    """A compact JSON rendering for params and field changes (escaped by the template)."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)

@@ -1,0 +1,475 @@
+"""The dashboard's model pages, the audit log and API tokens (issue 4).
+
+Views only translate: they read through the selectors, write through the services, and
+turn every refusal (NotAllowed, InvalidTransition, GuardsFailed, ValidationError) into a
+message next to the form and a 4xx status, never a 500. The version page, which needs
+model cards and reviews, lives in approvals_app.views because approvals_app imports
+models_app and never the reverse.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.db.models import Exists, OuterRef, Q, Subquery
+from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from knox.models import AuthToken
+
+from . import selectors, services
+from .charts import metrics_chart
+from .enums import Direction, Stage
+from .exceptions import GuardsFailed, RegistryError
+from .forms import AuditFilterForm, ModelFilterForm, RollbackForm, TokenCreateForm
+from .models import AuditEvent, ModelVersion, RegisteredModel, Team
+from .permissions import can, require_permission
+
+MODELS_PER_PAGE = 25
+EVENTS_PER_PAGE = 50
+CHART_METRICS = 4
+
+# The refusals a person can cause; each becomes a message and a 4xx, never a 500.
+REFUSALS = (RegistryError, ValidationError)
+
+
+# --- Translating refusals ----------------------------------------------------------------
+
+
+def refusal_status(exc: Exception) -> int:
+    return exc.status if isinstance(exc, RegistryError) else 400
+
+
+def refusal_text(exc: Exception) -> str:
+    if isinstance(exc, RegistryError):
+        return exc.message
+    return " ".join(exc.messages)
+
+
+def add_refusal(request, form, exc: Exception) -> int:
+    """Show why an action was refused, in the form and in the page's messages.
+
+    A ValidationError naming fields lands on those fields; anything else on the form as
+    a whole. Returns the HTTP status the page is answered with.
+    """
+    if form is not None:
+        if isinstance(exc, ValidationError) and hasattr(exc, "error_dict"):
+            for field, errors in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            form.add_error(None, refusal_text(exc))
+    messages.error(request, f"Refused: {refusal_text(exc)}")
+    return refusal_status(exc)
+
+
+def failed_guards(exc: Exception) -> list[dict]:
+    """Each failed guard of a refused promotion, with its reason."""
+    if isinstance(exc, GuardsFailed):
+        return [d for d in exc.details if not d["passed"]]
+    return []
+
+
+# --- Metrics and deltas ------------------------------------------------------------------
+
+
+def key_metric_specs(policy, versions: list[ModelVersion]) -> list[tuple[str, str]]:
+    """The metrics to show, with the direction in which they improve.
+
+    The policy's key metrics and thresholds come first (a `max` threshold means lower is
+    better); without a policy that names any, the first metrics the versions carry.
+    """
+    specs: dict[str, str] = {}
+    for rule in policy.key_metrics or []:
+        specs.setdefault(rule["metric"], rule.get("direction", Direction.HIGHER))
+    for rule in policy.thresholds or []:
+        specs.setdefault(rule["metric"], Direction.LOWER if "max" in rule else Direction.HIGHER)
+    if not specs:
+        names = sorted({name for v in versions for name in (v.metrics or {})})
+        specs = {name: Direction.HIGHER for name in names[:CHART_METRICS]}
+    return list(specs.items())
+
+
+def metric_cells(metrics: dict, base: dict | None, specs: list[tuple[str, str]]) -> list[dict]:
+    """Each key metric's value and its change against `base` (the production version)."""
+    cells = []
+    for name, direction in specs:
+        value = (metrics or {}).get(name)
+        base_value = (base or {}).get(name) if base is not None else None
+        change = None
+        better = None
+        if value is not None and base_value is not None:
+            change = value - base_value
+            # Metrics the policy does not rank get a neutral colour: "higher" is not
+            # "better" for every metric.
+            if direction == Direction.HIGHER:
+                better = change > 0
+            elif direction == Direction.LOWER:
+                better = change < 0
+        cells.append(
+            {
+                "name": name,
+                "value": value,
+                "base": base_value,
+                "delta": change,
+                "better": better,
+                "direction": direction,
+            }
+        )
+    return cells
+
+
+def policy_in_words(policy, *, own: bool) -> list[str]:
+    """The promotion policy as sentences a reviewer can check against."""
+    lines = [
+        "This model has its own promotion policy."
+        if own
+        else "This model follows the site's default promotion policy."
+    ]
+    for rule in policy.thresholds or []:
+        if "min" in rule:
+            lines.append(f"{rule['metric']} must be at least {rule['min']:g}.")
+        else:
+            lines.append(f"{rule['metric']} must be at most {rule['max']:g}.")
+    for rule in policy.key_metrics or []:
+        eps = float(rule.get("tolerance", 0.0))
+        if rule.get("direction", Direction.HIGHER) == Direction.LOWER:
+            lines.append(
+                f"{rule['metric']} (lower is better) may not rise above production's by "
+                f"{eps:g} or more."
+            )
+        else:
+            lines.append(
+                f"{rule['metric']} (higher is better) may not fall below production's by "
+                f"{eps:g} or more."
+            )
+    n = policy.required_approvals
+    if n:
+        lines.append(
+            f"{n} approval{'s' if n != 1 else ''} of the current model card revision by "
+            "reviewers other than the author, and no standing rejection."
+        )
+    else:
+        lines.append("No reviewer approval is required.")
+    if policy.required_card_sections:
+        from django.utils.text import capfirst
+
+        names = ", ".join(s.replace("_", " ") for s in policy.required_card_sections)
+        lines.append(capfirst(f"model card sections that must not be empty: {names}."))
+    if policy.require_checksum:
+        lines.append("The artifact's checksum must be recorded.")
+    return lines
+
+
+# --- Sign in -------------------------------------------------------------------------------
+
+
+class LoginView(auth_views.LoginView):
+    """Django's sign-in with our template; already signed-in people go to the models."""
+
+    template_name = "registration/login.html"
+    redirect_authenticated_user = True
+
+
+class LogoutView(auth_views.LogoutView):
+    """Sign out by POST only (a link could be triggered by another site)."""
+
+    http_method_names = ["post", "options"]
+
+
+# --- Models --------------------------------------------------------------------------------
+
+
+def _model_list_queryset():
+    """selectors.model_list with the production and latest version and the last change,
+    each as a subquery so the page costs the same for 1 model or 1,000."""
+    versions = ModelVersion.objects.filter(registered_model=OuterRef("pk"))
+    return selectors.model_list().annotate(
+        production_label=Subquery(versions.filter(stage=Stage.PRODUCTION).values("version")[:1]),
+        latest_label=Subquery(versions.order_by("-precedence").values("version")[:1]),
+        last_change=Subquery(
+            AuditEvent.objects.filter(registered_model=OuterRef("pk"))
+            .order_by("-created_at", "-id")
+            .values("created_at")[:1]
+        ),
+    )
+
+
+@login_required
+@require_GET
+def model_list(request):
+    """Every model with its team, production and latest version, stage counts and last
+    change; search, filter by team and stage, paginated."""
+    teams = [(t.slug, t.name) for t in Team.objects.order_by("name")]
+    form = ModelFilterForm(request.GET or None, teams=teams)
+    qs = _model_list_queryset()
+    if form.is_bound and form.is_valid():
+        data = form.cleaned_data
+        if data["q"]:
+            qs = qs.filter(Q(name__icontains=data["q"]) | Q(description__icontains=data["q"]))
+        if data["team"]:
+            qs = qs.filter(team__slug=data["team"])
+        if data["stage"]:
+            qs = qs.filter(
+                Exists(
+                    ModelVersion.objects.filter(
+                        registered_model=OuterRef("pk"), stage=data["stage"]
+                    )
+                )
+            )
+    page = Paginator(qs.order_by("name"), MODELS_PER_PAGE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "models_app/model_list.html",
+        {"form": form, "page": page, "stages": Stage.choices},
+    )
+
+
+def get_model_or_404(name: str) -> RegisteredModel:
+    try:
+        return selectors.model_get(name=name)
+    except RegisteredModel.DoesNotExist as exc:
+        raise Http404(f"No model named {name}.") from exc
+
+
+def _model_context(request, model: RegisteredModel, *, rollback_form=None) -> dict:
+    versions = list(selectors.version_list(model=model))
+    production = next((v for v in versions if v.stage == Stage.PRODUCTION), None)
+    policy = selectors.effective_policy(model=model)
+    specs = key_metric_specs(policy, versions)
+    base = production.metrics if production is not None else None
+    rows = [
+        {"version": v, "cells": metric_cells(v.metrics, None if v is production else base, specs)}
+        for v in ([production] if production else []) + [v for v in versions if v is not production]
+    ]
+    counts = {stage: 0 for stage in Stage.values}
+    for v in versions:
+        counts[v.stage] += 1
+    chart = metrics_chart(
+        [(v.version, v.metrics or {}) for v in reversed(versions)], [n for n, _d in specs]
+    )
+    may_rollback = can(request.user, "model.rollback", model)
+    targets = [
+        v.version
+        for v in sorted(versions, key=lambda v: v.stage_changed_at, reverse=True)
+        if v.stage == Stage.ARCHIVED and v.promoted_at is not None
+    ]
+    if rollback_form is None and may_rollback and production is not None and targets:
+        good = selectors.last_known_good(model=model)
+        rollback_form = RollbackForm(
+            targets=targets, initial={"to_version": good.version if good else targets[0]}
+        )
+    return {
+        "model": model,
+        "production": production,
+        "rows": rows,
+        "specs": specs,
+        "counts": [(label, counts[value], value) for value, label in Stage.choices],
+        "chart": chart,
+        "policy_lines": policy_in_words(policy, own=policy.registered_model_id == model.pk),
+        "may_rollback": may_rollback and production is not None,
+        "rollback_targets": targets,
+        "rollback_form": rollback_form,
+        "recent": list(selectors.audit_events(model_name=model.name)[:10]),
+        "compare_default": [v.version for v in versions[:2]],
+    }
+
+
+@login_required
+@require_GET
+def model_detail(request, name: str):
+    """One model: production first, every version with metric deltas, a chart of the key
+    metrics, the policy in words and (for those allowed) the rollback form."""
+    model = get_model_or_404(name)
+    return render(request, "models_app/model_detail.html", _model_context(request, model))
+
+
+@login_required
+@require_POST
+def model_rollback(request, name: str):
+    """Roll back in two steps: the first POST shows what will happen, the second acts."""
+    model = get_model_or_404(name)
+    targets = [
+        v.version
+        for v in selectors.version_list(model=model)
+        .filter(stage=Stage.ARCHIVED, promoted_at__isnull=False)
+        .order_by("-stage_changed_at")
+    ]
+    form = RollbackForm(request.POST, targets=targets)
+    status = 400
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            if not data["confirm"]:
+                require_permission(request.user, "model.rollback", model)
+                production = selectors.production_version(model=model)
+                return render(
+                    request,
+                    "models_app/rollback_confirm.html",
+                    {
+                        "model": model,
+                        "production": production,
+                        "target": data["to_version"],
+                        "reason": data["reason"],
+                    },
+                )
+            restored = services.registered_model_rollback(
+                actor=request.user,
+                model=model,
+                reason=data["reason"],
+                to_version=data["to_version"],
+            )
+        except REFUSALS as exc:
+            status = add_refusal(request, form, exc)
+        else:
+            messages.success(
+                request, f"Rolled {model.name} back: {restored.version} is in production again."
+            )
+            return redirect("models:model", name=model.name)
+    else:
+        messages.error(request, "The rollback was not done: correct the form below.")
+    context = _model_context(request, model, rollback_form=form)
+    return render(request, "models_app/model_detail.html", context, status=status)
+
+
+# --- Audit log -------------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def audit_log(request):
+    """The site-wide trail with filters; the export links carry the same filters."""
+    form = AuditFilterForm(request.GET or None)
+    if form.is_bound:
+        form.is_valid()  # invalid fields are reported and left out of the filter
+    qs = selectors.audit_events(**form.filters())
+    page = Paginator(qs, EVENTS_PER_PAGE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "models_app/audit_log.html",
+        {"form": form, "page": page, "query": request.GET.urlencode()},
+    )
+
+
+EXPORT_FIELDS = [
+    "created_at",
+    "actor_username",
+    "action",
+    "model_name",
+    "version_label",
+    "from_stage",
+    "to_stage",
+    "reason",
+    "changes",
+    "payload",
+    "request_id",
+    "object_type",
+    "object_id",
+]
+
+
+def _export_row(event: AuditEvent) -> dict:
+    row = {field: getattr(event, field) for field in EXPORT_FIELDS}
+    row["created_at"] = event.created_at.isoformat()
+    return row
+
+
+class _Echo:
+    """A file-like object whose write returns the text, for streaming csv.writer rows."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+@login_required
+@require_GET
+def audit_export(request, fmt: str):
+    """The filtered trail as CSV or JSON, streamed so that its size does not matter."""
+    form = AuditFilterForm(request.GET or None)
+    if form.is_bound and not form.is_valid():
+        errors = "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())
+        return HttpResponse(f"Invalid filter: {errors}", status=400, content_type="text/plain")
+    events = selectors.audit_events(**form.filters()).iterator(chunk_size=500)
+    if fmt == "csv":
+        writer = csv.writer(_Echo())
+
+        def rows() -> Iterator[str]:
+            yield writer.writerow(EXPORT_FIELDS)
+            for event in events:
+                row = _export_row(event)
+                yield writer.writerow(
+                    [
+                        json.dumps(row[f], sort_keys=True)
+                        if f in ("changes", "payload")
+                        else row[f]
+                        for f in EXPORT_FIELDS
+                    ]
+                )
+
+        response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    else:
+
+        def chunks() -> Iterator[str]:
+            yield "["
+            for i, event in enumerate(events):
+                yield ("," if i else "") + "\n" + json.dumps(_export_row(event), sort_keys=True)
+            yield "\n]\n"
+
+        response = StreamingHttpResponse(chunks(), content_type="application/json")
+    response["Content-Disposition"] = f'attachment; filename="audit.{fmt}"'
+    return response
+
+
+# --- API tokens -----------------------------------------------------------------------------
+
+
+def _tokens_context(request, form=None, new_token: str | None = None) -> dict:
+    return {
+        "form": form or TokenCreateForm(),
+        "tokens": AuthToken.objects.filter(user=request.user).order_by("-created"),
+        "new_token": new_token,
+    }
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def tokens(request):
+    """The user's API tokens: create one (its secret shown once), list them."""
+    if request.method == "POST":
+        form = TokenCreateForm(request.POST)
+        if form.is_valid():
+            import datetime as dt
+
+            _instance, token = AuthToken.objects.create(
+                request.user, expiry=dt.timedelta(days=form.cleaned_data["expiry_days"])
+            )
+            messages.success(
+                request, "Token created. Copy it now: it is stored hashed and shown only once."
+            )
+            # Rendered, not redirected: the secret must not be kept anywhere to show later.
+            return render(
+                request, "models_app/tokens.html", _tokens_context(request, new_token=token)
+            )
+        messages.error(request, "The token was not created: correct the form below.")
+        return render(request, "models_app/tokens.html", _tokens_context(request, form), status=400)
+    return render(request, "models_app/tokens.html", _tokens_context(request))
+
+
+@login_required
+@require_POST
+def token_revoke(request):
+    """Revoke one of the user's own tokens, named by its key prefix."""
+    key = request.POST.get("token_key", "")
+    deleted, _ = AuthToken.objects.filter(user=request.user, token_key=key).delete()
+    if not deleted:
+        messages.error(request, "Refused: you have no token with that key.")
+        return render(request, "models_app/tokens.html", _tokens_context(request), status=404)
+    messages.success(request, f"Token {key}… revoked; scripts using it can no longer sign in.")
+    return redirect(reverse("models:tokens"))
