@@ -1,0 +1,232 @@
+"""Model cards and reviews (SPEC §5) and PITFALLS row 7: approvals bound to content.
+
+An approval names the card revision and its sha256; reviews are taken only in staging;
+nobody approves their own version or card revision; each reviewer has an inbox.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from approvals_app import services as approvals
+from approvals_app.cards import content_sha256, parse_markdown, render_markdown, to_markdown
+from approvals_app.models import CardRevision, Review
+from approvals_app.selectors import card_for, review_inbox, reviews_of
+from models_app import services
+from models_app.enums import Action, Stage
+from models_app.exceptions import Conflict, InvalidTransition, NotAllowed
+from models_app.models import AuditEvent
+from tests.factories import FULL_CARD, make_promotable, make_user, register
+
+
+@pytest.fixture
+def version(people, model):
+    v = register(actor=people.author, model=model, version="1.0.0")
+    approvals.card_update(actor=people.author, version=v, sections=FULL_CARD)
+    approvals.review_request(actor=people.author, version=v)
+    return v
+
+
+# --- Row 7: approvals bound to the card's content ------------------------------------------
+
+
+def test_review_carries_revision_and_its_sha256(people, version):
+    review = approvals.review_submit(actor=people.reviewer, version=version, decision="approve")
+    revision = card_for(version).current_revision
+    assert review.revision_id == revision.pk
+    assert review.revision_sha256 == revision.sha256 == content_sha256(FULL_CARD)
+    assert review.reviewer_username == "reviewer"
+    event = AuditEvent.objects.get(model_version=version, action=Action.REVIEW_SUBMITTED)
+    assert event.payload["sha256"] == revision.sha256
+    assert (event.payload["decision"], event.actor_username) == ("approve", "reviewer")
+
+
+def test_review_of_content_that_changed_since_read_is_refused(people, version):
+    read_sha = card_for(version).current_revision.sha256
+    approvals.card_update(actor=people.author, version=version, sections={"evaluation": "New."})
+    with pytest.raises(Conflict, match="card changed"):
+        approvals.review_submit(
+            actor=people.reviewer, version=version, decision="approve", revision_sha256=read_sha
+        )
+    assert not Review.objects.exists()
+    current = card_for(version).current_revision.sha256
+    review = approvals.review_submit(
+        actor=people.reviewer, version=version, decision="approve", revision_sha256=current
+    )
+    assert review.revision.number == 3
+
+
+def test_card_revisions_are_append_only_history(people, version):
+    approvals.card_update(actor=people.author, version=version, sections={"evaluation": "v2"})
+    revisions = list(CardRevision.objects.filter(card__model_version=version))
+    assert [r.number for r in revisions] == [1, 2, 3]
+    assert revisions[1].evaluation == FULL_CARD["evaluation"]
+    assert revisions[2].evaluation == "v2"
+    assert all(r.sha256 == content_sha256(r.sections()) for r in revisions)
+    assert card_for(version).current_revision_id == revisions[2].pk
+
+
+@pytest.mark.parametrize("stage", [Stage.PRODUCTION, Stage.ARCHIVED, Stage.DEPRECATED])
+def test_no_review_outside_staging(people, model, promote, stage):
+    v = promote(model, "1.0.0")
+    if stage != Stage.PRODUCTION:
+        services.model_version_archive(actor=people.release, version=v, reason="x")
+    if stage == Stage.DEPRECATED:
+        services.model_version_deprecate(actor=people.release, version=v, reason="x")
+    reviews = Review.objects.count()
+    for decision, comment in (("approve", ""), ("reject", "late objection")):
+        with pytest.raises(InvalidTransition, match=f"'{stage}'"):
+            approvals.review_submit(
+                actor=people.reviewer2, version=v, decision=decision, comment=comment
+            )
+    assert Review.objects.count() == reviews
+
+
+def test_no_review_of_rolled_back_version(people, model, promote):
+    promote(model, "1.0.0")
+    bad = promote(model, "1.1.0")
+    services.registered_model_rollback(actor=people.release, model=model, reason="bad")
+    with pytest.raises(InvalidTransition, match="'rolled_back'"):
+        approvals.review_submit(actor=people.reviewer2, version=bad, decision="approve")
+
+
+def test_author_cannot_reapprove_after_promotion(people, model, promote):
+    """The PITFALLS row 7 attack: promotion done, the author slips in an approval."""
+    v = promote(model, "1.0.0")
+    author = make_user("author", "reviewer")
+    with pytest.raises((InvalidTransition, NotAllowed)):
+        approvals.review_submit(actor=author, version=v, decision="approve")
+    assert not Review.objects.filter(reviewer=author).exists()
+
+
+def test_admin_who_edited_the_card_cannot_approve_it(people, version):
+    approvals.card_update(actor=people.admin, version=version, sections={"limitations": "Admin."})
+    with pytest.raises(NotAllowed, match="Authors cannot review"):
+        approvals.review_submit(actor=people.admin, version=version, decision="approve")
+
+
+def test_admin_may_review_others_cards(people, version):
+    review = approvals.review_submit(actor=people.admin, version=version, decision="approve")
+    assert review.reviewer_username == "admin_user"
+
+
+def test_version_author_superuser_cannot_approve(people, model):
+    v = register(actor=people.admin, model=model, version="1.0.0")
+    approvals.card_update(actor=people.author, version=v, sections=FULL_CARD)
+    with pytest.raises(NotAllowed, match="Authors cannot review"):
+        approvals.review_submit(actor=people.admin, version=v, decision="approve")
+
+
+# --- Review input --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("decision", ["reject", "request_changes"])
+def test_objection_needs_a_comment(people, version, decision):
+    with pytest.raises(ValidationError) as excinfo:
+        approvals.review_submit(actor=people.reviewer, version=version, decision=decision)
+    assert "comment" in excinfo.value.message_dict
+
+
+@pytest.mark.parametrize("decision", ["", "APPROVE", "lgtm", None])
+def test_unknown_decision_is_refused(people, version, decision):
+    with pytest.raises(ValidationError) as excinfo:
+        approvals.review_submit(actor=people.reviewer, version=version, decision=decision)
+    assert "decision" in excinfo.value.message_dict
+
+
+def test_comment_with_control_characters_is_refused(people, version):
+    with pytest.raises(ValidationError):
+        approvals.review_submit(
+            actor=people.reviewer, version=version, decision="approve", comment="ok\u202e"
+        )
+
+
+# --- Cards ---------------------------------------------------------------------------------
+
+
+def test_card_update_refuses_unknown_sections_and_control_characters(people, version):
+    with pytest.raises(ValidationError) as excinfo:
+        approvals.card_update(actor=people.author, version=version, sections={"bogus": "x"})
+    assert "sections" in excinfo.value.message_dict
+    with pytest.raises(ValidationError):
+        approvals.card_update(actor=people.author, version=version, sections={"evaluation": "\x00"})
+    with pytest.raises(ValidationError):
+        approvals.card_update(actor=people.author, version=version, sections=["evaluation"])
+    assert card_for(version).current_revision.number == 2
+
+
+def test_card_of_deprecated_version_cannot_change(people, version):
+    services.model_version_deprecate(actor=people.release, version=version, reason="gone")
+    with pytest.raises(InvalidTransition, match="deprecated"):
+        approvals.card_update(actor=people.author, version=version, sections={"evaluation": "x"})
+
+
+def test_review_request_only_in_staging(people, model, promote):
+    v = promote(model, "1.0.0")
+    with pytest.raises(InvalidTransition, match="'production'"):
+        approvals.review_request(actor=people.author, version=v)
+
+
+def test_card_edit_leaves_history_and_event(people, version):
+    approvals.card_update(
+        actor=people.author, version=version, sections={"evaluation": "v2"}, reason="new eval"
+    )
+    event = AuditEvent.objects.filter(model_version=version, action=Action.CARD_EDITED).first()
+    assert event.reason == "new eval"
+    assert event.changes["evaluation"] == [FULL_CARD["evaluation"], "v2"]
+    assert event.payload["revision"] == 3
+    row = card_for(version).history.order_by("-history_id").first()
+    assert (row.history_username, row.history_change_reason) == ("author", "new eval")
+
+
+def test_markdown_round_trip_and_sanitised_rendering():
+    sections = parse_markdown(to_markdown(FULL_CARD))
+    assert sections == FULL_CARD
+    html = render_markdown(
+        "<script>alert(1)</script>[x](javascript:alert(1)) <img src=x onerror=alert(1)>"
+    )
+    assert "<script" not in html
+    assert "javascript:" not in html
+    assert "onerror" not in html
+
+
+# --- Inbox ---------------------------------------------------------------------------------
+
+
+def test_inbox_lists_requested_versions_oldest_first(people, model, version):
+    second = register(actor=people.author, model=model, version="2.0.0")
+    approvals.review_request(actor=people.author, version=second)
+    unrequested = register(actor=people.author, model=model, version="3.0.0")
+    inbox = list(review_inbox(user=people.reviewer))
+    assert inbox == [version, second]
+    assert unrequested not in inbox
+
+
+def test_inbox_drops_reviewed_until_card_changes(people, version):
+    approvals.review_submit(actor=people.reviewer, version=version, decision="approve")
+    assert list(review_inbox(user=people.reviewer)) == []
+    assert list(review_inbox(user=people.reviewer2)) == [version]
+    approvals.card_update(actor=people.author, version=version, sections={"evaluation": "v3"})
+    assert list(review_inbox(user=people.reviewer)) == [version]
+
+
+def test_inbox_drops_versions_that_left_staging(people, version):
+    make_promotable(version, author=people.author, reviewer=people.reviewer)
+    services.model_version_promote(actor=people.release, version=version, reason="go")
+    assert list(review_inbox(user=people.reviewer2)) == []
+
+
+def test_inbox_never_shows_own_versions_and_is_empty_for_non_reviewers(people, model, version):
+    mine = register(actor=people.admin, model=model, version="9.0.0")
+    approvals.review_request(actor=people.admin, version=mine)
+    assert mine not in list(review_inbox(user=people.admin))
+    assert version in list(review_inbox(user=people.admin))
+    for who in ("author", "viewer", "release"):
+        assert list(review_inbox(user=getattr(people, who))) == []
+
+
+def test_reviews_of_lists_every_review_in_order(people, version):
+    approvals.review_submit(actor=people.reviewer, version=version, decision="reject", comment="no")
+    approvals.review_submit(actor=people.reviewer2, version=version, decision="approve")
+    assert [r.reviewer_username for r in reviews_of(version)] == ["reviewer", "reviewer2"]
