@@ -1,3 +1,11 @@
-"""URL routes (filled in by the issue that builds this door)."""
+"""MLflow's REST paths: the model registry API 2.0, under /api/ and /ajax-api/ alike."""
 
-urlpatterns: list = []
+from django.urls import re_path
+
+from . import views
+
+app_name = "mlflow"
+
+urlpatterns = [
+    re_path(r"^(?:api|ajax-api)/2\.0/mlflow/(?P<path>.*)$", views.endpoint, name="endpoint"),
+]

@@ -232,6 +232,37 @@ def registered_model_update(
     return model
 
 
+@transaction.atomic
+def registered_model_rename(*, actor, model: RegisteredModel, new_name: str) -> RegisteredModel:
+    """Give a model a new name; its versions, history and audit trail stay with it."""
+    model = _lock_model(model.pk)
+    require_permission(actor, "model.change", model)
+    try:
+        validate_model_name(new_name)
+    except ValidationError as exc:
+        raise ValidationError({"name": exc.messages}) from exc
+    if new_name == model.name:
+        return model
+    if RegisteredModel.objects.filter(name=new_name).exists():
+        raise Conflict(f"A model named '{new_name}' already exists.")
+    old_name = model.name
+    model.name = new_name
+    model.updated_at = timezone.now()
+    tag_change(model, actor=actor, reason=f"renamed from {old_name}")
+    try:
+        with transaction.atomic():
+            model.save()
+    except IntegrityError as exc:
+        raise Conflict(f"A model named '{new_name}' already exists.") from exc
+    record_event(
+        action=Action.MODEL_CHANGED,
+        actor=actor,
+        obj=model,
+        changes=diff({"name": old_name}, {"name": new_name}),
+    )
+    return model
+
+
 # --- Versions ------------------------------------------------------------------------------
 
 

@@ -1,0 +1,163 @@
+"""Our models and versions in MLflow's JSON shapes (mlflow/protos/model_registry.proto).
+
+Reads for lists are batched: one query for the rows, one for their aliases, two for the
+latest version per stage, whatever the number of rows.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+from django.db.models import Max, Q
+
+from models_app.enums import Stage
+from models_app.models import ModelVersion, RegisteredModel
+
+from .models import ModelAlias
+
+# MLflow's four stages. Ours has five; every stage that means "out of service" reads as
+# Archived, and the precise one is in the read-only tag `registry.stage`.
+STAGE_TO_MLFLOW = {
+    Stage.STAGING: "Staging",
+    Stage.PRODUCTION: "Production",
+    Stage.ARCHIVED: "Archived",
+    Stage.ROLLED_BACK: "Archived",
+    Stage.DEPRECATED: "Archived",
+}
+MLFLOW_STAGES = ["None", "Staging", "Production", "Archived"]
+MLFLOW_TO_STAGES = {
+    name: [s for s, m in STAGE_TO_MLFLOW.items() if m == name] for name in MLFLOW_STAGES
+}
+
+
+def canonical_stage(text: str) -> str | None:
+    """MLflow's stage name for `text`, case-insensitively, or None if it is not one."""
+    for name in MLFLOW_STAGES:
+        if isinstance(text, str) and text.lower() == name.lower():
+            return name
+    return None
+
+
+def ms(when) -> int:
+    return int(when.timestamp() * 1000)
+
+
+def _tags(tags: dict, extra: dict) -> list[dict]:
+    merged = {**tags, **extra}
+    return [{"key": key, "value": str(value)} for key, value in merged.items()]
+
+
+def visible_models():
+    """Models the MLflow API shows: all but those deleted through it."""
+    return RegisteredModel.objects.filter(mlflow_deleted__isnull=True).select_related(
+        "team", "created_by"
+    )
+
+
+def visible_versions():
+    return ModelVersion.objects.filter(mlflow_deleted__isnull=True).select_related(
+        "registered_model__team", "created_by"
+    )
+
+
+def aliases_by_version(version_ids: Iterable[int]) -> dict[int, list[str]]:
+    out: dict[int, list[str]] = defaultdict(list)
+    ids = list(version_ids)
+    if ids:
+        for version_id, alias in ModelAlias.objects.filter(model_version_id__in=ids).values_list(
+            "model_version_id", "alias"
+        ):
+            out[version_id].append(alias)
+    return out
+
+
+def version_json(mv: ModelVersion, aliases: list[str] | None = None) -> dict:
+    return {
+        "name": mv.registered_model.name,
+        "version": str(mv.number),
+        "creation_timestamp": ms(mv.created_at),
+        "last_updated_timestamp": ms(max(mv.created_at, mv.stage_changed_at)),
+        "user_id": mv.created_by.get_username() if mv.created_by_id else "",
+        "current_stage": STAGE_TO_MLFLOW[mv.stage],
+        "description": mv.description,
+        "source": mv.artifact_uri,
+        "run_id": mv.source_run,
+        "run_link": "",
+        "status": "READY",
+        "tags": _tags(mv.tags, {"registry.semver": mv.version, "registry.stage": mv.stage}),
+        "aliases": sorted(aliases or []),
+    }
+
+
+def versions_json(versions: list[ModelVersion]) -> list[dict]:
+    aliases = aliases_by_version(mv.pk for mv in versions)
+    return [version_json(mv, aliases.get(mv.pk)) for mv in versions]
+
+
+def latest_versions(model_ids: list[int], stages: list[str] | None = None) -> dict[int, list]:
+    """For each model, its highest-numbered version in each MLflow stage (or in `stages`)."""
+    wanted = stages or MLFLOW_STAGES
+    if not model_ids:
+        return {}
+    rows = (
+        ModelVersion.objects.filter(registered_model_id__in=model_ids, mlflow_deleted__isnull=True)
+        .values("registered_model_id", "stage")
+        .annotate(top=Max("number"))
+    )
+    best: dict[tuple[int, str], int] = {}
+    for row in rows:
+        key = (row["registered_model_id"], STAGE_TO_MLFLOW[row["stage"]])
+        if key[1] in wanted:
+            best[key] = max(best.get(key, 0), row["top"])
+    out: dict[int, list] = defaultdict(list)
+    if not best:
+        return out
+    condition = Q()
+    for (model_id, _stage), number in best.items():
+        condition |= Q(registered_model_id=model_id, number=number)
+    found = {
+        (mv.registered_model_id, mv.number): mv
+        for mv in visible_versions().filter(registered_model_id__in=model_ids).filter(condition)
+    }
+    for (model_id, _stage), number in sorted(
+        best.items(), key=lambda item: MLFLOW_STAGES.index(item[0][1])
+    ):
+        out[model_id].append(found[(model_id, number)])
+    return out
+
+
+def models_json(models: list[RegisteredModel]) -> list[dict]:
+    ids = [m.pk for m in models]
+    latest = latest_versions(ids)
+    model_aliases: dict[int, list[dict]] = defaultdict(list)
+    version_aliases: dict[int, list[str]] = defaultdict(list)
+    if ids:
+        for model_id, alias, version_id, number in (
+            ModelAlias.objects.filter(registered_model_id__in=ids)
+            .order_by("alias")
+            .values_list(
+                "registered_model_id", "alias", "model_version_id", "model_version__number"
+            )
+        ):
+            model_aliases[model_id].append({"alias": alias, "version": str(number)})
+            version_aliases[version_id].append(alias)
+    return [
+        {
+            "name": m.name,
+            "creation_timestamp": ms(m.created_at),
+            "last_updated_timestamp": ms(max(m.created_at, m.updated_at)),
+            "user_id": m.created_by.get_username() if m.created_by_id else "",
+            "description": m.description,
+            "latest_versions": [
+                version_json(mv, version_aliases.get(mv.pk)) for mv in latest.get(m.pk, [])
+            ],
+            "tags": _tags(m.tags, {"registry.team": m.team.slug}),
+            "aliases": model_aliases.get(m.pk, []),
+        }
+        for m in models
+    ]
+
+
+def model_json(model: RegisteredModel) -> dict:
+    return models_json([model])[0]
