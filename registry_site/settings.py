@@ -270,3 +270,21 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
+
+# --- Webhooks (webhooks_app, SPEC §10) ----------------------------------------------------
+
+# Seconds to wait for a receiver to answer one delivery.
+REGISTRY_WEBHOOK_TIMEOUT = float(os.environ.get("REGISTRY_WEBHOOK_TIMEOUT", "5"))
+# Attempts before a delivery is dead (dead-lettered; an admin can redeliver it).
+REGISTRY_WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("REGISTRY_WEBHOOK_MAX_ATTEMPTS", "8"))
+# Retry n waits a random time up to min(CAP, BASE · 2^(n-1)) seconds (full jitter).
+REGISTRY_WEBHOOK_BACKOFF_BASE = float(os.environ.get("REGISTRY_WEBHOOK_BACKOFF_BASE", "10"))
+REGISTRY_WEBHOOK_BACKOFF_CAP = float(os.environ.get("REGISTRY_WEBHOOK_BACKOFF_CAP", "3600"))
+# How long a worker's claim on a delivery lasts; a killed worker's claims are retaken after.
+REGISTRY_WEBHOOK_LEASE_SECONDS = float(os.environ.get("REGISTRY_WEBHOOK_LEASE_SECONDS", "120"))
+# Outbound address checks: private, loopback and link-local destinations are refused
+# unless ALLOW_PRIVATE is on; ALLOWED_HOSTS (names, .domain suffixes, IPs or CIDR
+# networks), when set, is the only list of destinations allowed. Cloud metadata
+# addresses are always refused.
+REGISTRY_WEBHOOK_ALLOW_PRIVATE = env_bool("REGISTRY_WEBHOOK_ALLOW_PRIVATE", False)
+REGISTRY_WEBHOOK_ALLOWED_HOSTS = env_list("REGISTRY_WEBHOOK_ALLOWED_HOSTS")
