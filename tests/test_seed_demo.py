@@ -212,6 +212,5 @@ def test_seed_demo_refused_without_debug():
 def test_seed_demo_forced_without_debug_seeds():
     with override_settings(DEBUG=False):
         call_command("seed_demo", "--force", stdout=StringIO())
-    assert selectors.production_version(
-        model=RegisteredModel.objects.get(name="fraud_detector")
-    ).version == ("2.0.1")
+    model = RegisteredModel.objects.get(name="fraud_detector")
+    assert selectors.production_version(model=model).version == "2.0.1"
