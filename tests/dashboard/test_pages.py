@@ -1,0 +1,166 @@
+"""Every dashboard page: 200 when signed in, a redirect to sign-in when not; headers."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.dashboard.conftest import version_url
+
+PAGES = [
+    "/",
+    "/?q=fraud&team=fraud&stage=production",
+    "/models/fraud_detector/",
+    "/models/fraud_detector/versions/1.2.0/",
+    "/models/fraud_detector/versions/1.1.0/",
+    "/models/fraud_detector/versions/1.2.0/card/",
+    "/models/fraud_detector/compare/",
+    "/models/fraud_detector/compare/?a=1.0.0&b=1.2.0",
+    "/reviews/",
+    "/audit/",
+    "/audit/?model=fraud_detector&user=release&action=version.promoted",
+    "/audit/export.csv",
+    "/audit/export.json",
+    "/account/tokens/",
+]
+
+
+@pytest.mark.parametrize("url", PAGES)
+def test_page_signed_in_is_200(people, scene, login, url):
+    response = login(people.admin).get(url)
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("url", PAGES)
+def test_page_anonymous_redirects_to_sign_in(scene, anon, url):
+    response = anon.get(url)
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/?next=")
+
+
+@pytest.mark.parametrize("who", ["viewer", "author", "reviewer", "release", "outsider"])
+def test_main_pages_each_role_is_200(people, scene, login, who):
+    client = login(getattr(people, who))
+    for url in ["/", "/models/fraud_detector/", version_url(scene.candidate), "/reviews/"]:
+        assert client.get(url).status_code == 200, url
+
+
+def test_unknown_model_and_version_are_404(people, scene, login):
+    client = login(people.viewer)
+    assert client.get("/models/nope/").status_code == 404
+    assert client.get("/models/fraud_detector/versions/9.9.9/").status_code == 404
+    assert client.get("/models/fraud_detector/compare/?a=9.9.9&b=1.0.0").status_code == 200
+
+
+def test_sign_in_form_signs_in_and_post_signs_out(people, anon):
+    page = anon.get("/accounts/login/")
+    assert page.status_code == 200
+    assert b'<label for="id_username"' in page.content
+    bad = anon.post("/accounts/login/", {"username": "viewer", "password": "wrong"})
+    assert bad.status_code == 200
+    assert b"Please enter a correct username and password" in bad.content
+    good = anon.post("/accounts/login/", {"username": "viewer", "password": "pw"})
+    assert good.status_code == 302
+    assert anon.get("/").status_code == 200
+    # Signing out is a POST (a GET link could be fired by another site).
+    assert anon.get("/accounts/logout/").status_code == 405
+    assert anon.post("/accounts/logout/").status_code == 302
+    assert anon.get("/").status_code == 302
+
+
+def test_security_headers_forbid_inline_code_and_framing(people, scene, login):
+    response = login(people.viewer).get("/models/fraud_detector/")
+    csp = response["Content-Security-Policy"]
+    assert "default-src 'self'" in csp
+    assert "script-src 'self'" in csp
+    assert "unsafe-inline" not in csp
+    assert response["X-Frame-Options"] == "DENY"
+
+
+def test_pages_have_no_inline_script_or_style(people, scene, login):
+    client = login(people.admin)
+    for url in PAGES[:11]:
+        html = client.get(url).content.decode()
+        assert "<script" not in html, url
+        assert "style=" not in html, url
+        assert "<style" not in html, url
+
+
+def test_nav_shows_inbox_count_for_reviewer(people, scene, login):
+    html = login(people.reviewer).get("/").content.decode()
+    assert 'id="inbox-count" aria-label="1 waiting">1</span>' in html
+
+
+def test_models_list_shows_production_latest_and_stage_counts(people, scene, login):
+    html = login(people.viewer).get("/").content.decode()
+    assert ">1.1.0</a>" in html  # production
+    assert ">1.2.0</a>" in html  # latest
+    assert "badge-archived" in html
+    filtered = login(people.viewer).get("/?team=pricing").content.decode()
+    assert "fraud_detector" not in filtered
+    assert "No model matches these filters." in filtered
+    by_stage = login(people.viewer).get("/?stage=deprecated").content.decode()
+    assert "fraud_detector" not in by_stage
+    search = login(people.viewer).get("/?q=fraud_det").content.decode()
+    assert "fraud_detector" in search
+
+
+def test_model_page_puts_production_first_with_deltas_chart_and_policy(people, scene, login):
+    html = login(people.viewer).get("/models/fraud_detector/").content.decode()
+    rows = html.split('class="data versions-table"')[1]
+    assert rows.index(">1.1.0</a>") < rows.index(">1.2.0</a>") < rows.index(">1.0.0</a>")
+    assert "▲ +0.02 <span" in html and "better</span>" in html  # 1.2.0 accuracy vs 1.1.0
+    assert "▼ −0.02 <span" in html and "worse</span>" in html  # 1.0.0 accuracy vs 1.1.0
+    assert "<svg" in html and "Key metrics across versions" in html
+    assert "follows the site&#x27;s default promotion policy" in html
+    assert "1 approval of the current model card revision" in html
+    # A viewer may not roll back, so there is no rollback form.
+    assert "Review rollback" not in html
+
+
+def test_version_page_shows_lineage_checklist_card_and_timeline(people, scene, login):
+    html = login(people.viewer).get(version_url(scene.candidate)).content.decode()
+    for text in ["s3://data/fraud/2026-11", "abc1234", "run-42", "depth", "Intended use text."]:
+        assert text in html
+    assert "✓" in html and "✗" in html
+    assert "0 of 1 required approvals of card revision 2" in html
+    assert "Review requested" in html and "Version registered" in html
+    # A viewer sees no forms that change anything.
+    for action in ["/review/", "/promote/", "/archive/", "/deprecate/", "/request-review/"]:
+        assert version_url(scene.candidate, action[1:]) not in html
+
+
+def test_version_page_links_registry_artifacts_to_api_download(people, model, login):
+    from tests.factories import register
+
+    mv = register(
+        actor=people.author,
+        model=model,
+        version="3.0.0",
+        artifact_uri="registry:fraud_detector/3.0.0/model.bin",
+        artifact_sha256="a" * 64,
+        artifact_size=1234,
+    )
+    html = login(people.viewer).get(version_url(mv)).content.decode()
+    assert 'href="/api/v1/models/fraud_detector/versions/3.0.0/artifact/"' in html
+    assert "a" * 64 in html
+    other = register(
+        actor=people.author, model=model, version="3.0.1", artifact_uri="s3://bucket/m.bin"
+    )
+    html = login(people.viewer).get(version_url(other)).content.decode()
+    assert "s3://bucket/m.bin" in html
+    assert 'href="s3://' not in html
+
+
+def test_compare_shows_metric_deltas_and_escaped_card_diff(people, scene, login):
+    from approvals_app import services as approvals
+
+    approvals.card_update(
+        actor=people.author,
+        version=scene.candidate,
+        sections={"limitations": "Weak on <b>tiny</b> merchants."},
+    )
+    html = login(people.viewer).get("/models/fraud_detector/compare/?a=1.1.0&b=1.2.0").content
+    html = html.decode()
+    assert "▲ +0.02" in html
+    assert 'class="diff-add">+Weak on &lt;b&gt;tiny&lt;/b&gt; merchants.</span>' in html
+    assert 'class="diff-del">-Limitations text.</span>' in html
