@@ -251,6 +251,9 @@ def validate_artifact_uri(uri: object) -> str:
         raise ValidationError("artifact_uri contains a NUL character.", code="invalid_uri")
     if ";" in decoded:
         raise ValidationError("artifact_uri must not contain ';'.", code="invalid_uri")
+    if "#" in decoded:
+        # An encoded '#' (%23) becomes a fragment for a consumer that decodes first.
+        raise ValidationError("artifact_uri must not have a fragment ('#').", code="invalid_uri")
     normalised = decoded.replace("\\", "/")
     path = urlsplit(normalised).path if "://" in normalised else normalised.split(":", 1)[-1]
     segments = [s for s in normalised.split("/")]
