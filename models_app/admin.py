@@ -1,0 +1,1066 @@
+"""The admin door (SPEC §1): teams, users, policies and the registry, never around the rules.
+
+Every add and change here is one call to models_app.services (or approvals_app.services):
+the forms translate the admin's input into that call, and the service's refusals back into
+form errors or messages, never a 500. Transitions exist only as admin actions that ask for
+a reason and pass the same permission check and guards as every other door; django-fsm's
+admin mixin is not used, because it ignores `permission=` (PITFALLS 2). Nothing is deleted.
+History is shown read-only and a crafted revert POST is refused (PITFALLS 4); the audit
+trail and the history rows are view-only for everyone, superusers included (PITFALLS 8).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.admin.widgets import FilteredSelectMultiple
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Count, OuterRef, Subquery
+from django.forms.fields import InvalidJSONInput
+from django.http import HttpResponseNotAllowed
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+from simple_history.admin import SimpleHistoryAdmin
+
+from . import selectors, services
+from .enums import Stage
+from .exceptions import GuardsFailed, RegistryError
+from .models import (
+    AuditEvent,
+    Membership,
+    ModelVersion,
+    PromotionPolicy,
+    RegisteredModel,
+    Team,
+)
+from .permissions import can
+
+User = get_user_model()
+
+REASON_HELP = "Why this change is made; it is kept in the audit trail for good."
+
+# --- Forms that write through a service ----------------------------------------------------
+
+
+class RegistryJSONField(forms.JSONField):
+    """A JSON text area that answers every malformed input with a form error.
+
+    Django's JSONField lets RecursionError from deeply nested input escape (PITFALLS 11);
+    here it becomes a validation error on input and an echo of the raw text on redisplay.
+    """
+
+    widget = forms.Textarea(attrs={"rows": 4, "cols": 60, "spellcheck": "false"})
+
+    def to_python(self, value):
+        try:
+            return super().to_python(value)
+        except RecursionError as exc:
+            raise ValidationError("This JSON is nested too deeply.", code="invalid") from exc
+
+    def bound_data(self, data, initial):
+        try:
+            return super().bound_data(data, initial)
+        except RecursionError:
+            return InvalidJSONInput(data)
+
+    def prepare_value(self, value):
+        try:
+            return super().prepare_value(value)
+        except (RecursionError, ValueError):
+            return str(value)
+
+
+class ServiceModelForm(forms.ModelForm):
+    """A ModelForm whose whole save is one service call, made as the last step of validation.
+
+    ModelForm would copy the input onto the instance and full_clean() it (which breaks on
+    the protected stage field, PITFALLS 13) and the admin would then .save() it, around the
+    services. Here `_post_clean` hands the cleaned data to `apply`, which calls a service
+    and returns the object it wrote; a refusal (ValidationError or RegistryError) becomes a
+    form error, so the admin shows the form again with status 200. The admin's add and
+    change views run in one transaction, so nothing outlives a later failure.
+    """
+
+    # The requesting user; RegistryAdmin.get_form sets it on the per-request form class.
+    actor = None
+
+    def apply(self, data: dict):
+        raise NotImplementedError
+
+    def _post_clean(self) -> None:
+        if self._errors:
+            return
+        try:
+            result = self.apply(self.cleaned_data)
+        except ValidationError as exc:
+            self.add_refusal(exc)
+        except RegistryError as exc:
+            self.add_error(None, exc.message)
+        else:
+            self.instance = result
+
+    def add_refusal(self, exc: ValidationError) -> None:
+        """File a service's ValidationError under the fields it names."""
+        if not hasattr(exc, "error_dict"):
+            self.add_error(None, exc.messages)
+            return
+        for field, errors in exc.error_dict.items():
+            texts = [text for error in errors for text in error.messages]
+            if field in self.fields:
+                self.add_error(field, texts)
+            else:
+                self.add_error(None, [f"{field}: {text}" for text in texts])
+
+    def _save_m2m(self) -> None:
+        # The service has written everything, relations included.
+        return None
+
+
+def _reason_field(required: bool = True) -> forms.CharField:
+    return forms.CharField(
+        required=required,
+        max_length=services.REASON_MAX,
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
+        help_text=REASON_HELP,
+    )
+
+
+# --- The base admin: no writes around the services, no deletes, read-only history ----------
+
+
+class NoDeleteMixin:
+    """Nothing in the registry is deleted: old versions are the rollback path and the
+    evidence, and the audit trail must keep naming what it names (SPEC §2, §6)."""
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def delete_model(self, request, obj) -> None:
+        raise PermissionDenied
+
+    def delete_queryset(self, request, queryset) -> None:
+        raise PermissionDenied
+
+
+class ViewOnlyAdmin(NoDeleteMixin, admin.ModelAdmin):
+    """Evidence: shown to whoever may view it, changed by no one, superusers included."""
+
+    actions = None
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def save_model(self, request, obj, form, change) -> None:
+        raise PermissionDenied
+
+
+class RegistryAdmin(NoDeleteMixin, SimpleHistoryAdmin):
+    """Admin of a registry model: forms call services, history is read-only.
+
+    Subclasses set `add_form` and `change_form` (ServiceModelForm subclasses, or None to
+    refuse adding). The admin never saves an object itself: `save_model` and
+    `save_related` do nothing because the form's service call already wrote.
+    """
+
+    add_form: type[ServiceModelForm] | None = None
+    change_form: type[ServiceModelForm] | None = None
+    save_as = False
+    history_list_per_page = 50
+
+    # --- forms --------------------------------------------------------------------------
+
+    def has_add_permission(self, request) -> bool:
+        return self.add_form is not None and super().has_add_permission(request)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return self.change_form is not None and super().has_change_permission(request, obj)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if _is_snapshot(request):
+            kwargs["form"] = forms.ModelForm
+        elif obj is None:
+            kwargs["form"] = self.add_form or forms.ModelForm
+        else:
+            kwargs["form"] = self.change_form or forms.ModelForm
+        form = super().get_form(request, obj, change=change, **kwargs)
+        form.actor = request.user
+        return form
+
+    def get_fieldsets(self, request, obj=None):
+        if _is_snapshot(request):
+            return [(None, {"fields": self.snapshot_fields()})]
+        if obj is None and getattr(self, "add_fieldsets", None):
+            return self.add_fieldsets
+        return super().get_fieldsets(request, obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        if _is_snapshot(request):
+            return self.snapshot_fields()
+        if obj is None:
+            return ()
+        return super().get_readonly_fields(request, obj)
+
+    def get_inline_instances(self, request, obj=None):
+        # Inlines are read-only displays; on POST they have nothing to save, and skipping
+        # them keeps a missing management form from failing a save the form already made.
+        if request.method == "POST":
+            return []
+        return super().get_inline_instances(request, obj)
+
+    def save_model(self, request, obj, form, change) -> None:
+        # The form's service call has saved `obj` with its history and audit event.
+        return None
+
+    def save_related(self, request, form, formsets, change) -> None:
+        return None
+
+    # --- history: shown, never reverted --------------------------------------------------
+
+    def snapshot_fields(self) -> list[str]:
+        return [f.name for f in self.model._meta.concrete_fields if not f.primary_key]
+
+    def has_change_history_permission(self, request, obj=None) -> bool:
+        return False
+
+    def revert_disabled(self, request, obj=None) -> bool:
+        return True
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        """Show one historical snapshot read-only; refuse any POST (PITFALLS 4).
+
+        simple-history's view saves the old snapshot on POST, which would move a version
+        back to a stage without a transition, guard or audit event; SIMPLE_HISTORY_REVERT_
+        DISABLED only hides the button. Going back is a rollback through the services.
+        """
+        if request.method not in ("GET", "HEAD"):
+            return HttpResponseNotAllowed(
+                ["GET", "HEAD"],
+                "History is read-only. To go back, roll back through the registry.",
+            )
+        request._registry_history_snapshot = True
+        return super().history_form_view(request, object_id, version_id, extra_context)
+
+
+def _is_snapshot(request) -> bool:
+    return getattr(request, "_registry_history_snapshot", False)
+
+
+class HistoryRowAdmin(ViewOnlyAdmin):
+    """The history rows of one registry model, browsable site-wide and view-only."""
+
+    list_display = (
+        "history_date",
+        "history_type",
+        "history_username",
+        "history_change_reason",
+        "history_request_id",
+    )
+    list_filter = ("history_type", "history_date")
+    search_fields = ("history_username", "history_change_reason", "history_request_id")
+    date_hierarchy = "history_date"
+    ordering = ("-history_date", "-history_id")
+
+
+def register_history(model, *extra_columns: str, select_related: tuple = ()) -> None:
+    """Register the historical model of `model` view-only, with `extra_columns` first."""
+    history_model = model.history.model
+    attrs = {
+        "list_display": (*extra_columns, *HistoryRowAdmin.list_display),
+        "list_select_related": select_related or False,
+    }
+    admin.site.register(
+        history_model, type(f"{history_model.__name__}Admin", (HistoryRowAdmin,), attrs)
+    )
+
+
+# --- Transition actions --------------------------------------------------------------------
+
+
+class ReasonForm(forms.Form):
+    reason = _reason_field()
+
+
+def transition_action(
+    modeladmin,
+    request,
+    queryset,
+    *,
+    title: str,
+    submit_label: str,
+    perform: Callable,
+    describe: Callable,
+    success: Callable,
+    checks: bool = False,
+):
+    """Ask for a reason on an intermediate page, then call the service per object.
+
+    Each object's success or refusal is reported as its own message; a GuardsFailed
+    refusal lists every failing guard's reason. The service checks permission again for
+    each object, so a hidden action reached by a crafted POST still changes nothing.
+    """
+    objects = list(queryset)
+    if request.POST.get("confirm") == "yes":
+        form = ReasonForm(request.POST)
+        if form.is_valid():
+            reason = form.cleaned_data["reason"]
+            for obj in objects:
+                try:
+                    result = perform(obj, reason)
+                except GuardsFailed as exc:
+                    reasons = "; ".join(f.reason for f in exc.failures)
+                    modeladmin.message_user(
+                        request, f"{obj}: promotion refused: {reasons}", messages.ERROR
+                    )
+                except RegistryError as exc:
+                    modeladmin.message_user(request, f"{obj}: {exc.message}", messages.ERROR)
+                except ValidationError as exc:
+                    modeladmin.message_user(
+                        request, f"{obj}: {' '.join(exc.messages)}", messages.ERROR
+                    )
+                else:
+                    modeladmin.message_user(request, success(obj, result), messages.SUCCESS)
+            return None
+    else:
+        form = ReasonForm()
+    opts = modeladmin.model._meta
+    items = []
+    for obj in objects:
+        item = {"label": str(obj), "detail": describe(obj)}
+        if checks and obj.stage == Stage.STAGING:
+            item["checks"] = selectors.promotion_checks(version=obj)
+        items.append(item)
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": title,
+        "subtitle": None,
+        "opts": opts,
+        "app_label": opts.app_label,
+        "items": items,
+        "objects": objects,
+        "form": form,
+        "action": request.POST.get("action", ""),
+        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        "submit_label": submit_label,
+        "changelist_url": reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"),
+        "media": modeladmin.media,
+    }
+    request.current_app = modeladmin.admin_site.name
+    return TemplateResponse(request, "admin/registry/transition_confirmation.html", context)
+
+
+def _checks_html(results) -> str:
+    if not results:
+        return "No guards apply."
+    return format_html(
+        "<ul>{}</ul>",
+        format_html_join(
+            "",
+            "<li><strong>{}</strong> {}: {}</li>",
+            (("pass" if r.passed else "FAIL", r.guard, r.reason) for r in results),
+        ),
+    )
+
+
+# --- Teams ---------------------------------------------------------------------------------
+
+
+class TeamForm(ServiceModelForm):
+    members = forms.ModelMultipleChoiceField(
+        queryset=User.objects.order_by("username"),
+        required=False,
+        widget=FilteredSelectMultiple("members", is_stacked=False),
+        help_text="Contributors act on the models of the teams they belong to.",
+    )
+
+    class Meta:
+        model = Team
+        fields = ("name", "slug", "description", "members")
+
+    def _sync_members(self, team: Team, wanted) -> None:
+        current = {m.user_id: m.user for m in team.memberships.select_related("user")}
+        wanted = {user.pk: user for user in wanted}
+        for pk in sorted(set(wanted) - set(current)):
+            services.team_member_add(actor=self.actor, team=team, user=wanted[pk])
+        for pk in sorted(set(current) - set(wanted)):
+            services.team_member_remove(actor=self.actor, team=team, user=current[pk])
+
+
+class TeamAddForm(TeamForm):
+    def apply(self, data: dict) -> Team:
+        team = services.team_create(
+            actor=self.actor, name=data["name"], slug=data["slug"], description=data["description"]
+        )
+        self._sync_members(team, data["members"])
+        return team
+
+
+class TeamChangeForm(TeamForm):
+    class Meta(TeamForm.Meta):
+        fields = ("name", "description", "members")
+
+    def apply(self, data: dict) -> Team:
+        team = services.team_update(
+            actor=self.actor, team=self.instance, name=data["name"], description=data["description"]
+        )
+        self._sync_members(team, data["members"])
+        return team
+
+
+class MembershipInline(admin.TabularInline):
+    """Who is in the team and since when; membership changes go through the team form."""
+
+    model = Membership
+    fields = ("user", "created_at")
+    readonly_fields = ("user", "created_at")
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("user")
+
+
+@admin.register(Team)
+class TeamAdmin(RegistryAdmin):
+    add_form = TeamAddForm
+    change_form = TeamChangeForm
+    inlines = [MembershipInline]
+    list_display = ("name", "slug", "n_members", "n_models", "created_at")
+    search_fields = ("name", "slug", "description")
+    list_filter = ("created_at",)
+    readonly_fields = ("slug", "created_at")
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                n_members=Count("memberships", distinct=True),
+                n_models=Count("registered_models", distinct=True),
+            )
+        )
+
+    @admin.display(description="members", ordering="n_members")
+    def n_members(self, obj) -> int:
+        return obj.n_members
+
+    @admin.display(description="models", ordering="n_models")
+    def n_models(self, obj) -> int:
+        return obj.n_models
+
+
+# --- Registered models ---------------------------------------------------------------------
+
+TAGS_HELP = 'A JSON object of string → string, e.g. {"domain": "payments"}.'
+
+
+class RegisteredModelAddForm(ServiceModelForm):
+    tags = RegistryJSONField(required=False, help_text=TAGS_HELP)
+
+    class Meta:
+        model = RegisteredModel
+        fields = ("name", "team", "description", "tags")
+
+    def apply(self, data: dict) -> RegisteredModel:
+        return services.registered_model_create(
+            actor=self.actor,
+            name=data["name"],
+            team=data["team"],
+            description=data["description"],
+            tags=data["tags"] if data["tags"] is not None else {},
+        )
+
+
+class RegisteredModelChangeForm(ServiceModelForm):
+    tags = RegistryJSONField(required=False, help_text=TAGS_HELP)
+
+    class Meta:
+        model = RegisteredModel
+        fields = ("description", "tags")
+
+    def apply(self, data: dict) -> RegisteredModel:
+        return services.registered_model_update(
+            actor=self.actor,
+            model=self.instance,
+            description=data["description"],
+            tags=data["tags"] if data["tags"] is not None else {},
+        )
+
+
+@admin.register(RegisteredModel)
+class RegisteredModelAdmin(RegistryAdmin):
+    add_form = RegisteredModelAddForm
+    change_form = RegisteredModelChangeForm
+    list_display = (
+        "name",
+        "team",
+        "production_label",
+        "n_versions",
+        "created_by",
+        "updated_at",
+    )
+    list_select_related = ("team", "created_by")
+    list_filter = ("team", "created_at")
+    search_fields = ("name", "description", "team__name")
+    readonly_fields = (
+        "name",
+        "team",
+        "created_by",
+        "created_at",
+        "updated_at",
+        "production_label",
+        "last_known_good",
+        "policy_in_force",
+        "audit_link",
+    )
+    actions = ["rollback_models"]
+
+    def get_queryset(self, request):
+        production = ModelVersion.objects.filter(
+            registered_model=OuterRef("pk"), stage=Stage.PRODUCTION
+        ).values("version")[:1]
+        return selectors.model_list().annotate(production_label=Subquery(production))
+
+    @admin.display(description="in production", ordering="production_label")
+    def production_label(self, obj) -> str:
+        return obj.production_label or "—"
+
+    @admin.display(description="versions", ordering="n_versions")
+    def n_versions(self, obj) -> int:
+        return obj.n_versions
+
+    @admin.display(description="last known good")
+    def last_known_good(self, obj) -> str:
+        version = selectors.last_known_good(model=obj)
+        return version.version if version is not None else "—"
+
+    @admin.display(description="promotion policy in force")
+    def policy_in_force(self, obj) -> str:
+        policy = selectors.effective_policy(model=obj)
+        if policy.pk is None:
+            return "the built-in default (no policy stored)"
+        url = reverse("admin:models_app_promotionpolicy_change", args=[policy.pk])
+        return format_html('<a href="{}">{}</a>', url, policy)
+
+    @admin.display(description="audit trail")
+    def audit_link(self, obj) -> str:
+        url = reverse("admin:models_app_auditevent_changelist")
+        return format_html('<a href="{}?registered_model__id__exact={}">events</a>', url, obj.pk)
+
+    def has_rollback_permission(self, request) -> bool:
+        return can(request.user, "model.rollback")
+
+    @admin.action(description="Roll back to the last known good version…", permissions=["rollback"])
+    def rollback_models(self, request, queryset):
+        def describe(model):
+            current = selectors.production_version(model=model)
+            target = selectors.last_known_good(model=model)
+            now = current.version if current else "none"
+            restores = target.version if target else "nothing (no earlier production version)"
+            return f"in production: {now}; would restore: {restores}"
+
+        return transition_action(
+            self,
+            request,
+            queryset,
+            title="Roll back models",
+            submit_label="Roll back",
+            perform=lambda model, reason: services.registered_model_rollback(
+                actor=request.user, model=model, reason=reason
+            ),
+            describe=describe,
+            success=lambda model, restored: (
+                f"{model}: rolled back; {restored.version} is in production again."
+            ),
+        )
+
+
+# --- Versions ------------------------------------------------------------------------------
+
+
+class ModelVersionAddForm(ServiceModelForm):
+    """Register a version: the same fields and checks as the API's register endpoint."""
+
+    metrics = RegistryJSONField(
+        required=False,
+        help_text='Metric name → finite number, e.g. {"accuracy": 0.93, "latency_ms": 41}.',
+    )
+    params = RegistryJSONField(
+        required=False, help_text='Training parameters as a JSON object, e.g. {"max_depth": 6}.'
+    )
+    tags = RegistryJSONField(required=False, help_text=TAGS_HELP)
+    artifact_size = forms.IntegerField(required=False, min_value=0)
+
+    class Meta:
+        model = ModelVersion
+        fields = (
+            "registered_model",
+            "version",
+            "description",
+            "metrics",
+            "params",
+            "artifact_uri",
+            "artifact_sha256",
+            "artifact_size",
+            "data_version",
+            "code_version",
+            "source_run",
+            "tags",
+        )
+        help_texts = {
+            "version": "SemVer 2.0, e.g. 2.1.0 or 3.0.0-rc.1. Fixed once registered.",
+            "artifact_uri": "Where the model lives: s3://, gs://, https://, runs:/, models:/ …",
+        }
+
+    def apply(self, data: dict) -> ModelVersion:
+        return services.model_version_register(
+            actor=self.actor,
+            model=data["registered_model"],
+            version=data["version"],
+            metrics=data["metrics"] if data["metrics"] is not None else {},
+            params=data["params"] if data["params"] is not None else {},
+            artifact_uri=data["artifact_uri"],
+            artifact_sha256=data["artifact_sha256"],
+            artifact_size=data["artifact_size"],
+            data_version=data["data_version"],
+            code_version=data["code_version"],
+            source_run=data["source_run"],
+            description=data["description"],
+            tags=data["tags"] if data["tags"] is not None else {},
+        )
+
+
+class ModelVersionChangeForm(ServiceModelForm):
+    """Only the description and tags of a version change; everything else is identity."""
+
+    tags = RegistryJSONField(required=False, help_text=TAGS_HELP)
+
+    class Meta:
+        model = ModelVersion
+        fields = ("description", "tags")
+
+    def apply(self, data: dict) -> ModelVersion:
+        return services.model_version_update(
+            actor=self.actor,
+            version=self.instance,
+            description=data["description"],
+            tags=data["tags"] if data["tags"] is not None else {},
+        )
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(RegistryAdmin):
+    add_form = ModelVersionAddForm
+    change_form = ModelVersionChangeForm
+    list_display = (
+        "registered_model",
+        "version",
+        "number",
+        "stage",
+        "created_by",
+        "created_at",
+        "stage_changed_at",
+    )
+    list_select_related = ("registered_model__team", "created_by")
+    list_filter = ("stage", "registered_model__team", "created_at")
+    search_fields = (
+        "version",
+        "registered_model__name",
+        "description",
+        "source_run",
+        "code_version",
+        "data_version",
+    )
+    ordering = ("registered_model__name", "-precedence")
+    fieldsets = (
+        (
+            "Identity (fixed at registration)",
+            {
+                "fields": (
+                    "registered_model",
+                    "version",
+                    "number",
+                    "metrics",
+                    "artifact_uri",
+                    "artifact_sha256",
+                    "artifact_size",
+                    "created_by",
+                    "created_at",
+                )
+            },
+        ),
+        ("Lineage", {"fields": ("data_version", "code_version", "params", "source_run")}),
+        ("Editable", {"fields": ("description", "tags")}),
+        (
+            "Lifecycle (change it with the actions on the list page)",
+            {
+                "fields": (
+                    "stage",
+                    "stage_changed_at",
+                    "promoted_at",
+                    "promotion_checks",
+                    "card_link",
+                    "audit_link",
+                )
+            },
+        ),
+    )
+    add_fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "registered_model",
+                    "version",
+                    "description",
+                    "metrics",
+                    "params",
+                    "tags",
+                )
+            },
+        ),
+        ("Artifact", {"fields": ("artifact_uri", "artifact_sha256", "artifact_size")}),
+        ("Lineage", {"fields": ("data_version", "code_version", "source_run")}),
+    )
+    readonly_fields = (
+        "registered_model",
+        "version",
+        "number",
+        "metrics",
+        "params",
+        "artifact_uri",
+        "artifact_sha256",
+        "artifact_size",
+        "data_version",
+        "code_version",
+        "source_run",
+        "created_by",
+        "created_at",
+        "stage",
+        "stage_changed_at",
+        "promoted_at",
+        "promotion_checks",
+        "card_link",
+        "audit_link",
+    )
+    actions = ["check_promotion", "promote_versions", "archive_versions", "deprecate_versions"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("registered_model__team", "created_by")
+
+    @admin.display(description="promotion checks (dry run)")
+    def promotion_checks(self, obj) -> str:
+        if obj.stage != Stage.STAGING:
+            return f"Only staging versions are promoted; this one is {obj.get_stage_display()}."
+        return _checks_html(selectors.promotion_checks(version=obj))
+
+    @admin.display(description="model card")
+    def card_link(self, obj) -> str:
+        card = getattr(obj, "card", None)
+        if card is None:
+            return "—"
+        url = reverse("admin:approvals_app_modelcard_change", args=[card.pk])
+        return format_html('<a href="{}">{}</a>', url, card)
+
+    @admin.display(description="audit trail")
+    def audit_link(self, obj) -> str:
+        url = reverse("admin:models_app_auditevent_changelist")
+        return format_html('<a href="{}?model_version__id__exact={}">events</a>', url, obj.pk)
+
+    # --- actions ------------------------------------------------------------------------
+
+    def has_promote_permission(self, request) -> bool:
+        return can(request.user, "version.promote")
+
+    def has_archive_permission(self, request) -> bool:
+        return can(request.user, "version.archive")
+
+    def has_deprecate_permission(self, request) -> bool:
+        return can(request.user, "version.deprecate")
+
+    @admin.action(description="Check promotion (dry run)")
+    def check_promotion(self, request, queryset):
+        for version in queryset:
+            if version.stage != Stage.STAGING:
+                self.message_user(
+                    request,
+                    f"{version}: in stage '{version.stage}'; only staging versions are promoted.",
+                    messages.WARNING,
+                )
+                continue
+            results = selectors.promotion_checks(version=version)
+            failures = [r.reason for r in results if not r.passed]
+            if failures:
+                self.message_user(
+                    request,
+                    f"{version}: promotion would be refused: {'; '.join(failures)}",
+                    messages.WARNING,
+                )
+            else:
+                self.message_user(
+                    request,
+                    f"{version}: every guard passes ({len(results)} checked).",
+                    messages.SUCCESS,
+                )
+
+    @admin.action(description="Promote to production…", permissions=["promote"])
+    def promote_versions(self, request, queryset):
+        return transition_action(
+            self,
+            request,
+            queryset,
+            title="Promote versions to production",
+            submit_label="Promote",
+            perform=lambda mv, reason: services.model_version_promote(
+                actor=request.user, version=mv, reason=reason
+            ),
+            describe=lambda mv: f"now in {mv.get_stage_display().lower()}",
+            success=lambda mv, result: f"{result}: promoted to production.",
+            checks=True,
+        )
+
+    @admin.action(description="Archive…", permissions=["archive"])
+    def archive_versions(self, request, queryset):
+        return transition_action(
+            self,
+            request,
+            queryset,
+            title="Archive versions",
+            submit_label="Archive",
+            perform=lambda mv, reason: services.model_version_archive(
+                actor=request.user, version=mv, reason=reason
+            ),
+            describe=lambda mv: f"now in {mv.get_stage_display().lower()}",
+            success=lambda mv, result: f"{result}: archived.",
+        )
+
+    @admin.action(description="Deprecate…", permissions=["deprecate"])
+    def deprecate_versions(self, request, queryset):
+        return transition_action(
+            self,
+            request,
+            queryset,
+            title="Deprecate versions",
+            submit_label="Deprecate",
+            perform=lambda mv, reason: services.model_version_deprecate(
+                actor=request.user, version=mv, reason=reason
+            ),
+            describe=lambda mv: f"now in {mv.get_stage_display().lower()}",
+            success=lambda mv, result: f"{result}: deprecated.",
+        )
+
+
+# --- Promotion policies --------------------------------------------------------------------
+
+
+def _section_choices():
+    from approvals_app.cards import SECTION_TITLES
+
+    return list(SECTION_TITLES.items())
+
+
+class PolicyForm(ServiceModelForm):
+    thresholds = RegistryJSONField(
+        required=False,
+        help_text=(
+            'A JSON list; each rule has one bound: [{"metric": "accuracy", "min": 0.9}, '
+            '{"metric": "latency_ms", "max": 50}]. Empty: no thresholds.'
+        ),
+    )
+    key_metrics = RegistryJSONField(
+        required=False,
+        help_text=(
+            "A JSON list of metrics that must not regress against production: "
+            '[{"metric": "f1", "direction": "higher", "tolerance": 0.01}]. '
+            'direction is "higher" or "lower" (which is better); tolerance is ε ≥ 0.'
+        ),
+    )
+    required_approvals = forms.IntegerField(
+        min_value=0,
+        max_value=10,
+        initial=1,
+        help_text="Approvals of the current card revision by reviewers other than the author.",
+    )
+    required_card_sections = forms.MultipleChoiceField(
+        choices=_section_choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Model card sections that must not be empty.",
+    )
+    reason = _reason_field(required=False)
+
+    class Meta:
+        model = PromotionPolicy
+        fields = (
+            "thresholds",
+            "key_metrics",
+            "required_approvals",
+            "required_card_sections",
+            "require_checksum",
+        )
+
+    def _update(self, model, data: dict) -> PromotionPolicy:
+        return services.policy_update(
+            actor=self.actor,
+            model=model,
+            thresholds=data["thresholds"] if data["thresholds"] is not None else [],
+            key_metrics=data["key_metrics"] if data["key_metrics"] is not None else [],
+            required_approvals=data["required_approvals"],
+            required_card_sections=list(data["required_card_sections"]),
+            require_checksum=data["require_checksum"],
+            reason=data["reason"],
+        )
+
+
+class PolicyAddForm(PolicyForm):
+    registered_model = forms.ModelChoiceField(
+        queryset=RegisteredModel.objects.order_by("name"),
+        required=False,
+        empty_label="— the site default (every model without its own policy) —",
+        help_text="The model this policy governs; leave empty for the site default.",
+    )
+
+    class Meta(PolicyForm.Meta):
+        fields = ("registered_model", *PolicyForm.Meta.fields)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["required_card_sections"].initial = list(PromotionPolicy.DEFAULT_SECTIONS)
+
+    def clean_registered_model(self):
+        model = self.cleaned_data["registered_model"]
+        existing = (
+            PromotionPolicy.objects.filter(registered_model=model, is_site_default=False)
+            if model is not None
+            else PromotionPolicy.objects.filter(is_site_default=True)
+        )
+        if existing.exists():
+            what = f"{model} already has a policy" if model else "The site default exists"
+            raise ValidationError(f"{what}; change that one instead.")
+        return model
+
+    def apply(self, data: dict) -> PromotionPolicy:
+        return self._update(data["registered_model"], data)
+
+
+class PolicyChangeForm(PolicyForm):
+    def apply(self, data: dict) -> PromotionPolicy:
+        return self._update(self.instance.registered_model, data)
+
+
+@admin.register(PromotionPolicy)
+class PromotionPolicyAdmin(RegistryAdmin):
+    add_form = PolicyAddForm
+    change_form = PolicyChangeForm
+    list_display = (
+        "scope",
+        "required_approvals",
+        "thresholds",
+        "key_metrics",
+        "require_checksum",
+        "updated_at",
+    )
+    list_select_related = ("registered_model",)
+    list_filter = ("is_site_default", "require_checksum")
+    search_fields = ("registered_model__name",)
+    readonly_fields = ("scope", "updated_at")
+
+    @admin.display(description="applies to", ordering="registered_model__name")
+    def scope(self, obj) -> str:
+        return str(obj)
+
+
+# --- Audit trail ---------------------------------------------------------------------------
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ViewOnlyAdmin):
+    """The audit trail: read-only for everyone, admins included (SPEC §6)."""
+
+    list_display = (
+        "created_at",
+        "action",
+        "actor_username",
+        "model_name",
+        "version_label",
+        "from_stage",
+        "to_stage",
+        "short_reason",
+    )
+    list_filter = ("action", "to_stage", "created_at")
+    search_fields = (
+        "actor_username",
+        "model_name",
+        "version_label",
+        "reason",
+        "request_id",
+        "object_id",
+    )
+    date_hierarchy = "created_at"
+    ordering = ("-created_at", "-id")
+    show_full_result_count = False
+
+    def lookup_allowed(self, lookup, value, request=None):
+        # The model and version pages link here filtered by their own id.
+        if lookup in ("registered_model__id__exact", "model_version__id__exact"):
+            return True
+        return super().lookup_allowed(lookup, value, request)
+
+    @admin.display(description="reason")
+    def short_reason(self, obj) -> str:
+        return obj.reason if len(obj.reason) <= 80 else obj.reason[:79] + "…"
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.concrete_fields]
+
+
+for _model, _columns in (
+    (Team, ("name", "slug")),
+    (Membership, ("team_id", "user_id")),
+    (RegisteredModel, ("name",)),
+    (ModelVersion, ("registered_model_id", "version", "stage")),
+    (PromotionPolicy, ("registered_model_id", "is_site_default")),
+):
+    register_history(_model, "id", *_columns)
+
+
+# --- Users: deactivated, never deleted ------------------------------------------------------
+
+USER_NOTE = (
+    "Users are never deleted: the audit trail and history name them. To take someone's "
+    "access away, untick “Active”."
+)
+
+
+class RegistryUserAdmin(UserAdmin):
+    """Django's user admin without delete (PITFALLS 8): deactivate users instead."""
+
+    fieldsets = tuple(
+        (name, {**options, "description": USER_NOTE} if name == "Permissions" else options)
+        for name, options in UserAdmin.fieldsets
+    )
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+if admin.site.is_registered(User):
+    admin.site.unregister(User)
+admin.site.register(User, RegistryUserAdmin)
