@@ -214,3 +214,19 @@ def test_seed_demo_forced_without_debug_seeds():
         call_command("seed_demo", "--force", stdout=StringIO())
     model = RegisteredModel.objects.get(name="fraud_detector")
     assert selectors.production_version(model=model).version == "2.0.1"
+
+
+def test_seed_demo_admin_signs_in_and_sees_seeded_models(seeded, client):
+    # The front door's promise (issue 2, item 9): admin / demo-admin opens the admin.
+    response = client.post(
+        "/admin/login/?next=/admin/",
+        {"username": "admin", "password": "demo-admin"},
+        secure=True,
+    )
+    assert response.status_code == 302
+    assert response["Location"] == "/admin/"
+    page = client.get("/admin/models_app/registeredmodel/", secure=True)
+    assert page.status_code == 200
+    html = page.content.decode()
+    for name in ("fraud_detector", "price_optimizer", "churn_forecaster"):
+        assert name in html
