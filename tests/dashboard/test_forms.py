@@ -1,0 +1,333 @@
+"""The dashboard's forms: each action through its service, each refusal explained."""
+
+from __future__ import annotations
+
+from approvals_app.models import CardRevision, Review
+from models_app.enums import Stage
+from models_app.models import AuditEvent, ModelVersion
+from tests.dashboard.conftest import version_url
+from tests.factories import make_promotable
+
+
+def stage_of(mv) -> str:
+    return ModelVersion.objects.get(pk=mv.pk).stage
+
+
+def test_review_approve_records_review_and_confirms(people, scene, login):
+    client = login(people.reviewer)
+    response = client.post(
+        version_url(scene.candidate, "review/"),
+        {"review-decision": "approve", "review-comment": "Looks right."},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert "Your review (approve) of card revision 2 was recorded." in response.content.decode()
+    review = Review.objects.get(model_version=scene.candidate)
+    assert (review.reviewer, review.decision, review.comment) == (
+        people.reviewer,
+        "approve",
+        "Looks right.",
+    )
+
+
+def test_review_reject_with_comment_is_recorded(people, scene, login):
+    response = login(people.reviewer).post(
+        version_url(scene.candidate, "review/"),
+        {"review-decision": "reject", "review-comment": "Evaluation misses Q3."},
+    )
+    assert response.status_code == 302
+    assert Review.objects.get(model_version=scene.candidate).decision == "reject"
+
+
+def test_review_reject_without_comment_shows_error_in_place(people, scene, login):
+    response = login(people.reviewer).post(
+        version_url(scene.candidate, "review/"), {"review-decision": "reject"}
+    )
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert 'id="id_review-comment_error">A comment is required to reject' in html
+    assert not Review.objects.filter(model_version=scene.candidate).exists()
+
+
+def test_review_request_changes_is_recorded(people, scene, login):
+    response = login(people.reviewer).post(
+        version_url(scene.candidate, "review/"),
+        {"review-decision": "request_changes", "review-comment": "Add the bias table."},
+    )
+    assert response.status_code == 302
+    assert Review.objects.get(model_version=scene.candidate).decision == "request_changes"
+
+
+def test_author_approving_own_version_is_refused(people, scene, login):
+    client = login(people.author)
+    page = client.get(version_url(scene.candidate)).content.decode()
+    assert 'id="review-form"' not in page
+    assert "You are this version's author, so you cannot review it." in page
+    response = client.post(
+        version_url(scene.candidate, "review/"), {"review-decision": "approve"}
+    )
+    assert response.status_code == 403
+    assert "Refused: author may not review model cards" in response.content.decode()
+    assert not Review.objects.filter(model_version=scene.candidate).exists()
+
+
+def test_reviewer_of_own_card_revision_is_refused(people, scene, login):
+    """A reviewer who wrote the card revision is an author too (admin edits, then reviews)."""
+    from approvals_app import services as approvals
+
+    approvals.card_update(
+        actor=people.admin, version=scene.candidate, sections={"limitations": "New text."}
+    )
+    response = login(people.admin).post(
+        version_url(scene.candidate, "review/"), {"review-decision": "approve"}
+    )
+    assert response.status_code == 403
+    assert "Authors cannot review their own version or card revision." in response.content.decode()
+    assert not Review.objects.filter(model_version=scene.candidate).exists()
+
+
+def test_promote_failing_version_shows_each_failed_guard(people, scene, login):
+    response = login(people.release).post(
+        version_url(scene.candidate, "promote/"), {"promote-reason": "Ship it"}
+    )
+    assert response.status_code == 409
+    html = response.content.decode()
+    refusal = html.split('class="panel refusal"')[1].split("</section>")[0]
+    assert "review</span>: <span class=\"reason\">0 of 1 required approvals of card revision 2" in (
+        refusal
+    )
+    assert refusal.count("check-fail") == 1
+    assert stage_of(scene.candidate) == Stage.STAGING
+    assert stage_of(scene.production) == Stage.PRODUCTION
+
+
+def test_promote_failing_several_guards_lists_each(people, model, login):
+    from models_app import services
+    from tests.factories import register
+
+    services.policy_update(
+        actor=people.admin,
+        model=model,
+        thresholds=[{"metric": "accuracy", "min": 0.9}, {"metric": "latency_ms", "max": 50}],
+    )
+    mv = register(
+        actor=people.author, model=model, version="0.1.0", metrics={"accuracy": 0.87}
+    )
+    response = login(people.release).post(version_url(mv, "promote/"), {"promote-reason": "go"})
+    assert response.status_code == 409
+    refusal = response.content.decode().split('class="panel refusal"')[1].split("</section>")[0]
+    for reason in [
+        "accuracy 0.87 &lt; required 0.9",
+        "latency_ms is missing (allowed ≤ 50)",
+        "0 of 1 required approvals of card revision 1",
+        "model card sections empty: intended use, training data, evaluation",
+    ]:
+        assert reason in refusal
+    assert stage_of(mv) == Stage.STAGING
+
+
+def test_promote_passing_moves_badge_and_archives_old_production(people, scene, login):
+    make_promotable(scene.candidate, author=people.author, reviewer=people.reviewer)
+    client = login(people.release)
+    response = client.post(
+        version_url(scene.candidate, "promote/"), {"promote-reason": "Better F1"}, follow=True
+    )
+    html = response.content.decode()
+    assert "fraud_detector 1.2.0 is now in production." in html
+    assert stage_of(scene.candidate) == Stage.PRODUCTION
+    assert stage_of(scene.production) == Stage.ARCHIVED
+    model_page = client.get("/models/fraud_detector/").content.decode()
+    panel = model_page.split('class="panel production-panel"')[1].split("</section>")[0]
+    assert ">1.2.0</a>" in panel and "badge-production" in panel
+    event = AuditEvent.objects.filter(action="version.promoted").latest("id")
+    assert (event.actor_username, event.reason) == ("release", "Better F1")
+
+
+def test_promote_without_reason_shows_error_in_place(people, scene, login):
+    make_promotable(scene.candidate, author=people.author, reviewer=people.reviewer)
+    response = login(people.release).post(
+        version_url(scene.candidate, "promote/"), {"promote-reason": "  "}
+    )
+    assert response.status_code == 400
+    assert 'id="id_promote-reason_error">This field is required.' in response.content.decode()
+    assert stage_of(scene.candidate) == Stage.STAGING
+
+
+def test_reviewer_promoting_is_refused(people, scene, login):
+    make_promotable(scene.candidate, author=people.author, reviewer=people.reviewer2)
+    client = login(people.reviewer)
+    assert "/promote/" not in client.get(version_url(scene.candidate)).content.decode()
+    response = client.post(version_url(scene.candidate, "promote/"), {"promote-reason": "x"})
+    assert response.status_code == 403
+    assert "Refused: reviewer may not promote versions" in response.content.decode()
+    assert stage_of(scene.candidate) == Stage.STAGING
+
+
+def test_rollback_asks_for_confirmation_then_restores_last_known_good(people, scene, login):
+    client = login(people.release)
+    page = client.get("/models/fraud_detector/").content.decode()
+    assert '<option value="1.0.0" selected>1.0.0</option>' in page  # last known good
+    first = client.post(
+        "/models/fraud_detector/rollback/", {"to_version": "1.0.0", "reason": "Alert storm"}
+    )
+    assert first.status_code == 200
+    assert "Confirm rollback of fraud_detector" in first.content.decode()
+    assert stage_of(scene.production) == Stage.PRODUCTION  # nothing happened yet
+    second = client.post(
+        "/models/fraud_detector/rollback/",
+        {"to_version": "1.0.0", "reason": "Alert storm", "confirm": "on"},
+        follow=True,
+    )
+    assert "1.0.0 is in production again." in second.content.decode()
+    assert stage_of(scene.production) == Stage.ROLLED_BACK
+    restored = ModelVersion.objects.get(registered_model=scene.model, version="1.0.0")
+    assert restored.stage == Stage.PRODUCTION
+
+
+def test_rollback_without_reason_is_refused_in_place(people, scene, login):
+    response = login(people.release).post(
+        "/models/fraud_detector/rollback/", {"to_version": "1.0.0", "confirm": "on"}
+    )
+    assert response.status_code == 400
+    assert 'id="id_reason_error">This field is required.' in response.content.decode()
+    assert stage_of(scene.production) == Stage.PRODUCTION
+
+
+def test_rollback_by_viewer_is_refused_at_confirmation(people, scene, login):
+    for confirm in ("", "on"):
+        response = login(people.viewer).post(
+            "/models/fraud_detector/rollback/",
+            {"to_version": "1.0.0", "reason": "x", "confirm": confirm},
+        )
+        assert response.status_code == 403
+        assert "Refused: viewer may not roll models back" in response.content.decode()
+    assert stage_of(scene.production) == Stage.PRODUCTION
+
+
+def test_archive_with_reason(people, scene, login):
+    response = login(people.release).post(
+        version_url(scene.candidate, "archive/"), {"archive-reason": "Superseded by 1.3"}
+    )
+    assert response.status_code == 302
+    assert stage_of(scene.candidate) == Stage.ARCHIVED
+
+
+def test_deprecate_with_reason_and_refused_from_production(people, scene, login):
+    client = login(people.release)
+    refused = client.post(
+        version_url(scene.production, "deprecate/"), {"deprecate-reason": "old"}
+    )
+    assert refused.status_code == 409
+    assert "deprecate is allowed from staging, archived or rolled_back" in refused.content.decode()
+    assert stage_of(scene.production) == Stage.PRODUCTION
+    done = client.post(version_url(scene.candidate, "deprecate/"), {"deprecate-reason": "Leak"})
+    assert done.status_code == 302
+    assert stage_of(scene.candidate) == Stage.DEPRECATED
+
+
+def test_card_edit_creates_revision(people, scene, login):
+    client = login(people.author)
+    form = client.get(version_url(scene.candidate, "card/")).content.decode()
+    assert "Intended use text." in form
+    response = client.post(
+        version_url(scene.candidate, "card/"),
+        {
+            "intended_use": "Scoring payments.",
+            "training_data": "Two years.",
+            "evaluation": "AUC 0.97.",
+            "limitations": "None known.",
+            "ethical_considerations": "Bias audit done.",
+            "reason": "Clearer card",
+        },
+        follow=True,
+    )
+    assert "Card revision 3 saved." in response.content.decode()
+    latest = CardRevision.objects.filter(card__model_version=scene.candidate).latest("number")
+    assert (latest.number, latest.intended_use, latest.author) == (
+        3,
+        "Scoring payments.",
+        people.author,
+    )
+
+
+def test_card_edit_by_other_team_contributor_is_refused(people, scene, login):
+    client = login(people.outsider)
+    assert client.get(version_url(scene.candidate, "card/")).status_code == 302
+    before = CardRevision.objects.count()
+    response = client.post(
+        version_url(scene.candidate, "card/"), {"intended_use": "Hijacked.", "reason": ""}
+    )
+    assert response.status_code == 403
+    assert "not a member of that team" in response.content.decode()
+    assert CardRevision.objects.count() == before
+
+
+def test_request_review_puts_version_in_inbox(people, model, login):
+    from tests.factories import register
+
+    mv = register(actor=people.author, model=model, version="2.0.0")
+    client = login(people.author)
+    page = client.get(version_url(mv)).content.decode()
+    assert "Request review</button>" in page
+    response = client.post(version_url(mv, "request-review/"), {"request-reason": "Please"})
+    assert response.status_code == 302
+    inbox = login(people.reviewer).get("/reviews/").content.decode()
+    assert "fraud_detector 2.0.0" in inbox
+
+
+def test_request_review_by_reviewer_is_refused(people, scene, login):
+    response = login(people.reviewer).post(version_url(scene.candidate, "request-review/"), {})
+    assert response.status_code == 403
+    assert "Refused:" in response.content.decode()
+
+
+def test_inbox_oldest_first_and_empty_for_non_reviewers(people, model, login):
+    from approvals_app import services as approvals
+    from tests.factories import register
+
+    for label in ["1.0.0", "0.9.0"]:
+        mv = register(actor=people.author, model=model, version=label)
+        approvals.review_request(actor=people.author, version=mv)
+    html = login(people.reviewer).get("/reviews/").content.decode()
+    assert html.index("fraud_detector 1.0.0") < html.index("fraud_detector 0.9.0")
+    viewer = login(people.viewer).get("/reviews/").content.decode()
+    assert "You do not have the reviewer role" in viewer
+
+
+def test_token_created_shown_once_listed_and_revoked(people, login):
+    from knox.models import AuthToken
+
+    client = login(people.viewer)
+    response = client.post("/account/tokens/", {"expiry_days": "7"})
+    assert response.status_code == 200
+    token = response.context["new_token"]
+    assert token in response.content.decode()
+    stored = AuthToken.objects.get(user=people.viewer)
+    assert stored.token_key == token[: len(stored.token_key)]
+    listing = client.get("/account/tokens/").content.decode()
+    assert token not in listing
+    assert stored.token_key in listing
+    revoked = client.post(
+        "/account/tokens/revoke/", {"token_key": stored.token_key}, follow=True
+    )
+    assert "revoked" in revoked.content.decode()
+    assert not AuthToken.objects.filter(user=people.viewer).exists()
+
+
+def test_token_of_another_user_cannot_be_revoked(people, login):
+    from knox.models import AuthToken
+
+    other, _secret = AuthToken.objects.create(people.reviewer)
+    response = login(people.viewer).post("/account/tokens/revoke/", {"token_key": other.token_key})
+    assert response.status_code == 404
+    assert AuthToken.objects.filter(pk=other.pk).exists()
+
+
+def test_post_without_csrf_token_is_refused(people, scene):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True, **{"wsgi.url_scheme": "https"})
+    client.force_login(people.reviewer)
+    response = client.post(version_url(scene.candidate, "review/"), {"review-decision": "approve"})
+    assert response.status_code == 403
+    assert not Review.objects.filter(model_version=scene.candidate).exists()
