@@ -375,13 +375,9 @@ def cmd_checks(args, out: Output) -> int:
 
 def _transition(args, out: Output, verb: str) -> int:
     client = make_client(args)
-    try:
-        result = client.send_json(
-            "POST", version_path(args.model, args.version, verb), {"reason": args.reason}
-        )
-    except CliError as exc:
-        report_refusal(out, exc)
-        raise
+    result = client.send_json(
+        "POST", version_path(args.model, args.version, verb), {"reason": args.reason}
+    )
     past = {"promote": "Promoted", "archive": "Archived", "deprecate": "Deprecated"}[verb]
     out.result(result, lambda: f"{past} {args.model} {args.version}: stage {result.get('stage')}.")
     return exit_codes.OK
@@ -746,6 +742,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args, out)
     except CliError as exc:
         out.note(f"modelreg: error: {exc.message}")
+        report_refusal(out, exc)
         if exc.exit_code == exit_codes.AUTHENTICATION:
             out.note("Hint: run `modelreg login`, or set REGISTRY_TOKEN to a valid token.")
         if out.as_json:
