@@ -28,7 +28,7 @@ DESCRIPTIONS = {
     CONFLICT: "conflict: e.g. the version already exists or the artifact is write-once (HTTP 409)",
     VALIDATION: "invalid input: the registry refused the data (HTTP 400, 413, 415)",
     SERVER: "server or network error: unreachable, timed out, rate limited or HTTP 5xx",
-    CHECKSUM: "checksum mismatch: the downloaded artifact is not what was registered",
+    CHECKSUM: "checksum mismatch: the artifact's bytes differ from its recorded sha256",
 }
 
 # 409 answers whose error code means "refused by the rules" rather than "duplicate".
@@ -37,6 +37,8 @@ REFUSAL_CODES = frozenset({"guards_failed", "invalid_transition"})
 
 def for_response(status: int, error_code: str | None = None) -> int:
     """The exit code for an HTTP error answer (status ≥ 400) from the registry."""
+    if error_code == "checksum_mismatch":  # an upload whose bytes differ from its checksum
+        return CHECKSUM
     if status == 401:
         return AUTHENTICATION
     if status == 403:

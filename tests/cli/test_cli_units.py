@@ -59,6 +59,7 @@ def response(
         (429, "throttled", exit_codes.SERVER),
         (500, "server_error", exit_codes.SERVER),
         (502, None, exit_codes.SERVER),
+        (400, "checksum_mismatch", exit_codes.CHECKSUM),
     ],
 )
 def test_exit_code_for_each_status(status, code, expected):
