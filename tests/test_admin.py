@@ -68,6 +68,10 @@ def test_admin_pages_render_for_superuser(su, people, model, promote):
     review = Review.objects.get(model_version=live)
     policy = services.policy_update(actor=people.admin, model=model, required_approvals=1)
     event = AuditEvent.objects.first()
+    version_row = ModelVersion.history.filter(id=live.pk).first()
+    team_row = Team.history.filter(id=people.team.pk).first()
+    card_row = ModelCard.history.filter(id=card.pk).first()
+    policy_row = PromotionPolicy.history.filter(id=policy.pk).first()
     pages = [
         admin_url("index"),
         admin_url("models_app_team_changelist"),
@@ -96,6 +100,20 @@ def test_admin_pages_render_for_superuser(su, people, model, promote):
         admin_url("approvals_app_review_add"),
         admin_url("approvals_app_review_change", review.pk),
         admin_url("approvals_app_historicalreview_changelist"),
+        admin_url("models_app_historicalmodelversion_change", version_row.history_id),
+        admin_url("models_app_historicalmembership_changelist"),
+        admin_url("models_app_historicalpromotionpolicy_changelist"),
+        admin_url("models_app_historicalregisteredmodel_changelist"),
+        admin_url("approvals_app_historicalmodelcard_changelist"),
+        admin_url("approvals_app_cardrevision_change", card.current_revision_id),
+        admin_url("models_app_team_simple_history", people.team.pk, team_row.history_id),
+        admin_url("models_app_modelversion_simple_history", live.pk, version_row.history_id),
+        admin_url("approvals_app_modelcard_simple_history", card.pk, card_row.history_id),
+        admin_url("models_app_promotionpolicy_simple_history", policy.pk, policy_row.history_id),
+        admin_url("models_app_promotionpolicy_history", policy.pk),
+        admin_url("approvals_app_review_history", review.pk),
+        admin_url("auth_user_changelist"),
+        admin_url("auth_user_add"),
         admin_url("auth_user_change", people.author.pk),
     ]
     for page in pages:
@@ -167,6 +185,44 @@ def test_change_form_post_without_change_permission_is_forbidden(client, people,
     response = client.post(url, {"description": "x", "_fsm_transition_to": "promote"})
     assert response.status_code == 403
     assert stage_of(promotable) == Stage.STAGING
+
+
+def test_change_form_of_another_teams_version_is_refused_in_form(client, people, promotable):
+    outsider = make_user("staff_outsider", "contributor")
+    services.team_member_add(actor=people.admin, team=people.other_team, user=outsider)
+    outsider.is_staff = True
+    outsider.save()
+    outsider.user_permissions.add(
+        Permission.objects.get(codename="change_modelversion", content_type__app_label="models_app")
+    )
+    client.force_login(outsider)
+    response = client.post(
+        admin_url("models_app_modelversion_change", promotable.pk),
+        {"description": "defaced", "tags": "{}"},
+    )
+    assert response.status_code == 200
+    assert "not a member" in str(response.context["adminform"].form.non_field_errors())
+    assert ModelVersion.objects.get(pk=promotable.pk).description == ""
+
+
+def test_promote_action_by_staff_release_manager_succeeds(client, people, promotable):
+    manager = make_user("staff_release", "release_manager")
+    manager.is_staff = True
+    manager.save()
+    client.force_login(manager)
+    response = client.post(
+        reverse(CHANGELIST),
+        {
+            "action": "promote_versions",
+            "_selected_action": [promotable.pk],
+            "confirm": "yes",
+            "reason": "approved release",
+        },
+    )
+    assert response.status_code == 302
+    assert stage_of(promotable) == Stage.PRODUCTION
+    event = AuditEvent.objects.get(action=Action.VERSION_PROMOTED)
+    assert (event.actor_username, event.reason) == ("staff_release", "approved release")
 
 
 @pytest.mark.parametrize("action", ["promote_everything_now", "", "delete_selected", "promote"])
@@ -801,6 +857,9 @@ def test_team_add_and_membership_changes_go_through_services(su, people):
     assert response.status_code == 302
     team = Team.objects.get(slug="risk")
     assert set(team.members.all()) == {people.author, people.viewer}
+    page = su.get(admin_url("models_app_team_change", team.pk))
+    shown = page.context["adminform"].form["members"].value()
+    assert sorted(shown) == sorted([people.author.pk, people.viewer.pk])
     assert AuditEvent.objects.filter(action=Action.TEAM_CREATED, team=team).count() == 1
     assert AuditEvent.objects.filter(action=Action.MEMBER_ADDED, team=team).count() == 2
 
