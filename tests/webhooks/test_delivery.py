@@ -1,0 +1,312 @@
+"""End-to-end webhook delivery against a real HTTP receiver on 127.0.0.1 (SPEC §10)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.db import transaction
+
+from models_app import services
+from models_app.enums import Action
+from models_app.models import AuditEvent
+from tests.factories import make_model, register
+from tests.webhooks.conftest import EXPECTED_TYPES, drive_every_event_type
+from webhooks_app.events import EVENT_TYPES
+from webhooks_app.models import Delivery, DeliveryAttempt, DeliveryStatus
+from webhooks_app.signing import sign, verify_signature
+from webhooks_app.worker import Worker, backoff_seconds
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _delivered_events(receiver) -> list[dict]:
+    return [r.json for r in receiver.acknowledged]
+
+
+def test_every_event_type_arrives_once_with_valid_signature(
+    people, model, receiver, subscribe, worker
+):
+    sub = subscribe(receiver.url)
+    drive_every_event_type(people, model)
+
+    worker.drain()
+
+    received = receiver.acknowledged
+    assert [r.headers["X-Registry-Event"] for r in received] == EXPECTED_TYPES
+    assert set(EXPECTED_TYPES) == set(EVENT_TYPES)
+    for r in received:
+        assert verify_signature(sub.secret, r.headers["X-Registry-Signature"], r.body)
+        assert r.headers["Content-Type"] == "application/json"
+        assert r.json["type"] == r.headers["X-Registry-Event"]
+    # Once: one request per event, every event id and idempotency key distinct.
+    assert len(receiver.arrived) == len(received)
+    assert len({r.json["id"] for r in received}) == len(received)
+    assert len({r.headers["X-Registry-Delivery"] for r in received}) == len(received)
+    assert Delivery.objects.filter(status=DeliveryStatus.SUCCEEDED).count() == len(received)
+    # A second run finds nothing to send.
+    assert worker.drain() == 0
+    assert len(receiver.arrived) == len(received)
+
+
+def test_payload_names_model_version_stages_actor_reason(
+    people, model, receiver, subscribe, worker
+):
+    subscribe(receiver.url, event_types=["version.promoted", "version.rolled_back"])
+    drive_every_event_type(people, model)
+    worker.drain()
+
+    promoted, second_promoted, rolled_back = _delivered_events(receiver)
+    assert promoted["type"] == "version.promoted"
+    assert promoted["model"] == {"name": "fraud_detector", "team": "fraud"}
+    assert promoted["version"] == {"version": "1.0.0", "number": 1, "stage": "production"}
+    assert (promoted["from_stage"], promoted["to_stage"]) == ("staging", "production")
+    assert (promoted["actor"], promoted["reason"]) == ("release", "first release")
+    assert promoted["data"]["previous_version"] is None
+    assert second_promoted["data"]["previous_version"] == "1.0.0"
+    assert promoted["occurred_at"].endswith("Z")
+    # The rollback's two audit rows become one event naming both versions.
+    assert rolled_back["type"] == "version.rolled_back"
+    assert rolled_back["version"] == {"version": "1.1.0", "number": 2, "stage": "rolled_back"}
+    assert rolled_back["data"] == {
+        "rolled_back_version": {"version": "1.1.0", "number": 2, "stage": "rolled_back"},
+        "restored_version": {"version": "1.0.0", "number": 1, "stage": "production"},
+    }
+    assert AuditEvent.objects.filter(action=Action.VERSION_RESTORED).count() == 1
+
+
+def test_subscription_gets_only_its_event_types(people, model, receiver, subscribe, worker):
+    subscribe(receiver.url, event_types=["review.submitted"])
+    drive_every_event_type(people, model)
+    worker.drain()
+    assert receiver.types() == ["review.submitted", "review.submitted"]
+
+
+def test_inactive_subscription_gets_nothing_new(people, model, receiver, subscribe, worker):
+    from webhooks_app import services as webhooks
+
+    sub = subscribe(receiver.url)
+    webhooks.subscription_update(actor=people.admin, subscription=sub, active=False)
+    register(actor=people.author, model=model, version="1.0.0")
+    worker.drain()
+    assert receiver.arrived == []
+    assert Delivery.objects.count() == 0
+
+
+def test_rolled_back_transaction_emits_nothing(people, model, receiver, subscribe, worker):
+    subscribe(receiver.url)
+
+    class Boom(Exception):
+        pass
+
+    with pytest.raises(Boom), transaction.atomic():
+        register(actor=people.author, model=model, version="1.0.0")
+        assert Delivery.objects.count() == 1  # queued inside the change's transaction
+        raise Boom
+
+    assert Delivery.objects.count() == 0
+    assert not AuditEvent.objects.filter(action=Action.VERSION_REGISTERED).exists()
+    worker.drain()
+    assert receiver.arrived == []
+
+
+def test_events_wait_in_the_outbox_while_no_worker_runs(people, model, receiver, subscribe):
+    subscribe(receiver.url)
+    register(actor=people.author, model=model, version="1.0.0")
+    register(actor=people.author, model=model, version="1.1.0")
+    time.sleep(0.2)
+    assert receiver.arrived == []
+    assert Delivery.objects.filter(status=DeliveryStatus.PENDING).count() == 2
+    Worker().drain()
+    assert receiver.types() == ["version.registered", "version.registered"]
+
+
+def _two_models_of_events(people, model):
+    """Interleaved events on two models: fraud 1.0.0, pricing 1.0.0, fraud 1.1.0, …"""
+    other = make_model(actor=people.admin, team=people.other_team, name="price_model")
+    order = []
+    for fraud_v, other_v in (("1.0.0", "1.0.0"), ("1.1.0", "1.1.0"), ("1.2.0", None)):
+        register(actor=people.author, model=model, version=fraud_v)
+        order.append(("fraud_detector", fraud_v))
+        if other_v:
+            register(actor=people.admin, model=other, version=other_v)
+            order.append(("price_model", other_v))
+    return order
+
+
+def _per_model(events: list[dict]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for e in events:
+        out.setdefault(e["model"]["name"], []).append(e["version"]["version"])
+    return out
+
+
+def test_failing_receiver_gets_retries_then_every_event_in_order(
+    people, model, receiver, subscribe, worker
+):
+    subscribe(receiver.url)
+    receiver.mode = "error"
+    order = _two_models_of_events(people, model)
+
+    for _ in range(3):
+        worker.run_once()
+        time.sleep(0.25)  # past the back-off cap
+    # Only the first event of each model was tried: later ones wait behind it.
+    tried = {(r.json["model"]["name"], r.json["version"]["version"]) for r in receiver.arrived}
+    assert tried == {("fraud_detector", "1.0.0"), ("price_model", "1.0.0")}
+    assert len(receiver.arrived) == 6
+    heads = Delivery.objects.filter(attempts__gt=0)
+    assert {d.status for d in heads} == {DeliveryStatus.FAILED_RETRYING}
+    assert {d.attempts for d in heads} == {3}
+    assert {d.last_status_code for d in heads} == {500}
+    assert DeliveryAttempt.objects.filter(status_code=500).count() == 6
+
+    receiver.mode = "ok"
+    time.sleep(0.25)
+    worker.drain()
+
+    per_model = _per_model(_delivered_events(receiver))
+    assert per_model == {
+        "fraud_detector": [v for m, v in order if m == "fraud_detector"],
+        "price_model": [v for m, v in order if m == "price_model"],
+    }
+    assert Delivery.objects.exclude(status=DeliveryStatus.SUCCEEDED).count() == 0
+
+
+def test_receiver_that_times_out_gets_retries_then_everything(
+    people, model, receiver, subscribe, worker, settings
+):
+    settings.REGISTRY_WEBHOOK_TIMEOUT = 0.3
+    subscribe(receiver.url)
+    receiver.mode, receiver.delay = "slow", 1.0
+    register(actor=people.author, model=model, version="1.0.0")
+    register(actor=people.author, model=model, version="1.1.0")
+
+    started = time.monotonic()
+    worker.run_once()
+    assert time.monotonic() - started < 1.0  # the timeout, not the receiver, ended it
+    head = Delivery.objects.order_by("event_id").first()
+    assert head.status == DeliveryStatus.FAILED_RETRYING
+    assert "timed out" in head.last_error
+
+    receiver.mode = "ok"
+    time.sleep(0.25)
+    worker.drain()
+    assert _per_model(_delivered_events(receiver)) == {"fraud_detector": ["1.0.0", "1.1.0"]}
+    # At-least-once: the timed-out request did reach the receiver, with the same key.
+    keys = [r.headers["X-Registry-Delivery"] for r in receiver.arrived]
+    assert keys[0] == keys[1] == str(head.idempotency_key)
+
+
+def test_receiver_that_is_down_gets_everything_once_back(people, model, subscribe, worker):
+    from tests.webhooks.conftest import Receiver
+
+    receiver = Receiver().start()
+    port = receiver.port
+    receiver.stop()  # the port is closed: connections are refused
+    subscribe(f"http://127.0.0.1:{port}/hook")
+    order = _two_models_of_events(people, model)
+
+    for _ in range(3):
+        worker.run_once()
+        time.sleep(0.25)
+    failing = Delivery.objects.filter(attempts__gt=0)
+    assert failing.count() == 2
+    assert all(d.status == DeliveryStatus.FAILED_RETRYING for d in failing)
+    assert all("ConnectionError" in d.last_error for d in failing)
+
+    back = Receiver(port=port).start()
+    try:
+        time.sleep(0.25)
+        worker.drain()
+        per_model = _per_model(_delivered_events(back))
+    finally:
+        back.stop()
+    assert per_model == {
+        "fraud_detector": [v for m, v in order if m == "fraud_detector"],
+        "price_model": [v for m, v in order if m == "price_model"],
+    }
+
+
+def test_backoff_delays_the_next_attempt(people, model, receiver, subscribe, settings):
+    settings.REGISTRY_WEBHOOK_BACKOFF_BASE = 60
+    settings.REGISTRY_WEBHOOK_BACKOFF_CAP = 600
+    subscribe(receiver.url)
+    receiver.mode = "error"
+    register(actor=people.author, model=model, version="1.0.0")
+    worker = Worker()
+    before = time.time()
+    worker.run_once()
+    d = Delivery.objects.get()
+    wait = d.next_attempt_at.timestamp() - before
+    assert 0 <= wait <= 61
+    # Not due yet (unless the jitter drew ~0): nothing is sent on the next round.
+    if wait > 1:
+        assert worker.run_once() == 0
+        assert len(receiver.arrived) == 1
+
+
+def test_backoff_grows_exponentially_with_full_jitter_under_the_cap():
+    draws = [backoff_seconds(n, base=1, cap=30) for n in range(1, 9) for _ in range(200)]
+    assert all(0 <= d <= 30 for d in draws)
+    firsts = [backoff_seconds(1, base=1, cap=30) for _ in range(200)]
+    fourths = [backoff_seconds(4, base=1, cap=30) for _ in range(200)]
+    assert max(firsts) <= 1 < max(fourths) <= 8
+    assert len({round(d, 6) for d in firsts}) > 100  # jittered, not a fixed delay
+
+
+def test_delivery_dies_after_max_attempts(people, model, receiver, subscribe, settings):
+    settings.REGISTRY_WEBHOOK_MAX_ATTEMPTS = 3
+    settings.REGISTRY_WEBHOOK_BACKOFF_BASE = 0.01
+    settings.REGISTRY_WEBHOOK_BACKOFF_CAP = 0.01
+    subscribe(receiver.url)
+    receiver.mode = "error"
+    register(actor=people.author, model=model, version="1.0.0")
+    register(actor=people.author, model=model, version="1.1.0")
+    worker = Worker()
+    for _ in range(20):
+        worker.run_once()
+        time.sleep(0.02)
+    first, second = Delivery.objects.order_by("event_id")
+    assert (first.status, first.attempts) == (DeliveryStatus.DEAD, 3)
+    # A dead delivery stops holding the queue: the next event was tried too.
+    assert (second.status, second.attempts) == (DeliveryStatus.DEAD, 3)
+    assert len(receiver.arrived) == 6
+
+
+def test_abandoned_claim_is_delivered_by_the_next_worker_with_same_key(
+    people, model, receiver, subscribe
+):
+    subscribe(receiver.url)
+    register(actor=people.author, model=model, version="1.0.0")
+    # A worker claims the delivery and dies before sending (or before recording).
+    crashed = Worker(lease_seconds=0.5)
+    _token, claimed = crashed.claim()
+    assert [d.status for d in claimed] == [DeliveryStatus.DELIVERING]
+    key = claimed[0].idempotency_key
+
+    survivor = Worker()
+    assert survivor.run_once() == 0  # the lease still holds
+    time.sleep(0.6)
+    assert survivor.run_once() == 1
+    assert [r.headers["X-Registry-Delivery"] for r in receiver.acknowledged] == [str(key)]
+    assert Delivery.objects.get().status == DeliveryStatus.SUCCEEDED
+
+
+def test_signature_rejects_tampering_and_old_timestamps():
+    body = b'{"type":"version.promoted"}'
+    header = sign("s3cret-s3cret-s3cret", body)
+    assert verify_signature("s3cret-s3cret-s3cret", header, body)
+    assert not verify_signature("s3cret-s3cret-s3cret", header, body + b" ")
+    assert not verify_signature("another-secret-value", header, body)
+    old = sign("s3cret-s3cret-s3cret", body, timestamp=int(time.time()) - 3600)
+    assert not verify_signature("s3cret-s3cret-s3cret", old, body)
+    assert verify_signature("s3cret-s3cret-s3cret", old, body, tolerance=None)
+    assert not verify_signature("s3cret-s3cret-s3cret", "garbage", body)
+    assert not verify_signature("s3cret-s3cret-s3cret", None, body)
+
+
+def test_services_outside_webhooks_still_work_without_subscriptions(people, model):
+    mv = register(actor=people.author, model=model, version="1.0.0")
+    services.model_version_archive(actor=people.release, version=mv, reason="old")
+    assert Delivery.objects.count() == 0

@@ -1,0 +1,120 @@
+"""`manage.py run_worker` as a real process: killed mid-delivery, nothing is lost."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+
+from tests.factories import register
+from tests.webhooks.conftest import wait_until
+from webhooks_app.models import Delivery, DeliveryAttempt, DeliveryStatus
+from webhooks_app.worker import Worker
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _database_url() -> str:
+    """The URL of this test run's database, for a worker in another process."""
+    s = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{s['NAME']}"
+    auth = quote(s["USER"] or "")
+    if s.get("PASSWORD"):
+        auth += ":" + quote(s["PASSWORD"])
+    return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+
+
+def _start_worker(tmp_path, **env_extra) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url(),
+        "DJANGO_SETTINGS_MODULE": "registry_site.settings",
+        "SECRET_KEY": "worker-subprocess-test-key-0123456789-abcdefghijklmnop",
+        "DEBUG": "0",
+        "REGISTRY_WEBHOOK_ALLOW_PRIVATE": "1",
+        "REGISTRY_WEBHOOK_TIMEOUT": "30",
+        "REGISTRY_WEBHOOK_LEASE_SECONDS": "2",
+        **env_extra,
+    }
+    log = open(tmp_path / "worker.log", "wb")  # noqa: SIM115 - closed with the process
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "run_worker", "--interval", "0.1"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def test_worker_killed_mid_delivery_loses_nothing(people, model, receiver, subscribe, tmp_path):
+    subscribe(receiver.url)
+    register(actor=people.author, model=model, version="1.0.0")
+    register(actor=people.author, model=model, version="1.1.0")
+    receiver.mode, receiver.delay = "slow", 5.0  # holds the request open
+
+    proc = _start_worker(tmp_path)
+    try:
+        arrived = wait_until(lambda: len(receiver.arrived) == 1, timeout=20)
+        assert arrived, (tmp_path / "worker.log").read_text()
+        proc.send_signal(signal.SIGKILL)  # no chance to record anything
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+    first = Delivery.objects.order_by("event_id").first()
+    assert first.status == DeliveryStatus.DELIVERING
+    assert not DeliveryAttempt.objects.exists()  # the dead worker recorded nothing
+    receiver.mode = "ok"
+
+    worker = Worker()
+    assert worker.run_once() == 0  # its claim still holds: no premature duplicate
+    time.sleep(2.1)  # the lease (2 s) runs out
+    worker.drain()
+
+    assert Delivery.objects.filter(status=DeliveryStatus.SUCCEEDED).count() == 2
+    acked = receiver.acknowledged
+    assert [r.json["version"]["version"] for r in acked] == ["1.0.0", "1.1.0"]
+    # At-least-once: the first event reached the receiver twice, with the same key.
+    assert (
+        acked[0].headers["X-Registry-Delivery"]
+        == receiver.arrived[0].headers["X-Registry-Delivery"]
+    )
+    assert acked[0].headers["X-Registry-Delivery"] == str(first.idempotency_key)
+
+
+def test_worker_process_delivers_and_stops_on_sigterm(people, model, receiver, subscribe, tmp_path):
+    subscribe(receiver.url)
+    register(actor=people.author, model=model, version="1.0.0")
+    proc = _start_worker(tmp_path)
+    try:
+        assert wait_until(lambda: len(receiver.acknowledged) == 1, timeout=20), (
+            tmp_path / "worker.log"
+        ).read_text()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "webhook worker stopped" in (tmp_path / "worker.log").read_text()
+
+
+def test_run_worker_once_delivers_what_is_due(people, model, receiver, subscribe, capsys):
+    subscribe(receiver.url)
+    register(actor=people.author, model=model, version="1.0.0")
+    call_command("run_worker", "--once", "--max-attempts", "2")
+    assert receiver.types() == ["version.registered"]
+    assert "1 delivery attempt(s) made." in capsys.readouterr().out

@@ -1,0 +1,101 @@
+"""Dashboard pages for webhooks (admins only): subscriptions and each one's delivery log.
+
+Views only translate: reads are plain queries over the outbox, the one write (redeliver)
+goes through webhooks_app.services, and a refusal becomes a message and a 4xx.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Count, Q
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from models_app.exceptions import RegistryError
+
+from . import services
+from .models import Delivery, DeliveryStatus, Subscription
+
+DELIVERIES_PER_PAGE = 50
+
+
+def _require_admin(request):
+    """Anonymous → the sign-in page; signed in without the permission → 403."""
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    if not services.can_manage(request.user):
+        raise PermissionDenied("Only admins may see webhooks.")
+    return None
+
+
+@require_GET
+def subscription_list(request):
+    """Every subscription with the number of its deliveries in each state."""
+    if (response := _require_admin(request)) is not None:
+        return response
+    subscriptions = Subscription.objects.order_by("id").annotate(
+        n_succeeded=Count("deliveries", filter=Q(deliveries__status=DeliveryStatus.SUCCEEDED)),
+        n_waiting=Count(
+            "deliveries",
+            filter=Q(
+                deliveries__status__in=(
+                    DeliveryStatus.PENDING,
+                    DeliveryStatus.DELIVERING,
+                    DeliveryStatus.FAILED_RETRYING,
+                )
+            ),
+        ),
+        n_dead=Count("deliveries", filter=Q(deliveries__status=DeliveryStatus.DEAD)),
+    )
+    return render(request, "webhooks_app/subscription_list.html", {"subscriptions": subscriptions})
+
+
+@require_GET
+def subscription_detail(request, pk: int):
+    """One subscription's delivery log, newest event first; ?status= filters."""
+    if (response := _require_admin(request)) is not None:
+        return response
+    subscription = get_object_or_404(Subscription, pk=pk)
+    deliveries = subscription.deliveries.order_by("-event_id", "-id")
+    status = request.GET.get("status", "")
+    if status in DeliveryStatus.values:
+        deliveries = deliveries.filter(status=status)
+    else:
+        status = ""
+    page = Paginator(deliveries, DELIVERIES_PER_PAGE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "webhooks_app/subscription_detail.html",
+        {
+            "subscription": subscription,
+            "page": page,
+            "status": status,
+            "statuses": DeliveryStatus.choices,
+        },
+    )
+
+
+@require_POST
+def delivery_redeliver(request, pk: int):
+    """Queue a dead or retrying delivery again (POST with CSRF), then back to the log."""
+    if (response := _require_admin(request)) is not None:
+        return response
+    delivery = get_object_or_404(Delivery, pk=pk)
+    try:
+        services.delivery_redeliver(actor=request.user, delivery=delivery)
+    except RegistryError as exc:
+        messages.error(request, exc.message)
+        response = redirect("webhooks:detail", pk=delivery.subscription_id)
+        response.status_code = 303
+        return response
+    messages.success(
+        request,
+        f"Delivery {delivery.pk} ({delivery.event_type}) is queued again; the worker sends it "
+        "on its next round.",
+    )
+    response = redirect("webhooks:detail", pk=delivery.subscription_id)
+    response.status_code = 303
+    return response
