@@ -12,7 +12,7 @@ ROLES = importlib.import_module("approvals_app.migrations.0003_roles").ROLES
 
 
 @pytest.fixture(autouse=True)
-def roles(transactional_db):
+def roles(db):
     """Role groups again: live-server tests flush the database, data migrations included."""
     for name, perms in ROLES.items():
         group, _ = Group.objects.get_or_create(name=name)
