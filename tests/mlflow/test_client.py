@@ -78,7 +78,11 @@ def test_client_updates_descriptions_and_tags(mlflow, people):
     assert rm.description == "v2 of the scorer"
     assert rm.tags == {"domain": "payments", "registry.team": "fraud"}
     assert mv.description == "first cut"
-    assert mv.tags == {"dataset": "2026-11", "registry.semver": "1.0.0", "registry.stage": "staging"}
+    assert mv.tags == {
+        "dataset": "2026-11",
+        "registry.semver": "1.0.0",
+        "registry.stage": "staging",
+    }
     model = RegisteredModel.objects.get(name="fraud_scorer")
     assert model.tags == {"domain": "payments"}
     changes = AuditEvent.objects.filter(action=Action.MODEL_CHANGED, model_name="fraud_scorer")
@@ -123,9 +127,7 @@ def test_client_search_with_filters_and_paging(mlflow, people):
     assert sorted(m.name for m in tagged) == ["Fraud_upper", "fraud_a", "fraud_b"]
     not_tree = client.search_registered_models(filter_string="tag.`kind` != 'tree'")
     assert [m.name for m in not_tree] == ["fraud_c"]
-    both = client.search_registered_models(
-        filter_string="name LIKE 'fraud_%' AND tags.kind = 'nn'"
-    )
+    both = client.search_registered_models(filter_string="name LIKE 'fraud_%' AND tags.kind = 'nn'")
     assert [m.name for m in both] == ["fraud_c"]
     exact = client.search_registered_models(filter_string="name = 'pricing_a'")
     assert [m.name for m in exact] == ["pricing_a"]
@@ -302,7 +304,9 @@ def test_mlflow_transition_leaves_same_audit_event_as_native_service(mlflow, peo
 def test_client_download_uri(mlflow, people):
     client = mlflow.as_user(people.author)
     _make(client, versions=1)
-    assert client.get_model_version_download_uri("fraud_scorer", "1") == "s3://bucket/fraud_scorer/1"
+    assert (
+        client.get_model_version_download_uri("fraud_scorer", "1") == "s3://bucket/fraud_scorer/1"
+    )
 
 
 def test_client_deletes_refused_for_once_production_version(mlflow, people):
@@ -339,7 +343,8 @@ def test_client_deletes_refused_for_once_production_version(mlflow, people):
     assert v3.stage == Stage.DEPRECATED
     assert DeletedVersion.objects.filter(model_version=v3).exists()
     deprecated = AuditEvent.objects.get(model_version=v3, action=Action.VERSION_DEPRECATED)
-    assert (deprecated.actor_username, deprecated.reason) == ("release", "deleted via the MLflow API")
+    assert deprecated.actor_username == "release"
+    assert deprecated.reason == "deleted via the MLflow API"
     assert AuditEvent.objects.filter(model_version=v3, action="version.deleted").exists()
     assert AuditEvent.objects.filter(model_version=v3, action="alias.deleted").exists()
     v1.refresh_from_db()
@@ -395,7 +400,7 @@ def test_client_refuses_bad_names_and_sources(mlflow, people):
     assert "letters, digits" in bad_name.value.message
     client.create_registered_model("fraud_scorer")
     with pytest.raises(MlflowException) as local:
-        client.create_model_version("fraud_scorer", source="/tmp/mlruns/0/abc/artifacts/model")
+        client.create_model_version("fraud_scorer", source="/home/ds/mlruns/0/abc/artifacts/model")
     assert _code(local) == "INVALID_PARAMETER_VALUE"
     assert "local path" in local.value.message
     with pytest.raises(MlflowException) as traversal:
