@@ -10,6 +10,7 @@ itself: a version whose artifact_uri points elsewhere has nothing to download.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import uuid
@@ -80,10 +81,10 @@ def _check_under_root(name: str) -> None:
     """Refuse a name that would resolve outside the storage root (local disk only)."""
     if ".." in name.split("/") or name.startswith("/") or "\\" in name:
         raise SuspiciousFileOperation(f"Refusing artifact storage name {name!r}.")
-    try:
-        default_storage.path(name)  # FileSystemStorage raises when outside MEDIA_ROOT
-    except NotImplementedError:
-        pass  # object storage has no filesystem path to escape
+    # FileSystemStorage raises when the name resolves outside MEDIA_ROOT; object storage
+    # has no filesystem path to escape and raises NotImplementedError.
+    with contextlib.suppress(NotImplementedError):
+        default_storage.path(name)
 
 
 def store_stream(

@@ -65,7 +65,9 @@ class CardView(APIView):
         mv = version_or_404(model_or_404(name), version)
         data = CardUpdateInput.validated(request.data)
         sections = parse_markdown(data["markdown"]) if "markdown" in data else data["sections"]
-        services.card_update(actor=request.user, version=mv, sections=sections, reason=data["reason"])
+        services.card_update(
+            actor=request.user, version=mv, sections=sections, reason=data["reason"]
+        )
         return Response(card_output(mv))
 
 

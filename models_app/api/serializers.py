@@ -18,8 +18,7 @@ from models_app.storage import stored_name
 
 READ_ONLY_MESSAGES = {
     "stage": (
-        "stage is read-only: change it with the promote, archive, deprecate or rollback "
-        "endpoints."
+        "stage is read-only: change it with the promote, archive, deprecate or rollback endpoints."
     ),
     "stage_changed_at": "stage_changed_at is set by the server.",
     "number": "number is assigned by the server.",
@@ -334,4 +333,3 @@ class TokenOutput(serializers.Serializer):
     token = serializers.CharField(help_text='Send as "Authorization: Token <token>".')
     expiry = serializers.DateTimeField(allow_null=True)
     username = serializers.CharField()
-

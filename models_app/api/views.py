@@ -10,6 +10,7 @@ SemVer, so the two cannot be confused).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 
@@ -21,9 +22,10 @@ from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
     extend_schema,
+    inline_serializer,
 )
 from knox.models import AuthToken
-from rest_framework import exceptions, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
@@ -95,6 +97,21 @@ VERSION = OpenApiParameter(
     description="SemVer string (URL-encode '+' as %2B if your client mangles it), or the "
     "version's number when all digits.",
 )
+
+
+@functools.cache
+def paginated(serializer_class) -> type:
+    """The schema of a paginated list of `serializer_class` (RegistryPagination's shape)."""
+    name = serializer_class.__name__.removesuffix("Output")
+    return inline_serializer(
+        name=f"Paginated{name}List",
+        fields={
+            "count": serializers.IntegerField(),
+            "next": serializers.URLField(allow_null=True),
+            "previous": serializers.URLField(allow_null=True),
+            "results": serializer_class(many=True),
+        },
+    )
 
 
 def page_params(*extra: OpenApiParameter) -> list[OpenApiParameter]:
@@ -171,7 +188,7 @@ class ModelListView(APIView):
                 description="Models with a version in this stage.",
             ),
         ),
-        responses={200: ModelOutput(many=True), **errors(400, 404)},
+        responses={200: paginated(ModelOutput), **errors(400, 404)},
     )
     def get(self, request):
         qs = filters.filter_models(with_production(selectors.model_list()), request.query_params)
@@ -285,7 +302,7 @@ class VersionListView(APIView):
     @extend_schema(
         operation_id="versions_list",
         parameters=[NAME, *page_params(STAGE_PARAM)],
-        responses={200: VersionOutput(many=True), **errors(400, 404)},
+        responses={200: paginated(VersionOutput), **errors(400, 404)},
     )
     def get(self, request, name):
         model = model_or_404(name)
@@ -330,7 +347,10 @@ class VersionDetailView(APIView):
         mv = version_or_404(model, version)
         data = VersionUpdateInput.validated(request.data)
         services.model_version_update(
-            actor=request.user, version=mv, description=data.get("description"), tags=data.get("tags")
+            actor=request.user,
+            version=mv,
+            description=data.get("description"),
+            tags=data.get("tags"),
         )
         return Response(VersionOutput(version_or_404(model, mv.version)).data)
 
@@ -507,7 +527,8 @@ class ArtifactView(APIView):
         if handle is None:
             raise NotFound(
                 f"{mv.registered_model.name} {mv.version} has no artifact uploaded to this "
-                "registry" + (f" (its artifact_uri is {mv.artifact_uri})." if mv.artifact_uri else ".")
+                "registry"
+                + (f" (its artifact_uri is {mv.artifact_uri})." if mv.artifact_uri else ".")
             )
         response = FileResponse(
             handle,
@@ -582,9 +603,7 @@ class ArtifactView(APIView):
                 received += len(chunk)
                 yield chunk
             if received != length:
-                raise exceptions.ParseError(
-                    f"The body ended after {received} of {length} bytes."
-                )
+                raise exceptions.ParseError(f"The body ended after {received} of {length} bytes.")
 
         try:
             stored = storage.store_stream(mv, chunks(), limit=limit, expected_sha256=expected)
@@ -680,7 +699,7 @@ class HistoryView(APIView):
     @extend_schema(
         operation_id="models_history",
         parameters=[NAME, *page_params(*AUDIT_PARAMS)],
-        responses={200: AuditEventOutput(many=True), **errors(400, 404)},
+        responses={200: paginated(AuditEventOutput), **errors(400, 404)},
     )
     def get(self, request, name):
         model = model_or_404(name)
@@ -697,7 +716,7 @@ class AuditView(APIView):
         parameters=page_params(
             OpenApiParameter("model", OpenApiTypes.STR, description="Model name."), *AUDIT_PARAMS
         ),
-        responses={200: AuditEventOutput(many=True), **errors(400, 404)},
+        responses={200: paginated(AuditEventOutput), **errors(400, 404)},
     )
     def get(self, request):
         params = filters.audit_params(request.query_params)

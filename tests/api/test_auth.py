@@ -13,7 +13,7 @@ from tests.api.conftest import error_of
 TOKEN_URL = "/api/v1/auth/token/"
 
 
-def obtain(username: str, password: str = "pw"):
+def obtain(username: str, password: str = "pw"):  # noqa: S107 (the factories' password)
     return APIClient().post(TOKEN_URL, {"username": username, "password": password}, format="json")
 
 

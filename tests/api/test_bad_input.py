@@ -19,7 +19,8 @@ def post_raw(client, url, body: str | bytes, content_type="application/json"):
 
 
 @pytest.mark.parametrize(
-    "version", ["1", "1.0", "01.0.0", "1.0.0-", "v1.0.0", "1.0.0+", "1.0.0 ", "", "1.0.0/..", "1" * 70]
+    "version",
+    ["1", "1.0", "01.0.0", "1.0.0-", "v1.0.0", "1.0.0+", "1.0.0 ", "", "1.0.0/..", "1" * 70],
 )
 def test_register_invalid_semver_is_400(people, model, client_for, version):
     r = client_for(people.author).post(f"{BASE}/versions/", {"version": version}, format="json")
@@ -35,7 +36,9 @@ def test_register_semver_with_build_and_prerelease_round_trips_in_the_path(
 ):
     client = client_for(people.author)
     for version in ("1.0.0-rc.1", "1.0.0+build.7", "2.0.0-alpha-1+exp.sha.5114f85"):
-        assert client.post(f"{BASE}/versions/", {"version": version}, format="json").status_code == 201
+        assert (
+            client.post(f"{BASE}/versions/", {"version": version}, format="json").status_code == 201
+        )
     assert client.get(f"{BASE}/versions/1.0.0+build.7/").json()["version"] == "1.0.0+build.7"
     assert client.get(f"{BASE}/versions/1.0.0%2Bbuild.7/").json()["version"] == "1.0.0+build.7"
     got = client.get(f"{BASE}/versions/2.0.0-alpha-1+exp.sha.5114f85/")
@@ -82,7 +85,13 @@ def test_register_nan_and_infinity_in_raw_json_is_400(people, model, client_for,
 
 @pytest.mark.parametrize(
     ("value", "fragment"),
-    [("0.9", "not str"), (None, "not NoneType"), (True, "not bool"), (False, "not bool"), ([1], "not list")],
+    [
+        ("0.9", "not str"),
+        (None, "not NoneType"),
+        (True, "not bool"),
+        (False, "not bool"),
+        ([1], "not list"),
+    ],
 )
 def test_register_non_number_metric_is_400(people, model, client_for, value, fragment):
     r = client_for(people.author).post(
@@ -270,7 +279,12 @@ def test_transition_without_reason_is_400(people, model, client_for):
 
 @pytest.mark.parametrize(
     "content_type",
-    ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/xml"],
+    [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "application/xml",
+    ],
 )
 def test_wrong_content_type_is_415(people, model, client_for, content_type):
     r = post_raw(client_for(people.author), f"{BASE}/versions/", "version=1.0.0", content_type)
@@ -280,7 +294,9 @@ def test_wrong_content_type_is_415(people, model, client_for, content_type):
     assert not ModelVersion.objects.exists()
 
 
-@pytest.mark.parametrize("body", ["{", "[1,2", '{"version": "1.0.0",}', "\xff\xfe", "null", "[]", '"s"'])
+@pytest.mark.parametrize(
+    "body", ["{", "[1,2", '{"version": "1.0.0",}', "\xff\xfe", "null", "[]", '"s"']
+)
 def test_malformed_or_non_object_json_is_400(people, model, client_for, body):
     r = post_raw(client_for(people.author), f"{BASE}/versions/", body.encode("latin-1"))
     assert r.status_code == 400

@@ -9,12 +9,17 @@ from tests.api.conftest import error_of
 from tests.factories import FULL_CARD
 
 BASE = "/api/v1/models/fraud_detector"
+CARD_DOC = "\n".join(f"## {title}\n\n{title} text.\n" for title in SECTION_TITLES.values())
 
 
 def test_flow_register_review_promote_rollback(people, model, client_for):
-    author, reviewer, release = (client_for(u) for u in (people.author, people.reviewer, people.release))
+    author, reviewer, release = (
+        client_for(u) for u in (people.author, people.reviewer, people.release)
+    )
 
-    r = author.post(f"{BASE}/versions/", {"version": "1.0.0", "metrics": {"accuracy": 0.95}}, format="json")
+    r = author.post(
+        f"{BASE}/versions/", {"version": "1.0.0", "metrics": {"accuracy": 0.95}}, format="json"
+    )
     assert r.status_code == 201, r.json()
     assert r.json()["stage"] == "staging" and r.json()["number"] == 1
 
@@ -50,10 +55,21 @@ def test_flow_register_review_promote_rollback(people, model, client_for):
     assert r.json()["production"]["version"] == "1.0.0"
 
     # A second version, promoted, then rolled back to 1.0.0.
-    author.post(f"{BASE}/versions/", {"version": "1.1.0", "metrics": {"accuracy": 0.96}}, format="json")
-    author.put(f"{BASE}/versions/1.1.0/card/", {"markdown": "## Intended use\n\nx\n## Training data\nx\n## Evaluation\nx\n## Limitations\nx\n## Ethical considerations\nx"}, format="json")
+    author.post(
+        f"{BASE}/versions/", {"version": "1.1.0", "metrics": {"accuracy": 0.96}}, format="json"
+    )
+    author.put(
+        f"{BASE}/versions/1.1.0/card/",
+        {"markdown": CARD_DOC},
+        format="json",
+    )
     reviewer.post(f"{BASE}/versions/1.1.0/reviews/", {"decision": "approve"}, format="json")
-    assert release.post(f"{BASE}/versions/1.1.0/promote/", {"reason": "better"}, format="json").status_code == 200
+    assert (
+        release.post(
+            f"{BASE}/versions/1.1.0/promote/", {"reason": "better"}, format="json"
+        ).status_code
+        == 200
+    )
     assert release.get(f"{BASE}/versions/1.0.0/").json()["stage"] == "archived"
 
     r = release.post(f"{BASE}/rollback/", {"reason": "1.1.0 misbehaves"}, format="json")
@@ -87,8 +103,13 @@ def test_card_with_both_sections_and_markdown_is_refused(people, model, client_f
 def test_card_html_is_sanitised(people, model, client_for):
     author = client_for(people.author)
     author.post(f"{BASE}/versions/", {"version": "1.0.0"}, format="json")
-    evil = {"intended_use": '<script>alert(1)</script>[x](javascript:alert(1)) <img src=x onerror="alert(1)">'}
-    html = author.put(f"{BASE}/versions/1.0.0/card/", {"sections": evil}, format="json").json()["html"]
+    evil = {
+        "intended_use": "<script>alert(1)</script>[x](javascript:alert(1)) "
+        '<img src=x onerror="alert(1)">'
+    }
+    html = author.put(f"{BASE}/versions/1.0.0/card/", {"sections": evil}, format="json").json()[
+        "html"
+    ]
     assert "<script" not in html and "javascript:" not in html and "onerror" not in html
 
 
@@ -145,4 +166,6 @@ def test_reviews_list_shows_decisions(people, model, client_for):
     r = client_for(people.viewer).get(f"{BASE}/versions/1.0.0/reviews/")
     assert r.status_code == 200
     assert [(x["reviewer"], x["decision"]) for x in r.json()] == [("reviewer", "request_changes")]
-    assert AuditEvent.objects.filter(action="review.submitted", actor_username="reviewer").count() == 1
+    assert (
+        AuditEvent.objects.filter(action="review.submitted", actor_username="reviewer").count() == 1
+    )
