@@ -261,8 +261,10 @@ def _model_context(request, model: RegisteredModel, *, rollback_form=None) -> di
         for v in sorted(versions, key=lambda v: v.stage_changed_at, reverse=True)
         if v.stage == Stage.ARCHIVED and v.promoted_at is not None
     ]
+    # Asked whenever the user may roll back, so the page's query count depends on the
+    # user's role only, never on the data.
+    good = selectors.last_known_good(model=model) if may_rollback else None
     if rollback_form is None and may_rollback and production is not None and targets:
-        good = selectors.last_known_good(model=model)
         rollback_form = RollbackForm(
             targets=targets, initial={"to_version": good.version if good else targets[0]}
         )

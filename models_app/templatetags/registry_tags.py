@@ -66,3 +66,9 @@ def as_json(value) -> str:
     if isinstance(value, str):
         return value
     return json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+
+@register.filter
+def words(value) -> str:
+    """A field key as words: intended_use -> intended use."""
+    return str(value).replace("_", " ")

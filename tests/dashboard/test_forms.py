@@ -63,9 +63,7 @@ def test_author_approving_own_version_is_refused(people, scene, login):
     page = client.get(version_url(scene.candidate)).content.decode()
     assert 'id="review-form"' not in page
     assert "You are this version's author, so you cannot review it." in page
-    response = client.post(
-        version_url(scene.candidate, "review/"), {"review-decision": "approve"}
-    )
+    response = client.post(version_url(scene.candidate, "review/"), {"review-decision": "approve"})
     assert response.status_code == 403
     assert "Refused: author may not review model cards" in response.content.decode()
     assert not Review.objects.filter(model_version=scene.candidate).exists()
@@ -93,7 +91,7 @@ def test_promote_failing_version_shows_each_failed_guard(people, scene, login):
     assert response.status_code == 409
     html = response.content.decode()
     refusal = html.split('class="panel refusal"')[1].split("</section>")[0]
-    assert "review</span>: <span class=\"reason\">0 of 1 required approvals of card revision 2" in (
+    assert 'review</span>: <span class="reason">0 of 1 required approvals of card revision 2' in (
         refusal
     )
     assert refusal.count("check-fail") == 1
@@ -110,9 +108,7 @@ def test_promote_failing_several_guards_lists_each(people, model, login):
         model=model,
         thresholds=[{"metric": "accuracy", "min": 0.9}, {"metric": "latency_ms", "max": 50}],
     )
-    mv = register(
-        actor=people.author, model=model, version="0.1.0", metrics={"accuracy": 0.87}
-    )
+    mv = register(actor=people.author, model=model, version="0.1.0", metrics={"accuracy": 0.87})
     response = login(people.release).post(version_url(mv, "promote/"), {"promote-reason": "go"})
     assert response.status_code == 409
     refusal = response.content.decode().split('class="panel refusal"')[1].split("</section>")[0]
@@ -214,9 +210,7 @@ def test_archive_with_reason(people, scene, login):
 
 def test_deprecate_with_reason_and_refused_from_production(people, scene, login):
     client = login(people.release)
-    refused = client.post(
-        version_url(scene.production, "deprecate/"), {"deprecate-reason": "old"}
-    )
+    refused = client.post(version_url(scene.production, "deprecate/"), {"deprecate-reason": "old"})
     assert refused.status_code == 409
     assert "deprecate is allowed from staging, archived or rolled_back" in refused.content.decode()
     assert stage_of(scene.production) == Stage.PRODUCTION
@@ -307,9 +301,7 @@ def test_token_created_shown_once_listed_and_revoked(people, login):
     listing = client.get("/account/tokens/").content.decode()
     assert token not in listing
     assert stored.token_key in listing
-    revoked = client.post(
-        "/account/tokens/revoke/", {"token_key": stored.token_key}, follow=True
-    )
+    revoked = client.post("/account/tokens/revoke/", {"token_key": stored.token_key}, follow=True)
     assert "revoked" in revoked.content.decode()
     assert not AuthToken.objects.filter(user=people.viewer).exists()
 
