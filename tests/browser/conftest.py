@@ -71,7 +71,7 @@ def new_page(browser, live_server):
         context.close()
 
 
-def sign_in(page, username: str, password: str = "pw") -> None:
+def sign_in(page, username: str, password: str = "pw") -> None:  # noqa: S107 (test users)
     """Sign in through the real form, as a person would."""
     page.goto("/accounts/login/")
     page.get_by_label("Username").fill(username)
