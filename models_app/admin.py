@@ -175,6 +175,7 @@ class RegistryAdmin(NoDeleteMixin, SimpleHistoryAdmin):
     change_form: type[ServiceModelForm] | None = None
     save_as = False
     history_list_per_page = 50
+    object_history_list_template = "admin/registry/object_history_list.html"
 
     # --- forms --------------------------------------------------------------------------
 
@@ -446,6 +447,10 @@ class TeamAdmin(RegistryAdmin):
     search_fields = ("name", "slug", "description")
     list_filter = ("created_at",)
     readonly_fields = ("slug", "created_at")
+
+    def get_prepopulated_fields(self, request, obj=None):
+        # The slug is typed once, on creation; team_update never changes it.
+        return {"slug": ("name",)} if obj is None else {}
 
     def get_queryset(self, request):
         return (
