@@ -310,3 +310,25 @@ def test_services_outside_webhooks_still_work_without_subscriptions(people, mode
     mv = register(actor=people.author, model=model, version="1.0.0")
     services.model_version_archive(actor=people.release, version=mv, reason="old")
     assert Delivery.objects.count() == 0
+
+
+def test_docs_verification_snippet_accepts_real_delivery(people, model, receiver, subscribe):
+    """The receiver snippet in docs/events.md verifies what the worker really sends."""
+    import re
+    from pathlib import Path
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "events.md").read_text()
+    snippet = next(b for b in re.findall(r"```python\n(.*?)```", docs, re.S) if "def verify" in b)
+    namespace: dict = {}
+    exec(snippet, namespace)  # noqa: S102 - our own documentation
+    docs_verify = namespace["verify_signature"]
+
+    sub = subscribe(receiver.url)
+    register(actor=people.author, model=model, version="1.0.0")
+    Worker().drain()
+
+    (request,) = receiver.acknowledged
+    header = request.headers["X-Registry-Signature"]
+    assert docs_verify(sub.secret, header, request.body)
+    assert not docs_verify(sub.secret, header, request.body.replace(b"1.0.0", b"9.9.9"))
+    assert not docs_verify("whsec_wrong", header, request.body)
