@@ -378,10 +378,18 @@ def machine() -> str:
     )
 
 
-def markdown(rows: list[tuple[str, Result]], args) -> str:
+def load_average() -> str:
+    try:
+        return "/".join(f"{x:.1f}" for x in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
+def markdown(rows: list[tuple[str, Result]], args, loads: tuple[str, str]) -> str:
     lines = [
         f"Concurrency {args.concurrency}, {args.duration:g} s or {args.max_requests} requests per "
-        f"operation, gunicorn {args.workers} sync workers, {args.seed_versions} seeded versions.",
+        f"operation, gunicorn {args.workers} sync workers, {args.seed_versions} seeded versions. "
+        f"Load average (1/5/15 min) before: {loads[0]}, after: {loads[1]}.",
         "",
         "| database | operation | requests | errors | p50 ms | p95 ms | p99 ms | requests/s |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
@@ -462,6 +470,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("psql is needed for the PostgreSQL run")
 
     kinds = ["sqlite", "postgres"] if args.db == "both" else [args.db]
+    load_before = load_average()
     rows: list[tuple[str, Result]] = []
     for kind in kinds:
         with tempfile.TemporaryDirectory(prefix=f"bench-{kind}-") as tmp:
@@ -469,7 +478,7 @@ def main(argv: list[str] | None = None) -> int:
             for r in bench_one(kind, args, Path(tmp)):
                 rows.append(("SQLite" if kind == "sqlite" else "PostgreSQL", r))
 
-    table = markdown(rows, args)
+    table = markdown(rows, args, (load_before, load_average()))
     print(f"\nMachine: {machine()}\n")
     print(table)
     if args.markdown:
