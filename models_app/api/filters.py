@@ -7,10 +7,12 @@ only, so a list costs the same number of queries however many rows match.
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from django.core.exceptions import ValidationError
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet, TextField
 from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
@@ -19,6 +21,7 @@ from models_app.models import ModelVersion, RegisteredModel
 from models_app.validators import validate_plain_text
 
 SEARCH_MAX = 200
+DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def _one(params, key: str) -> str | None:
@@ -54,9 +57,12 @@ def filter_models(qs: QuerySet[RegisteredModel], params) -> QuerySet[RegisteredM
         key, sep, value = tag.partition(":")
         if not sep or not key:
             raise ValidationError({"tag": ["A tag filter is key:value, e.g. tag=owner:fraud."]})
-        # KeyTextTransform passes the key as a parameter, so a key like "a__b" stays a key.
+        # KeyTextTransform passes the key as a parameter, so a key like "a__b" stays a key;
+        # the Cast makes the comparison plain text (the JSON lookups would parse the value
+        # as JSON, which SQLite refuses for a bare word).
         alias = f"_tag_{i}"
-        qs = qs.alias(**{alias: KeyTextTransform(key, "tags")}).filter(**{alias: value})
+        text = Cast(KeyTextTransform(key, "tags"), output_field=TextField())
+        qs = qs.alias(**{alias: text}).filter(**{alias: value})
     stage = stage_param(params)
     if stage:
         qs = qs.filter(
@@ -78,13 +84,13 @@ def _moment(params, key: str, *, end: bool) -> dt.datetime | None:
     if text is None:
         return None
     try:
-        moment = parse_datetime(text)
-        if moment is None:
-            day = parse_date(text)
-            if day is not None:
-                # A bare date means the whole day: since its start, until its end.
-                moment = dt.datetime.combine(day + dt.timedelta(days=1 if end else 0), dt.time())
-    except ValueError:
+        day = parse_date(text) if DATE_ONLY.fullmatch(text) else None
+        if day is not None:
+            # A bare date means the whole day: since its start, until its end.
+            moment = dt.datetime.combine(day + dt.timedelta(days=1 if end else 0), dt.time())
+        else:
+            moment = parse_datetime(text)
+    except (ValueError, OverflowError):
         moment = None
     if moment is None:
         raise ValidationError(

@@ -337,6 +337,9 @@ def test_bad_list_filters_are_400(people, model, client_for):
         f"{BASE}/versions/?stage=bogus",
         "/api/v1/audit/?since=yesterday",
         "/api/v1/audit/?until=2026-13-45",
+        "/api/v1/audit/?until=9999-12-31",
+        "/api/v1/audit/?since=0000-01-01T00:00:00",
+        "/api/v1/models/?tag=:x",
         "/api/v1/models/?search=%00",
     ):
         r = client.get(url)
