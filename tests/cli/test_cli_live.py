@@ -303,6 +303,19 @@ def test_cli_exit_codes_against_the_live_registry(cli, tmp_path, monkeypatch):
     assert code == exit_codes.OK, err
     code, out, err = cli("upload", "fraud_detector", "2.2.0", str(blob), token=author)
     assert code == exit_codes.CONFLICT
+    # The card and request-review commands on their own.
+    code, out, err = cli("card", "fraud_detector", "2.2.0", str(card), token=author)
+    assert (code, "revision 2" in out) == (exit_codes.OK, True), out + err
+    code, out, err = cli("request-review", "fraud_detector", "2.2.0", token=author)
+    assert code == exit_codes.OK, err
+    # Not found: a rollback target that does not exist.
+    code, out, err = cli(
+        "rollback", "fraud_detector", "--to", "9.9.9", "--reason", "r", token=release
+    )
+    assert code == exit_codes.NOT_FOUND
+    # logout revokes the token on the server: it stops working at once.
+    assert cli("logout", token=author)[0] == exit_codes.OK
+    assert cli("production", "fraud_detector", token=author)[0] == exit_codes.AUTHENTICATION
 
 
 def test_cli_console_script_runs_as_a_subprocess(cli, monkeypatch):
