@@ -22,7 +22,7 @@ from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, OuterRef, Subquery
 from django.forms.fields import InvalidJSONInput
-from django.http import HttpResponseNotAllowed
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
@@ -220,6 +220,18 @@ class RegistryAdmin(NoDeleteMixin, SimpleHistoryAdmin):
     def save_model(self, request, obj, form, change) -> None:
         # The form's service call has saved `obj` with its history and audit event.
         return None
+
+    def response_action(self, request, queryset):
+        # Django turns a non-numeric "index" or selected id into a 500 (int() and
+        # pk__in raise); a crafted action POST gets a message instead (PITFALLS 2).
+        try:
+            int(request.POST.get("index", 0))
+            for value in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME):
+                self.model._meta.pk.to_python(value)
+        except (ValueError, ValidationError):
+            self.message_user(request, "That selection is not valid.", messages.WARNING)
+            return HttpResponseRedirect(request.get_full_path())
+        return super().response_action(request, queryset)
 
     def save_related(self, request, form, formsets, change) -> None:
         return None

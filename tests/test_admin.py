@@ -236,6 +236,41 @@ def test_unknown_action_name_gives_no_500(su, promotable, action):
     assert ModelVersion.objects.filter(pk=promotable.pk, stage=Stage.STAGING).exists()
 
 
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"action": "promote_versions", "index": "x", "_selected_action": ["1"]},
+        {"action": "promote_versions", "index": "0", "_selected_action": ["abc"]},
+        {"action": "promote_versions", "index": "7", "_selected_action": ["1"]},
+        {"action": "promote_versions", "_selected_action": ["1e3"], "confirm": "yes"},
+        {"action": ["promote_versions", "archive_versions"], "index": "1"},
+    ],
+)
+def test_garbled_action_post_gives_no_500(su, promotable, data):
+    response = su.post(reverse(CHANGELIST), data)
+    assert response.status_code in (200, 302)
+    assert stage_of(promotable) == Stage.STAGING
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"stage__exact": "bogus"},
+        {"registered_model__team__id__exact": "abc"},
+        {"o": "abc"},
+        {"p": "-1"},
+        {"created_at__year": "abc"},
+        {"q": "\x00"},
+        {"stage": "production", "unknown_field": "1"},
+    ],
+)
+def test_garbled_changelist_query_gives_no_500(su, promotable, query):
+    for name in (CHANGELIST, "admin:models_app_auditevent_changelist"):
+        response = su.get(reverse(name), query)
+        # 200, a 302 with "?e=1" for a bad value, or 400 for a lookup the page does not allow.
+        assert response.status_code in (200, 302, 400), (name, query)
+
+
 # --- Transition actions call the services ---------------------------------------------------
 
 
