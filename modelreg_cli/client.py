@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import requests
 
@@ -83,43 +83,24 @@ class Client:
     def send_json(self, method: str, path: str, body: Any, **kwargs: Any) -> Any:
         return decode(self.request(method, path, json=body, **kwargs))
 
-    def paginate(
-        self, path: str, params: dict | None = None, limit: int | None = None
-    ) -> Iterator[dict]:
-        """Yield items of a list endpoint, following DRF's `next` links (or a bare list)."""
-        url: str | None = self.url(path)
+    def paginate(self, path: str, params: dict | None = None) -> Iterator[dict]:
+        """Yield the items of a list endpoint page by page (DRF's {count, next, results}).
+
+        Only the query string of each `next` link is used, against our own base URL: the
+        token is never sent to a host taken from an answer, and a proxy that rewrites the
+        scheme or host cannot send us elsewhere.
+        """
         params = dict(params or {})
-        seen = 0
-        while url:
-            try:
-                response = self.session.get(
-                    url, params=params, timeout=self.timeout, allow_redirects=False
-                )
-            except requests.RequestException as exc:
-                raise CliError(
-                    f"Cannot reach the registry at {self.base_url}: {exc}",
-                    exit_code=exit_codes.SERVER,
-                    code="network_error",
-                ) from exc
-            if response.status_code >= 300:
-                raise error_from(response)
-            page = decode(response)
-            params = {}  # the `next` link already carries the query
-            if isinstance(page, list):
-                items, url = page, None
-            else:
-                items, url = page.get("results", []), page.get("next")
-            for item in items:
-                yield item
-                seen += 1
-                if limit is not None and seen >= limit:
-                    return
-            if url and not url.startswith(self.base_url):
-                # A `next` link on another host would receive our token: refuse it.
-                raise CliError(
-                    f"The registry sent a pagination link to another host ({url}).",
-                    exit_code=exit_codes.SERVER,
-                )
+        while True:
+            page = self.get_json(path, params=params)
+            if isinstance(page, list):  # an unpaginated list
+                yield from page
+                return
+            yield from page.get("results", [])
+            following = page.get("next")
+            if not following:
+                return
+            params = dict(parse_qsl(urlsplit(following).query, keep_blank_values=True))
 
 
 def decode(response: requests.Response) -> Any:

@@ -165,7 +165,10 @@ def cmd_login(args, out: Output) -> int:
     if not username:
         if not sys.stdin.isatty():
             raise usage("No username: pass --username (or set REGISTRY_USERNAME).")
-        username = input("Username: ").strip()
+        # The prompt goes to stderr so that `--print-token` leaves only the token on stdout.
+        sys.stderr.write("Username: ")
+        sys.stderr.flush()
+        username = sys.stdin.readline().strip()
     password = os.environ.get(config.PASSWORD_ENV)
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
@@ -200,8 +203,9 @@ def cmd_logout(args, out: Output) -> int:
     client = make_client(args)
     revoked = False
     if client.token:
-        client.request("DELETE", "auth/token/", ok=(401,))
-        revoked = True
+        # 401: the token had already expired or been revoked; forgetting it is still right.
+        response = client.request("DELETE", "auth/token/", ok=(401,))
+        revoked = response.status_code == 204
     removed = config.forget_token() if not args.keep_file else False
     out.result(
         {"revoked": revoked, "removed_file": removed},
@@ -448,11 +452,23 @@ def cmd_production(args, out: Output) -> int:
 def cmd_history(args, out: Output) -> int:
     client = make_client(args)
     params: dict[str, Any] = {}
-    if args.version:
-        params["version"] = args.version
     if args.action:
         params["action"] = args.action
-    events = list(client.paginate(model_path(args.model, "history"), params, limit=args.limit))
+    if args.actor:
+        params["actor"] = args.actor
+    if args.page_size:
+        params["page_size"] = args.page_size
+    elif args.limit and not args.version:
+        params["page_size"] = min(args.limit, 200)
+    # The API filters by action and actor; the version filter is applied here, while
+    # paging, so that --limit counts only the events shown.
+    events = []
+    for event in client.paginate(model_path(args.model, "history"), params):
+        if args.version and event.get("version") != args.version:
+            continue
+        events.append(event)
+        if args.limit and len(events) >= args.limit:
+            break
 
     def text() -> str:
         rows = []
@@ -482,6 +498,8 @@ def cmd_download(args, out: Output) -> int:
     destination = Path(args.output)
     if destination.is_dir():
         raise usage(f"-o {args.output} is a directory; give a file name.")
+    if not destination.resolve().parent.is_dir():
+        raise usage(f"The directory of -o {args.output} does not exist.")
     client = make_client(args)
     version = client.get_json(version_path(args.model, args.version))
     recorded = (version or {}).get("artifact_sha256") or ""
@@ -699,7 +717,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model")
     p.add_argument("--version", dest="version", help="only events of this version")
     p.add_argument("--action", help="only this action, e.g. version.promoted")
+    p.add_argument("--actor", help="only events by this username")
     p.add_argument("--limit", type=int, default=None, help="at most this many events")
+    p.add_argument(
+        "--page-size", type=int, default=None, help="events per request (server default 50)"
+    )
 
     p = command("download", cmd_download, "download a version's artifact, verifying sha256")
     p.add_argument("model")
@@ -725,6 +747,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         raise usage("--timeout must be a positive number of seconds.")
     if getattr(args, "limit", None) is not None and args.limit < 1:
         raise usage("--limit must be at least 1.")
+    if getattr(args, "page_size", None) is not None and not 1 <= args.page_size <= 200:
+        raise usage("--page-size must be between 1 and 200.")
     return args
 
 

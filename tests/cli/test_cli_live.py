@@ -208,6 +208,11 @@ def test_cli_whole_flow_register_checks_promote_rollback_download(cli, tmp_path,
     assert by_action[("version.promoted", "1.0.0")] == "release"
     assert by_action[("version.registered", "1.1.0")] == "author"
     assert by_action[("version.rolled_back", "1.1.0")] == "release"
+    # Every page is fetched: two events a page gives the same trail as one big page.
+    code, out, err = cli("history", "fraud_detector", "--json", "--page-size", "2")
+    assert [e["id"] for e in json.loads(out)] == [e["id"] for e in events]
+    code, out, err = cli("history", "fraud_detector", "--version", "1.1.0", "--json")
+    assert {e["version"] for e in json.loads(out)} == {"1.1.0"}
     code, out, err = cli("history", "fraud_detector", "--limit", "3")
     assert code == exit_codes.OK
     assert out.splitlines()[0].split()[:2] == ["when", "(UTC)"]
