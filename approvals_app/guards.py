@@ -6,19 +6,22 @@ from models_app.guards import GuardResult
 
 from .cards import SECTION_TITLES
 from .models import Decision
-from .selectors import card_for, standing_decisions
+from .selectors import card_authors, card_for, standing_decisions
 
 
-def review_result(*, version, revision, decisions: dict, required: int) -> GuardResult:
+def review_result(
+    *, version, revision, decisions: dict, required: int, card_authors: frozenset = frozenset()
+) -> GuardResult:
     """Enough approvals of the current revision by others than the author, no rejection.
 
     `decisions` maps each reviewer to their latest review of `revision`. An approval
     counts only when its sha256 matches the revision's content (PITFALLS 7) and its
-    reviewer is neither the version's author nor the revision's author.
+    reviewer is neither the version's author nor the author of the revision or of any
+    earlier revision of the card (`card_authors`).
     """
     if revision is None:
         return GuardResult("review", required == 0, "the model card has no revision yet")
-    authors = {version.created_by_id, revision.author_id}
+    authors = {version.created_by_id, revision.author_id, *card_authors}
     valid = {
         user_id: review
         for user_id, review in decisions.items()
@@ -70,6 +73,7 @@ def approval_guards(*, version, policy) -> list[GuardResult]:
             revision=revision,
             decisions=decisions,
             required=policy.required_approvals,
+            card_authors=card_authors(card) if card is not None else frozenset(),
         ),
         card_result(revision=revision, required_sections=policy.required_card_sections),
     ]

@@ -19,6 +19,13 @@ def card_for(version: ModelVersion) -> ModelCard | None:
     )
 
 
+def card_authors(card: ModelCard) -> frozenset[int]:
+    """Ids of everyone who wrote a revision of `card`: none of them may approve it."""
+    return frozenset(
+        card.revisions.exclude(author=None).values_list("author_id", flat=True).distinct()
+    )
+
+
 def standing_decisions(revision: CardRevision) -> dict[int, Review]:
     """Each reviewer's latest review of `revision`, by reviewer id."""
     latest: dict[int, Review] = {}
@@ -50,6 +57,7 @@ def review_inbox(*, user) -> QuerySet[ModelVersion]:
         ModelVersion.objects.filter(stage=Stage.STAGING, card__review_requested_at__isnull=False)
         .exclude(created_by=user)
         .exclude(Q(card__current_revision__author=user))
+        .exclude(card__revisions__author=user)
         .exclude(Exists(reviewed))
         .select_related("registered_model__team", "created_by", "card__current_revision")
         .order_by("card__review_requested_at", "id")

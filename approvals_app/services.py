@@ -155,7 +155,12 @@ def review_submit(
     require_permission(actor, "review.submit", mv)
     card = ModelCard.objects.select_related("current_revision").get(model_version=mv)
     revision = card.current_revision
-    if actor.pk in (mv.created_by_id, revision.author_id):
+    # Whoever wrote any revision of the card is an author of what is being approved, not
+    # only the writer of the current one (a teammate's small edit must not launder it).
+    if (
+        actor.pk in (mv.created_by_id, revision.author_id)
+        or card.revisions.filter(author=actor).exists()
+    ):
         raise NotAllowed("Authors cannot review their own version or card revision.")
     if revision_sha256 is not None and revision_sha256 != revision.sha256:
         raise Conflict(

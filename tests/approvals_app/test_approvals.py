@@ -226,6 +226,15 @@ def test_inbox_never_shows_own_versions_and_is_empty_for_non_reviewers(people, m
         assert list(review_inbox(user=getattr(people, who))) == []
 
 
+def test_inbox_skips_cards_the_reviewer_wrote_earlier(people, version):
+    dual = make_user("dual", "contributor", "reviewer")
+    services.team_member_add(actor=people.admin, team=people.team, user=dual)
+    assert list(review_inbox(user=dual)) == [version]
+    approvals.card_update(actor=dual, version=version, sections={"evaluation": "By dual."})
+    approvals.card_update(actor=people.author, version=version, sections={"evaluation": "Redo."})
+    assert list(review_inbox(user=dual)) == []
+
+
 def test_reviews_of_lists_every_review_in_order(people, version):
     approvals.review_submit(actor=people.reviewer, version=version, decision="reject", comment="no")
     approvals.review_submit(actor=people.reviewer2, version=version, decision="approve")

@@ -11,7 +11,7 @@ import pytest
 from approvals_app import services as approvals
 from approvals_app.guards import card_result, review_result
 from approvals_app.models import CardRevision, Decision, Review
-from approvals_app.selectors import card_for, standing_decisions
+from approvals_app.selectors import card_authors, card_for, standing_decisions
 from models_app import selectors, services
 from models_app.enums import Stage
 from models_app.exceptions import GuardsFailed, NotAllowed
@@ -82,6 +82,35 @@ def test_card_revision_author_cannot_approve(people, model, version):
     with pytest.raises(NotAllowed, match="Authors cannot review"):
         _approve(teammate, version)
     assert _guards(people, version)["review"]["passed"] is False
+
+
+def test_earlier_card_writer_cannot_approve_after_a_teammates_edit(people, version):
+    """A reviewer who wrote the card stays its author when a teammate edits it later."""
+    dual = make_user("dual", "contributor", "reviewer")
+    services.team_member_add(actor=people.admin, team=people.team, user=dual)
+    approvals.card_update(actor=dual, version=version, sections={"evaluation": "By dual."})
+    approvals.card_update(actor=people.author, version=version, sections={"limitations": "Tweak."})
+    with pytest.raises(NotAllowed, match="Authors cannot review"):
+        _approve(dual, version)
+    # Even a stored approval by the earlier writer does not count.
+    revision = card_for(version).current_revision
+    forged = Review(
+        reviewer=dual,
+        reviewer_username="dual",
+        revision_sha256=revision.sha256,
+        decision=Decision.APPROVE,
+    )
+    result = review_result(
+        version=version,
+        revision=revision,
+        decisions={dual.pk: forged},
+        required=1,
+        card_authors=card_authors(card_for(version)),
+    )
+    assert result.passed is False
+    assert card_authors(card_for(version)) == {people.author.pk, dual.pk}
+    _approve(people.reviewer, version)
+    _promotes(people, version)
 
 
 def test_review_by_author_does_not_count_even_if_stored(people, version):
