@@ -332,3 +332,39 @@ def test_docs_verification_snippet_accepts_real_delivery(people, model, receiver
     assert docs_verify(sub.secret, header, request.body)
     assert not docs_verify(sub.secret, header, request.body.replace(b"1.0.0", b"9.9.9"))
     assert not docs_verify("whsec_wrong", header, request.body)
+
+
+def test_two_workers_in_parallel_send_each_event_once_in_order(people, receiver, subscribe):
+    import threading
+
+    from django.db import connections
+
+    subscribe(receiver.url)
+    models = [make_model(actor=people.admin, team=people.team, name=f"m{i}") for i in range(3)]
+    for minor in range(4):
+        for m in models:
+            register(actor=people.admin, model=m, version=f"1.{minor}.0")
+
+    errors = []
+
+    def run():
+        try:
+            Worker(batch_size=2).drain()
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    Worker().drain()  # anything a thread left because the other held the model's head
+
+    assert errors == []
+    keys = [r.headers["X-Registry-Delivery"] for r in receiver.acknowledged]
+    assert len(keys) == len(set(keys)) == 12
+    assert _per_model(_delivered_events(receiver)) == {
+        m.name: ["1.0.0", "1.1.0", "1.2.0", "1.3.0"] for m in models
+    }
