@@ -20,6 +20,7 @@ from django.contrib.admin.widgets import FilteredSelectMultiple
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.db.models import Count, OuterRef, Subquery
 from django.forms.fields import InvalidJSONInput
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
@@ -97,7 +98,10 @@ class ServiceModelForm(forms.ModelForm):
         if self._errors:
             return
         try:
-            result = self.apply(self.cleaned_data)
+            # One savepoint around the whole call, so that a form making several service
+            # calls (a team and its members) keeps none of them when one is refused.
+            with transaction.atomic():
+                result = self.apply(self.cleaned_data)
         except ValidationError as exc:
             self.add_refusal(exc)
         except RegistryError as exc:
@@ -221,6 +225,9 @@ class RegistryAdmin(NoDeleteMixin, SimpleHistoryAdmin):
         # The form's service call has saved `obj` with its history and audit event.
         return None
 
+    def save_related(self, request, form, formsets, change) -> None:
+        return None
+
     def response_action(self, request, queryset):
         # Django turns a non-numeric "index" or selected id into a 500 (int() and
         # pk__in raise); a crafted action POST gets a message instead (PITFALLS 2).
@@ -232,9 +239,6 @@ class RegistryAdmin(NoDeleteMixin, SimpleHistoryAdmin):
             self.message_user(request, "That selection is not valid.", messages.WARNING)
             return HttpResponseRedirect(request.get_full_path())
         return super().response_action(request, queryset)
-
-    def save_related(self, request, form, formsets, change) -> None:
-        return None
 
     # --- history: shown, never reverted --------------------------------------------------
 
@@ -283,13 +287,14 @@ class HistoryRowAdmin(ViewOnlyAdmin):
     ordering = ("-history_date", "-history_id")
 
 
-def register_history(model, *extra_columns: str, select_related: tuple = ()) -> None:
-    """Register the historical model of `model` view-only, with `extra_columns` first."""
+def register_history(model, *extra_columns: str) -> None:
+    """Register the historical model of `model` view-only, with `extra_columns` first.
+
+    The columns are plain values (ids, names), never related objects, so that the list
+    costs the same number of queries for any number of rows.
+    """
     history_model = model.history.model
-    attrs = {
-        "list_display": (*extra_columns, *HistoryRowAdmin.list_display),
-        "list_select_related": select_related or False,
-    }
+    attrs = {"list_display": (*extra_columns, *HistoryRowAdmin.list_display)}
     admin.site.register(
         history_model, type(f"{history_model.__name__}Admin", (HistoryRowAdmin,), attrs)
     )
