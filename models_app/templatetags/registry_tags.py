@@ -72,3 +72,22 @@ def as_json(value) -> str:
 def words(value) -> str:
     """A field key as words: intended_use -> intended use."""
     return str(value).replace("_", " ")
+
+
+@register.filter
+def change(pair, limit: int = 120) -> str:
+    """A field change [before, after] as words: "a → b", "set to b" or "cleared (was a)"."""
+
+    def short(value) -> str:
+        text = as_json(value)
+        return text if len(text) <= limit else text[: limit - 1] + "…"
+
+    try:
+        before, after = pair
+    except (TypeError, ValueError):
+        return short(pair)
+    if before in (None, "", [], {}):
+        return f"set to {short(after)}"
+    if after in (None, "", [], {}):
+        return f"cleared (was {short(before)})"
+    return f"{short(before)} → {short(after)}"
