@@ -18,3 +18,6 @@ STORAGES["staticfiles"] = {  # noqa: F405
 # Tests speak plain HTTP to the test client and to pytest-django's live server; the
 # redirect to HTTPS (on whenever DEBUG is off) would answer every request with a 301.
 SECURE_SSL_REDIRECT = False
+# Serve static files from the app folders, as runserver does: tests do not collectstatic.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True
