@@ -27,7 +27,7 @@ from django.core.exceptions import (
 )
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError
+from django.db import DataError, IntegrityError
 from django.http import Http404, JsonResponse
 from django_fsm import TransitionNotAllowed
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -151,6 +151,12 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         return error_response(
             409, "conflict", "The change conflicts with stored data (a concurrent duplicate)."
         )
+    if isinstance(exc, DataError):
+        # A value the database cannot hold (PostgreSQL: NUL in text, out-of-range numbers)
+        # that slipped past validation: the client's input, so a 400, not a 500.
+        set_rollback()
+        logger.warning("DataError answered as 400: %s", exc)
+        return error_response(400, "invalid", "A value in the request cannot be stored.")
     if isinstance(exc, RequestDataTooBig):
         return error_response(413, "too_large", str(exc))
     if isinstance(exc, SuspiciousOperation):
@@ -223,6 +229,18 @@ def _refuse_constant(name: str) -> float:
     raise ValueError(f"{name} is not valid JSON (NaN and Infinity are refused)")
 
 
+INT_LIMIT = 2**63
+
+
+def _parse_int(text: str) -> int:
+    # Integers past 64 bits cannot be stored in a BigIntegerField or converted to a float
+    # metric (OverflowError); they are refused at the parser for every endpoint.
+    value = int(text)
+    if not -INT_LIMIT <= value < INT_LIMIT:
+        raise ValueError(f"integer {text[:20]}… does not fit in 64 bits")
+    return value
+
+
 def check_json_value(data: Any, *, max_depth: int = MAX_JSON_DEPTH) -> None:
     """Refuse nesting deeper than `max_depth` and NUL characters in keys and strings.
 
@@ -268,7 +286,7 @@ class SafeJSONParser(JSONParser):
         except (UnicodeDecodeError, LookupError) as exc:
             raise exceptions.ParseError(f"The body is not valid {encoding} text.") from exc
         try:
-            data = json.loads(text, parse_constant=_refuse_constant)
+            data = json.loads(text, parse_constant=_refuse_constant, parse_int=_parse_int)
         except RecursionError as exc:
             raise exceptions.ParseError(
                 f"JSON is nested more than {MAX_JSON_DEPTH} levels deep; refused."

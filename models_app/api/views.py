@@ -126,6 +126,8 @@ STAGE_PARAM = OpenApiParameter("stage", OpenApiTypes.STR, enum=Stage.values)
 
 
 def model_or_404(name: str) -> RegisteredModel:
+    if "\x00" in name:  # no name holds NUL, and PostgreSQL refuses it even in a query
+        raise NotFound("No model with that name.")
     try:
         return selectors.model_get(name=name)
     except RegisteredModel.DoesNotExist:
@@ -133,6 +135,8 @@ def model_or_404(name: str) -> RegisteredModel:
 
 
 def version_or_404(model: RegisteredModel, segment: str) -> ModelVersion:
+    if "\x00" in segment:
+        raise NotFound(f"{model.name} has no such version.")
     qs = selectors.version_list(model=model)
     if _NUMBER.fullmatch(segment):
         found = qs.filter(number=int(segment)).first()

@@ -351,3 +351,19 @@ def test_invalid_page_is_404_with_error_shape(people, model, client_for):
     r = client_for(people.viewer).get("/api/v1/models/?page=99")
     assert r.status_code == 404
     error_of(r)
+
+
+@pytest.mark.parametrize("number", ["1" + "0" * 400, "-" + "9" * 30, "1" + "0" * 5000])
+def test_integers_beyond_64_bits_are_400(people, model, client_for, number):
+    body = '{"version": "1.0.0", "metrics": {"a": ' + number + '}, "artifact_size": ' + number + "}"
+    r = post_raw(client_for(people.author), f"{BASE}/versions/", body)
+    assert r.status_code == 400
+    assert error_of(r)["code"] == "parse_error"
+
+
+def test_nul_in_path_segments_is_404(people, model, client_for):
+    client = client_for(people.viewer)
+    for url in ("/api/v1/models/a%00b/", f"{BASE}/versions/1.0.0%00/"):
+        r = client.get(url)
+        assert r.status_code == 404
+        error_of(r)
