@@ -26,6 +26,7 @@ from models_app.enums import Stage
 from models_app.forms import CompareForm, ReasonForm
 from models_app.models import ModelVersion
 from models_app.permissions import can
+from models_app.validators import SEMVER_RE
 from models_app.views import (
     REFUSALS,
     add_refusal,
@@ -49,6 +50,8 @@ DEPRECATABLE = (Stage.STAGING, Stage.ARCHIVED, Stage.ROLLED_BACK)
 
 def get_version_or_404(name: str, version: str) -> ModelVersion:
     model = get_model_or_404(name)
+    if not SEMVER_RE.match(version):
+        raise Http404(f"{name} has no version by that name.")
     try:
         return model_selectors.version_get(model=model, version=version)
     except ModelVersion.DoesNotExist as exc:

@@ -90,9 +90,10 @@ class AuditFilterForm(forms.Form):
             "actor": data.get("user") or None,
             "action": data.get("action") or None,
             "since": start_of(since, dt.time.min, tzinfo=utc) if since else None,
-            # Inclusive end date: everything before the next midnight.
+            # Inclusive end date: everything before the next midnight (none after the
+            # last representable day).
             "until": start_of(until + dt.timedelta(days=1), dt.time.min, tzinfo=utc)
-            if until
+            if until and until < dt.date.max
             else None,
         }
 

@@ -22,6 +22,7 @@ from django.db.models import Exists, OuterRef, Q, Subquery
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from knox.models import AuthToken
 
@@ -32,6 +33,7 @@ from .exceptions import GuardsFailed, RegistryError
 from .forms import AuditFilterForm, ModelFilterForm, RollbackForm, TokenCreateForm
 from .models import AuditEvent, ModelVersion, RegisteredModel, Team
 from .permissions import can, require_permission
+from .validators import MODEL_NAME_RE
 
 MODELS_PER_PAGE = 25
 EVENTS_PER_PAGE = 50
@@ -177,11 +179,21 @@ class LoginView(auth_views.LoginView):
     template_name = "registration/login.html"
     redirect_authenticated_user = True
 
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        messages.success(self.request, f"Signed in as {form.get_user().get_username()}.")
+        return response
+
 
 class LogoutView(auth_views.LogoutView):
     """Sign out by POST only (a link could be triggered by another site)."""
 
     http_method_names = ["post", "options"]
+
+    def post(self, request, *args, **kwargs):
+        response = super().post(request, *args, **kwargs)
+        messages.info(request, "You are signed out.")
+        return response
 
 
 # --- Models --------------------------------------------------------------------------------
@@ -233,6 +245,10 @@ def model_list(request):
 
 
 def get_model_or_404(name: str) -> RegisteredModel:
+    # A name that could never be valid (NUL, control characters) is simply not found;
+    # PostgreSQL would refuse a NUL in the query with an error.
+    if not MODEL_NAME_RE.match(name):
+        raise Http404("No model by that name.")
     try:
         return selectors.model_get(name=name)
     except RegisteredModel.DoesNotExist as exc:
@@ -377,6 +393,16 @@ EXPORT_FIELDS = [
 ]
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection);
+# a leading apostrophe keeps it text. Only the CSV export needs this.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_cell(value) -> str:
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
 def _export_row(event: AuditEvent) -> dict:
     row = {field: getattr(event, field) for field in EXPORT_FIELDS}
     row["created_at"] = event.created_at.isoformat()
@@ -410,7 +436,7 @@ def audit_export(request, fmt: str):
                     [
                         json.dumps(row[f], sort_keys=True)
                         if f in ("changes", "payload")
-                        else row[f]
+                        else _csv_cell(row[f])
                         for f in EXPORT_FIELDS
                     ]
                 )
@@ -436,6 +462,7 @@ def _tokens_context(request, form=None, new_token: str | None = None) -> dict:
     return {
         "form": form or TokenCreateForm(),
         "tokens": AuthToken.objects.filter(user=request.user).order_by("-created"),
+        "now": timezone.now(),
         "new_token": new_token,
     }
 
@@ -469,6 +496,8 @@ def tokens(request):
 def token_revoke(request):
     """Revoke one of the user's own tokens, named by its key prefix."""
     key = request.POST.get("token_key", "")
+    if "\x00" in key:
+        key = ""  # never a stored key; PostgreSQL would refuse the NUL in a query
     deleted, _ = AuthToken.objects.filter(user=request.user, token_key=key).delete()
     if not deleted:
         messages.error(request, "Refused: you have no token with that key.")

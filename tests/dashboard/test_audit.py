@@ -69,3 +69,16 @@ def test_audit_export_everything_matches_the_table(people, scene, login):
 
     events = json.loads(_body(login(people.viewer).get("/audit/export.json")))
     assert len(events) == AuditEvent.objects.count()
+
+
+def test_audit_export_csv_defuses_spreadsheet_formulas(people, scene, login):
+    from models_app import services
+
+    services.model_version_archive(
+        actor=people.release, version=scene.candidate, reason='=HYPERLINK("http://x","y")'
+    )
+    response = login(people.viewer).get("/audit/export.csv?action=version.archived")
+    rows = list(csv.DictReader(io.StringIO(_body(response))))
+    reasons = {r["reason"] for r in rows}
+    assert '\'=HYPERLINK("http://x","y")' in reasons
+    assert not any(r.startswith("=") for r in reasons)

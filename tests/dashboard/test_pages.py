@@ -164,3 +164,43 @@ def test_compare_shows_metric_deltas_and_escaped_card_diff(people, scene, login)
     assert "▲ +0.02" in html
     assert 'class="diff-add">+Weak on &lt;b&gt;tiny&lt;/b&gt; merchants.</span>' in html
     assert 'class="diff-del">-Limitations text.</span>' in html
+
+
+BAD_URLS = [
+    "/models/%00/",
+    "/models/fraud%00detector/",
+    "/models/fraud_detector/versions/1.0.0%00/",
+    "/models/fraud_detector/versions/%E2%80%AE1.0.0/",
+    "/models/fraud_detector/compare/?a=%00&b=1.0.0",
+    "/?q=%00&team=%00&stage=nope&page=abc",
+    "/?page=999999",
+    "/audit/?model=%00&user=%00&action=nope&since=0000-00-00&until=9999-12-31",
+    "/audit/?since=9999-12-31&until=9999-12-31",
+    "/audit/export.csv?until=9999-12-31",
+    "/audit/export.json?model=%00",
+]
+
+
+@pytest.mark.parametrize("url", BAD_URLS)
+def test_bad_input_in_addresses_is_never_a_server_error(people, scene, login, url):
+    response = login(people.admin).get(url)
+    assert response.status_code in (200, 400, 404)
+
+
+def test_bad_input_in_forms_is_never_a_server_error(people, scene, login):
+    client = login(people.admin)
+    posts = [
+        (
+            version_url(scene.candidate, "review/"),
+            {"review-decision": "\x00", "review-comment": "\x00"},
+        ),
+        (version_url(scene.candidate, "promote/"), {"promote-reason": "ok\x00"}),
+        (version_url(scene.candidate, "archive/"), {"archive-reason": "\u202egnp"}),
+        (version_url(scene.candidate, "card/"), {"intended_use": "a\x00b"}),
+        ("/models/fraud_detector/rollback/", {"to_version": "\x00", "reason": "x"}),
+        ("/account/tokens/", {"expiry_days": "-1"}),
+        ("/account/tokens/revoke/", {"token_key": "\x00"}),
+    ]
+    for url, data in posts:
+        response = client.post(url, data)
+        assert response.status_code in (400, 404), (url, response.status_code)
