@@ -59,6 +59,10 @@ def subscription_detail(request, pk: int):
     if (response := _require_admin(request)) is not None:
         return response
     subscription = get_object_or_404(Subscription, pk=pk)
+    return _detail_page(request, subscription)
+
+
+def _detail_page(request, subscription: Subscription, *, status_code: int = 200):
     deliveries = subscription.deliveries.order_by("-event_id", "-id")
     status = request.GET.get("status", "")
     if status in DeliveryStatus.values:
@@ -75,6 +79,7 @@ def subscription_detail(request, pk: int):
             "status": status,
             "statuses": DeliveryStatus.choices,
         },
+        status=status_code,
     )
 
 
@@ -87,10 +92,9 @@ def delivery_redeliver(request, pk: int):
     try:
         services.delivery_redeliver(actor=request.user, delivery=delivery)
     except RegistryError as exc:
+        # Refused (e.g. it was already queued again): say why, on the log, with its 4xx.
         messages.error(request, exc.message)
-        response = redirect("webhooks:detail", pk=delivery.subscription_id)
-        response.status_code = 303
-        return response
+        return _detail_page(request, delivery.subscription, status_code=exc.status)
     messages.success(
         request,
         f"Delivery {delivery.pk} ({delivery.event_type}) is queued again; the worker sends it "

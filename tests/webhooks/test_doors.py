@@ -305,3 +305,37 @@ def test_webhook_audit_actions_are_stored_as_plain_strings(people, fast):
     event = AuditEvent.objects.get(action="webhook.created")
     assert event.object_type == "subscription" and event.object_id == str(sub.pk)
     assert "secret" not in event.changes
+
+
+def test_attempt_log_and_subscription_history_are_append_only(
+    people, model, receiver, subscribe, settings
+):
+    from django.db import DatabaseError, transaction
+
+    from webhooks_app.models import DeliveryAttempt
+
+    delivery = _dead_delivery(people, model, receiver, subscribe, settings)
+    attempt = DeliveryAttempt.objects.filter(delivery=delivery).first()
+    for change in (
+        lambda: DeliveryAttempt.objects.filter(pk=attempt.pk).update(status_code=200),
+        lambda: DeliveryAttempt.objects.filter(pk=attempt.pk).delete(),
+        lambda: delivery.subscription.history.all().delete(),
+    ):
+        with pytest.raises(DatabaseError), transaction.atomic():
+            change()
+    history_fields = {f.name for f in delivery.subscription.history.model._meta.fields}
+    assert "secret" not in history_fields
+
+
+def test_dashboard_redeliver_of_succeeded_delivery_is_refused_with_reason(
+    people, model, receiver, subscribe
+):
+    subscribe(receiver.url)
+    register(actor=people.author, model=model, version="1.0.0")
+    Worker().drain()
+    delivery = Delivery.objects.get()
+    response = _client(people.admin).post(f"/webhooks/deliveries/{delivery.pk}/redeliver/")
+    assert response.status_code == 409
+    assert b"only dead or retrying deliveries can be redelivered" in response.content
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.SUCCEEDED
