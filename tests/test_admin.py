@@ -965,3 +965,59 @@ def test_history_page_query_count_does_not_grow_with_rows(su, people, model):
     page = su.get(url)
     assert b"author" in page.content
     assert b"Revert" not in page.content
+
+
+# --- Permission matrix: every role × every transition action, through the admin -------------
+
+ROLES = ["viewer", "contributor", "reviewer", "release_manager", "admin"]
+ALLOWED = {"release_manager", "admin"}
+
+
+def _staff(people, role: str) -> User:
+    if role == "admin":
+        return people.admin
+    user = make_user(f"staff_{role}", role)
+    services.team_member_add(actor=people.admin, team=people.team, user=user)
+    user.is_staff = True
+    user.save()
+    return User.objects.get(pk=user.pk)
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize(
+    ("action", "to_stage"),
+    [
+        ("promote_versions", Stage.PRODUCTION),
+        ("archive_versions", Stage.ARCHIVED),
+        ("deprecate_versions", Stage.DEPRECATED),
+    ],
+)
+def test_version_action_matrix(client, people, promotable, role, action, to_stage):
+    client.force_login(_staff(people, role))
+    response = client.post(
+        reverse(CHANGELIST),
+        {"action": action, "_selected_action": [promotable.pk], "confirm": "yes", "reason": "r"},
+    )
+    assert response.status_code in (200, 302)
+    expected = to_stage if role in ALLOWED else Stage.STAGING
+    assert stage_of(promotable) == expected
+    events = AuditEvent.objects.filter(model_version=promotable, to_stage=to_stage)
+    assert events.count() == (1 if role in ALLOWED else 0)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_rollback_action_matrix(client, people, model, promote, role):
+    promote(model, "1.0.0")
+    promote(model, "1.1.0")
+    client.force_login(_staff(people, role))
+    client.post(
+        admin_url("models_app_registeredmodel_changelist"),
+        {
+            "action": "rollback_models",
+            "_selected_action": [model.pk],
+            "confirm": "yes",
+            "reason": "r",
+        },
+    )
+    expected = "1.0.0" if role in ALLOWED else "1.1.0"
+    assert selectors.production_version(model=model).version == expected
