@@ -3,6 +3,8 @@ history read-only, evidence never changed or deleted (PITFALLS 2, 4, 8)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.contrib.messages import get_messages
@@ -18,6 +20,7 @@ from models_app.models import AuditEvent, ModelVersion, PromotionPolicy, Registe
 from tests.factories import FULL_CARD, make_model, make_promotable, make_user, register
 
 CHANGELIST = "admin:models_app_modelversion_changelist"
+INLINE_CODE = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>|\sstyle=\"|\son[a-z]+=\"")
 
 
 def admin_url(name: str, *args) -> str:
@@ -119,6 +122,9 @@ def test_admin_pages_render_for_superuser(su, people, model, promote):
     for page in pages:
         response = su.get(page)
         assert response.status_code == 200, page
+        # The CSP has no 'unsafe-inline': no inline script, style attribute or handler.
+        html = response.content.decode()
+        assert not INLINE_CODE.search(html), (page, INLINE_CODE.search(html))
 
 
 def test_admin_changelist_search_and_filters_answer(su, people, model, promote):
@@ -281,6 +287,7 @@ def test_promote_action_asks_for_reason_and_shows_dry_run(su, promotable):
     )
     assert response.status_code == 200
     assert b'name="reason"' in response.content
+    assert not INLINE_CODE.search(response.content.decode())
     assert b"threshold" in response.content or b"review" in response.content
     assert stage_of(promotable) == Stage.STAGING
 
