@@ -490,6 +490,8 @@ def test_history_revert_post_of_production_snapshot_is_refused(su, people, model
 
     page = su.get(url)
     assert page.status_code == 200
+    assert page.context["original"].stage == Stage.PRODUCTION  # the snapshot, shown read-only
+    assert not page.context["adminform"].form.fields
     assert b'name="_save"' not in page.content
 
     response = su.post(
