@@ -204,3 +204,15 @@ def test_bad_input_in_forms_is_never_a_server_error(people, scene, login):
     for url, data in posts:
         response = client.post(url, data)
         assert response.status_code in (400, 404), (url, response.status_code)
+
+
+def test_timeline_names_review_decisions(people, scene, login):
+    from approvals_app import services as approvals
+
+    approvals.review_submit(
+        actor=people.reviewer, version=scene.candidate, decision="request_changes", comment="More"
+    )
+    html = login(people.viewer).get(version_url(scene.candidate)).content.decode()
+    assert '<span class="decision decision-request_changes">request changes</span>' in html
+    audit = login(people.viewer).get("/audit/?action=review.submitted").content.decode()
+    assert "Review submitted: <span" in audit
