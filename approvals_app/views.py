@@ -34,6 +34,7 @@ from models_app.views import (
     get_model_or_404,
     key_metric_specs,
     metric_cells,
+    refusal_text,
 )
 
 from . import selectors, services
@@ -146,7 +147,11 @@ def _version_action(request, name, version, *, key, form_class, run, done):
             result = run(mv, form.cleaned_data)
         except REFUSALS as exc:
             status = add_refusal(request, form, exc)
-            refusal = {"action": key, "failed_guards": failed_guards(exc)}
+            refusal = {
+                "action": key,
+                "message": refusal_text(exc),
+                "failed_guards": failed_guards(exc),
+            }
         else:
             messages.success(request, done(mv, result))
             return redirect("approvals:version", name=name, version=version)

@@ -155,7 +155,11 @@ def test_reviewer_promoting_is_refused(people, scene, login):
     assert "/promote/" not in client.get(version_url(scene.candidate)).content.decode()
     response = client.post(version_url(scene.candidate, "promote/"), {"promote-reason": "x"})
     assert response.status_code == 403
-    assert "Refused: reviewer may not promote versions" in response.content.decode()
+    html = response.content.decode()
+    assert "Refused: reviewer may not promote versions" in html
+    refusal = html.split('class="panel refusal"')[1].split("</section>")[0]
+    assert "reviewer may not promote versions: the role does not allow it." in refusal
+    assert "Nothing was changed." in refusal
     assert stage_of(scene.candidate) == Stage.STAGING
 
 
