@@ -10,6 +10,7 @@ with their own token, as a person would in the dashboard (a different door).
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import stat
@@ -257,6 +258,11 @@ def test_cli_exit_codes_against_the_live_registry(cli, tmp_path, monkeypatch):
     monkeypatch.setenv("REGISTRY_PASSWORD", "wrong")
     assert cli("login", "--username", "author", "--no-save")[0] == exit_codes.AUTHENTICATION
     monkeypatch.delenv("REGISTRY_PASSWORD")
+    # A script pipes the password in; --json carries the token only with --print-token.
+    monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
+    code, out, err = cli("login", "-u", "author", "--password-stdin", "--no-save", "--json")
+    assert code == exit_codes.OK, err
+    assert (json.loads(out)["username"], "token" in json.loads(out)) == ("author", False)
 
     code, out, err = cli(
         "register", "fraud_detector", "2.0.0", "--create-model", "--team", "fraud",
