@@ -18,7 +18,7 @@ from django.utils import timezone
 from models_app import services as core
 from models_app.audit import record_event, tag_change
 from models_app.enums import Stage
-from models_app.exceptions import Conflict, NotAllowed
+from models_app.exceptions import Conflict, NotAllowed, NotFound
 from models_app.models import ModelVersion, RegisteredModel, Team
 from models_app.permissions import can, require_permission
 
@@ -129,6 +129,8 @@ def registered_model_delete(*, actor, model: RegisteredModel, reason: str = DELE
     is hidden from the MLflow API; its name stays taken, since the model is kept.
     """
     model = _lock(model.pk)
+    if DeletedModel.objects.filter(registered_model=model).exists():
+        raise NotFound(f"Registered Model with name={model.name} not found")
     require_permission(actor, "version.deprecate", model)
     once_production = list(
         model.versions.filter(promoted_at__isnull=False).values_list("version", flat=True)
@@ -219,6 +221,11 @@ def model_version_delete(
     """
     _lock(version.registered_model_id)
     mv = ModelVersion.objects.select_related("registered_model__team").get(pk=version.pk)
+    if DeletedVersion.objects.filter(model_version=mv).exists():
+        # A concurrent delete got here first.
+        raise NotFound(
+            f"Model Version (name={mv.registered_model.name}, version={mv.number}) not found"
+        )
     if mv.stage == Stage.PRODUCTION or mv.promoted_at is not None:
         raise Conflict(
             f"Cannot delete {mv.registered_model.name} version {mv.number} ({mv.version}): it "

@@ -557,4 +557,8 @@ def endpoint(request: HttpRequest, path: str) -> JsonResponse:
         return _registry_error(exc)
     except ObjectDoesNotExist as exc:
         return error_response("RESOURCE_DOES_NOT_EXIST", str(exc), 404)
+    except Exception:
+        # A bug, not bad input: logged with its traceback, answered in MLflow's format.
+        logger.exception("MLflow endpoint %s failed", request.path)
+        return error_response("INTERNAL_ERROR", "Internal error; see the server log.", 500)
     return JsonResponse(body)
