@@ -20,7 +20,9 @@ venv: $(BIN)/.installed
 run: venv
 	DEBUG=1 $(BIN)/python manage.py migrate --noinput
 	DEBUG=1 $(BIN)/python manage.py seed_demo
-	@echo "Serving the demo at http://$(HOST):$(PORT)/ (admin at /admin/). Stop with Ctrl-C."
+	@echo "Serving the demo at http://$(HOST):$(PORT)/ (admin at /admin/), with the webhook worker. Stop with Ctrl-C."
+	DEBUG=1 $(BIN)/python manage.py run_worker --interval 2 & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	DEBUG=1 $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 lint: venv
