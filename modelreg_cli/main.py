@@ -149,13 +149,6 @@ def one_line(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def version_summary(v: dict) -> str:
-    return (
-        f"{v.get('model') or v.get('registered_model') or ''} {v.get('version')} "
-        f"(number {v.get('number')}, stage {v.get('stage')})"
-    ).strip()
-
-
 # --- Commands --------------------------------------------------------------------------------
 
 
@@ -312,7 +305,7 @@ def upload_artifact(client: Client, args, out: Output, path: Path) -> dict:
         )
     if not out.as_json:
         out.note(f"Uploaded {path.name}: {human_size(body.size)}, sha256 {sha256}.")
-    return {"sha256": sha256, "size": body.size, **answer}
+    return {"sha256": sha256, "size": body.size, "uri": answer.get("artifact_uri", "")}
 
 
 def cmd_upload(args, out: Output) -> int:
