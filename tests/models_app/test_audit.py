@@ -145,3 +145,16 @@ def test_audit_selector_filters_by_model_actor_and_action(people, model, promote
         model_name=model.name, actor="release", action=Action.VERSION_PROMOTED
     )
     assert [e.version_label for e in promoted] == ["1.1.0", "1.0.0"]
+
+
+def test_no_op_updates_write_no_history_or_event(people, model):
+    """PITFALLS 8: a save that changes nothing must not copy the row into history."""
+    v = register(actor=people.author, model=model, version="1.0.0", description="same")
+    counts = (ModelVersion.history.count(), AuditEvent.objects.count())
+    services.model_version_update(actor=people.author, version=v, description="same", tags={})
+    services.registered_model_update(actor=people.author, model=model, description="")
+    assert (ModelVersion.history.count(), AuditEvent.objects.count()) == counts
+    services.model_version_update(actor=people.author, version=v, description="changed")
+    event = AuditEvent.objects.get(model_version=v, action=Action.VERSION_CHANGED)
+    assert event.changes == {"description": ["same", "changed"]}
+    assert ModelVersion.history.count() == counts[0] + 1
