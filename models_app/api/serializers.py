@@ -9,12 +9,15 @@ silently ignored (PITFALLS 11).
 
 from __future__ import annotations
 
+import re
+
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from models_app.enums import Stage
 from models_app.models import ModelVersion
 from models_app.storage import stored_name
+from models_app.validators import MODEL_NAME_RE, SEMVER_MAX_LENGTH, SEMVER_RE
 
 READ_ONLY_MESSAGES = {
     "stage": (
@@ -49,6 +52,30 @@ class TagsField(serializers.JSONField):
 @extend_schema_field({"type": "object", "additionalProperties": True})
 class ObjectField(serializers.JSONField):
     """Any JSON object (training parameters)."""
+
+
+def _ecma(pattern: str) -> str:
+    """A Python regular expression as JSON Schema wants it: no named groups."""
+    return re.sub(r"\(\?P<\w+>", "(", pattern)
+
+
+@extend_schema_field(
+    {"type": "string", "pattern": _ecma(MODEL_NAME_RE.pattern), "example": "fraud_detector"}
+)
+class ModelNameField(serializers.CharField):
+    """A model name; validators.validate_model_name gives the message."""
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "pattern": _ecma(SEMVER_RE.pattern),
+        "maxLength": SEMVER_MAX_LENGTH,
+        "example": "2.1.0",
+    }
+)
+class SemVerField(serializers.CharField):
+    """A SemVer 2.0 string; validators.SemVer.parse gives the message."""
 
 
 class StrictInputSerializer(serializers.Serializer):
@@ -86,7 +113,7 @@ class StrictInputSerializer(serializers.Serializer):
 
 
 class ModelCreateInput(StrictInputSerializer):
-    name = _text(max_length=200)
+    name = ModelNameField(max_length=200, trim_whitespace=False)
     team = _text(max_length=50, help_text="The owning team's slug.")
     description = _text(required=False, allow_blank=True, default="", max_length=10000)
     tags = TagsField(required=False, default=dict)
@@ -146,7 +173,9 @@ class ModelOutput(serializers.Serializer):
 
 
 class VersionRegisterInput(StrictInputSerializer):
-    version = _text(max_length=200, help_text="A SemVer 2.0 string, e.g. 2.1.0 or 3.0.0-rc.1.")
+    version = SemVerField(
+        max_length=200, trim_whitespace=False, help_text="A SemVer 2.0 string, e.g. 3.0.0-rc.1."
+    )
     metrics = MetricsField(required=False, default=dict)
     params = ObjectField(required=False, default=dict)
     artifact_uri = _text(required=False, allow_blank=True, default="", max_length=2048)

@@ -511,6 +511,13 @@ class ArtifactView(APIView):
 
     renderer_classes = [JSONRenderer, OctetStreamRenderer]
 
+    def perform_content_negotiation(self, request, force=False):
+        # GET may be asked for with Accept: application/octet-stream; the upload always
+        # answers JSON, whatever Accept or ?format= say.
+        if request.method != "GET":
+            return JSONRenderer(), JSONRenderer.media_type
+        return super().perform_content_negotiation(request, force)
+
     @extend_schema(
         operation_id="versions_artifact_download",
         parameters=[NAME, VERSION],

@@ -186,3 +186,10 @@ def test_names_outside_the_storage_root_are_refused(name):
 def test_stored_name_ignores_uris_outside_our_storage(people, model, uri):
     mv = ModelVersion(registered_model=model, version="1.0.0", artifact_uri=uri)
     assert storage.stored_name(mv) is None
+
+
+def test_upload_answers_json_even_when_format_bin_is_asked(people, version, client_for):
+    r = upload(client_for(people.author), b"abc", url=f"{V}/artifact/?format=bin")
+    assert r.status_code == 201
+    assert r["Content-Type"] == "application/json"
+    assert r.json()["artifact_size"] == 3
