@@ -216,3 +216,12 @@ def test_timeline_names_review_decisions(people, scene, login):
     assert '<span class="decision decision-request_changes">request changes</span>' in html
     audit = login(people.viewer).get("/audit/?action=review.submitted").content.decode()
     assert "Review submitted: <span" in audit
+
+
+def test_model_without_versions_renders_every_page(people, model, login):
+    client = login(people.release)
+    html = client.get("/models/fraud_detector/").content.decode()
+    assert "No versions registered yet." in html
+    assert "No version is in production." in html
+    assert client.get("/models/fraud_detector/compare/").status_code == 200
+    assert "none</span>" in client.get("/").content.decode()
