@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
 import itertools
 
 import factory
-from django.contrib.auth.models import Group, Permission, User
+from django.contrib.auth.models import Group, User
 
+from approvals_app import roles
 from approvals_app import services as approvals
 from approvals_app.cards import SECTION_TITLES
 from models_app import services
@@ -26,22 +26,10 @@ class UserFactory(factory.django.DjangoModelFactory):
 
 
 def ensure_roles() -> None:
-    """Re-create the role groups of migration approvals_app 0003 when they are missing.
-
-    A transactional test (`django_db(transaction=True)`) ends with a flush that empties
-    every table, including the groups that migration made; permissions come back through
-    post_migrate, groups do not. Later tests would then find no roles.
-    """
-    if Group.objects.filter(name__in=Role.values).count() == len(Role.values):
-        return
-    roles = importlib.import_module("approvals_app.migrations.0003_roles").ROLES
-    for name, perms in roles.items():
-        group, _ = Group.objects.get_or_create(name=name)
-        for dotted in perms:
-            app_label, codename = dotted.split(".")
-            group.permissions.add(
-                Permission.objects.get(content_type__app_label=app_label, codename=codename)
-            )
+    """The role groups, in case a test removed them (the product restores them after
+    every migrate and flush through approvals_app.roles)."""
+    if Group.objects.filter(name__in=Role.values).count() != len(Role.values):
+        roles.ensure_roles()
 
 
 def make_user(username: str, *roles: str, superuser: bool = False) -> User:
