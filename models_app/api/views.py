@@ -165,6 +165,8 @@ def with_production(qs):
 
 
 def model_output(name: str) -> dict:
+    if "\x00" in name:
+        raise NotFound("No model with that name.")
     model = with_production(selectors.model_list()).filter(name=name).first()
     if model is None:
         raise NotFound(f"No model named '{name[:100]}'.")
