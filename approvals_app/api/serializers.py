@@ -58,12 +58,16 @@ class CardOutput(serializers.Serializer):
 
 
 class ReviewRequestInput(StrictInputSerializer):
+    """Optionally, a note for the reviewers."""
+
     reason = serializers.CharField(
         required=False, allow_blank=True, default="", trim_whitespace=False, max_length=2000
     )
 
 
 class ReviewSubmitInput(StrictInputSerializer):
+    """A reviewer's decision on the current card revision."""
+
     decision = serializers.ChoiceField(choices=Decision.choices)
     comment = serializers.CharField(
         required=False, allow_blank=True, default="", trim_whitespace=False, max_length=5000

@@ -82,6 +82,7 @@ class StrictInputSerializer(serializers.Serializer):
     """Refuses unknown fields with a message saying why, instead of ignoring them."""
 
     identity_fields: tuple[str, ...] = ()
+    identity_message = IDENTITY_MESSAGE
 
     @classmethod
     def validated(cls, data) -> dict:
@@ -99,7 +100,7 @@ class StrictInputSerializer(serializers.Serializer):
                 if key in READ_ONLY_MESSAGES:
                     errors[key] = [READ_ONLY_MESSAGES[key]]
                 elif key in self.identity_fields:
-                    errors[key] = [IDENTITY_MESSAGE.format(field=key)]
+                    errors[key] = [self.identity_message.format(field=key)]
                 else:
                     errors[str(key)[:100]] = [
                         f"Unknown field; expected: {', '.join(sorted(self.fields))}."
@@ -113,6 +114,8 @@ class StrictInputSerializer(serializers.Serializer):
 
 
 class ModelCreateInput(StrictInputSerializer):
+    """A new model: its name, owning team (slug), description and tags."""
+
     name = ModelNameField(max_length=200, trim_whitespace=False)
     team = _text(max_length=50, help_text="The owning team's slug.")
     description = _text(required=False, allow_blank=True, default="", max_length=10000)
@@ -120,7 +123,10 @@ class ModelCreateInput(StrictInputSerializer):
 
 
 class ModelUpdateInput(StrictInputSerializer):
+    """The editable fields of a model; tags replace the old set."""
+
     identity_fields = ("name", "team", "created_by", "created_at")
+    identity_message = "{field} of a model cannot be changed through the API."
 
     description = _text(required=False, allow_blank=True, max_length=10000)
     tags = TagsField(required=False)
@@ -173,6 +179,8 @@ class ModelOutput(serializers.Serializer):
 
 
 class VersionRegisterInput(StrictInputSerializer):
+    """A new version; only `version` is required."""
+
     version = SemVerField(
         max_length=200, trim_whitespace=False, help_text="A SemVer 2.0 string, e.g. 3.0.0-rc.1."
     )
@@ -189,6 +197,8 @@ class VersionRegisterInput(StrictInputSerializer):
 
 
 class VersionUpdateInput(StrictInputSerializer):
+    """The only mutable fields of a version; `stage` and identity fields are refused."""
+
     identity_fields = (
         "version",
         "metrics",
@@ -251,10 +261,14 @@ class ProductionOutput(serializers.Serializer):
 
 
 class ReasonInput(StrictInputSerializer):
+    """Why the transition is made."""
+
     reason = _text(max_length=2000, help_text="Why; recorded in the audit trail.")
 
 
 class RollbackInput(StrictInputSerializer):
+    """Why, and optionally which version to restore."""
+
     reason = _text(max_length=2000, help_text="Why; recorded in the audit trail.")
     to_version = _text(
         required=False,
@@ -289,6 +303,8 @@ class RollbackOutput(serializers.Serializer):
 
 
 class PolicyInput(StrictInputSerializer):
+    """The model's own promotion policy; fields left out keep their value."""
+
     thresholds = serializers.JSONField(
         required=False,
         help_text='[{"metric": "accuracy", "min": 0.9}, {"metric": "latency_ms", "max": 50}]',
@@ -354,6 +370,8 @@ class AuditEventOutput(serializers.Serializer):
 
 
 class TokenInput(StrictInputSerializer):
+    """The credentials exchanged for a token."""
+
     username = _text(max_length=150)
     password = _text(max_length=4096, style={"input_type": "password"})
 

@@ -367,3 +367,13 @@ def test_nul_in_path_segments_is_404(people, model, client_for):
         r = client.get(url)
         assert r.status_code == 404
         error_of(r)
+
+
+def test_patch_of_model_name_or_team_is_400(people, model, client_for):
+    r = client_for(people.author).patch(
+        f"{BASE}/", {"name": "renamed", "team": "pricing"}, format="json"
+    )
+    assert r.status_code == 400
+    details = error_of(r)["details"]
+    assert details["name"] == ["name of a model cannot be changed through the API."]
+    assert "team" in details
