@@ -470,3 +470,22 @@ def test_client_basic_auth_and_anonymous(mlflow, people, monkeypatch):
     with pytest.raises(MlflowException) as read_only:
         mlflow.client.update_registered_model("fraud_scorer", description="viewer edit")
     assert _code(read_only) == "PERMISSION_DENIED"
+
+
+def test_client_copies_a_version_to_another_model(mlflow, people):
+    client = mlflow.as_user(people.author)
+    _make(client, versions=2)
+    client.set_model_version_tag("fraud_scorer", "2", "dataset", "2026-11")
+    copy = client.copy_model_version("models:/fraud_scorer/2", "fraud_scorer_eu")
+    assert (copy.name, copy.version, copy.source) == (
+        "fraud_scorer_eu",
+        "1",
+        "models:/fraud_scorer/2",
+    )
+    assert copy.run_id == "run-2"
+    # The copy gets its own label; the registry's read-only tags of the source are not copied.
+    assert copy.tags == {
+        "dataset": "2026-11",
+        "registry.semver": "1.0.0",
+        "registry.stage": "staging",
+    }
