@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test venv lint check pytest pytest-postgres clean
+.PHONY: run test venv lint check pytest pytest-postgres fuzz-api clean
 
 $(BIN)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -34,7 +34,13 @@ check: venv
 	DEBUG=1 $(BIN)/python manage.py makemigrations --check --dry-run
 
 pytest: venv
+	@test -x /usr/bin/chromium || echo "NOTE: /usr/bin/chromium is missing, so the browser tests (tests/browser) are skipped. Install it with: apt-get install chromium"
 	$(BIN)/python -m pytest
+	@test -x /usr/bin/chromium || echo "NOTE: the browser tests were skipped: chromium is not installed (apt-get install chromium)."
+
+# Fuzz the live REST API against its OpenAPI schema (schemathesis); CI runs it.
+fuzz-api: venv
+	.ci/schemathesis.sh
 
 test: lint check pytest
 
