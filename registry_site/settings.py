@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "approvals_app",
     "webhooks_app",
     "mlflow_app",
+    "federation_app",
 ]
 
 MIDDLEWARE = [

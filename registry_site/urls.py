@@ -7,6 +7,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("registry_site.api_urls")),
     path("", include("mlflow_app.urls")),
+    path("", include("federation_app.urls")),
     path("", include("approvals_app.urls")),
     path("", include("webhooks_app.urls")),
     path("", include("models_app.urls")),

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class FederationAppConfig(AppConfig):
+    name = "federation_app"
+    verbose_name = "Team registries and the central catalog"
