@@ -400,10 +400,7 @@ def search_model_versions(request, actor, p: Params):
     ordering = search.version_ordering(p.list("order_by"))
     offset = search.read_page_token(p.str("page_token"))
     rows = list(
-        wire.visible_versions()
-        .filter(query)
-        .filter(registered_model__mlflow_deleted__isnull=True)
-        .order_by(*ordering)[offset : offset + limit + 1]
+        wire.visible_versions().filter(query).order_by(*ordering)[offset : offset + limit + 1]
     )
     body: dict = {"model_versions": wire.versions_json(rows[:limit])}
     if len(rows) > limit:

@@ -56,9 +56,10 @@ def visible_models():
 
 
 def visible_versions():
-    return ModelVersion.objects.filter(mlflow_deleted__isnull=True).select_related(
-        "registered_model__team", "created_by"
-    )
+    """Versions the MLflow API shows: not deleted through it, nor of a model deleted so."""
+    return ModelVersion.objects.filter(
+        mlflow_deleted__isnull=True, registered_model__mlflow_deleted__isnull=True
+    ).select_related("registered_model__team", "created_by")
 
 
 def aliases_by_version(version_ids: Iterable[int]) -> dict[int, list[str]]:
