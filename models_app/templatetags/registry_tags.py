@@ -9,6 +9,7 @@ import json
 
 from django import template
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
 from models_app.enums import Stage
 
@@ -42,7 +43,7 @@ def delta(cell):
         return ""
     change = cell["delta"]
     if change == 0:
-        return format_html('<span class="delta delta-same">= same</span>')
+        return mark_safe('<span class="delta delta-same">= same</span>')
     sign = "+" if change > 0 else "−"
     arrow = "▲" if change > 0 else "▼"
     better = cell.get("better")
