@@ -141,10 +141,21 @@ def database(kind: str, workdir: Path) -> Iterator[dict]:
         psql(f"DROP DATABASE IF EXISTS {PG_BENCH_DB} WITH (FORCE)")
 
 
-def server_env(db_env: dict) -> dict:
+def server_env(db_env: dict, workdir: Path, conn_max_age: int | None) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
     env.pop("DATABASE_URL", None)
+    env.pop("DJANGO_SETTINGS_MODULE", None)
     env.update(db_env)
+    if conn_max_age is not None:
+        # The project's settings close the database connection after every request; this
+        # variant keeps it open, to measure what persistent connections would change.
+        (workdir / "bench_settings.py").write_text(
+            "from registry_site.settings import *  # noqa: F403\n"
+            f'DATABASES["default"]["CONN_MAX_AGE"] = {int(conn_max_age)}  # noqa: F405\n'
+            'DATABASES["default"]["CONN_HEALTH_CHECKS"] = True  # noqa: F405\n'
+        )
+        env["DJANGO_SETTINGS_MODULE"] = "bench_settings"
+        env["PYTHONPATH"] = os.pathsep.join([str(workdir), str(ROOT)])
     env.update(
         {
             # Production-like: DEBUG off (no query log kept in memory), but plain HTTP on
@@ -386,9 +397,11 @@ def load_average() -> str:
 
 
 def markdown(rows: list[tuple[str, Result]], args, loads: tuple[str, str]) -> str:
+    conn = args.conn_max_age if args.conn_max_age is not None else "as in settings (0)"
     lines = [
         f"Concurrency {args.concurrency}, {args.duration:g} s or {args.max_requests} requests per "
-        f"operation, gunicorn {args.workers} sync workers, {args.seed_versions} seeded versions. "
+        f"operation, gunicorn {args.workers} sync workers, {args.seed_versions} seeded versions, "
+        f"CONN_MAX_AGE {conn}. "
         f"Load average (1/5/15 min) before: {loads[0]}, after: {loads[1]}.",
         "",
         "| database | operation | requests | errors | p50 ms | p95 ms | p99 ms | requests/s |",
@@ -413,7 +426,7 @@ def markdown(rows: list[tuple[str, Result]], args, loads: tuple[str, str]) -> st
 
 def bench_one(kind: str, args, workdir: Path) -> list[Result]:
     with database(kind, workdir) as db_env:
-        env = server_env(db_env)
+        env = server_env(db_env, workdir, args.conn_max_age)
         manage(env, "migrate", "--noinput")
         manage(env, "shell", "-c", SEED)
         log = workdir / f"gunicorn-{kind}.log"
@@ -454,6 +467,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed-versions", type=int, default=20)
     parser.add_argument(
         "--operations", nargs="+", choices=OPERATIONS, default=list(OPERATIONS), metavar="OP"
+    )
+    parser.add_argument(
+        "--conn-max-age",
+        type=int,
+        default=None,
+        help="keep database connections open this many seconds (default: the settings' 0)",
     )
     parser.add_argument("--markdown", type=Path, help="write the results table to this file")
     parser.add_argument("--json", type=Path, help="write raw results as JSON to this file")
