@@ -501,6 +501,7 @@ def cmd_download(args, out: Output) -> int:
         version_path(args.model, args.version, "artifact"),
         stream=True,
         headers={"Accept": "application/octet-stream, application/json"},
+        timeout=(args.timeout, max(args.timeout, 600.0)),
     )
     header = (response.headers.get("X-Checksum-SHA256") or "").strip().lower()
     length = response.headers.get("Content-Length")
