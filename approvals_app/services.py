@@ -11,6 +11,7 @@ from models_app.enums import Action, Stage
 from models_app.exceptions import Conflict, InvalidTransition, NotAllowed
 from models_app.models import ModelVersion, RegisteredModel
 from models_app.permissions import require_permission
+from models_app.services import require_owned_here
 from models_app.validators import validate_plain_text
 
 from .cards import SECTION_TITLES, content_sha256
@@ -22,7 +23,10 @@ COMMENT_MAX = 5000
 
 def _lock(version: ModelVersion) -> ModelVersion:
     RegisteredModel.objects.select_for_update().filter(pk=version.registered_model_id).first()
-    return ModelVersion.objects.select_related("registered_model__team").get(pk=version.pk)
+    mv = ModelVersion.objects.select_related("registered_model__team").get(pk=version.pk)
+    # Cards and reviews of an entry mirrored from a team registry change only there.
+    require_owned_here(mv.registered_model)
+    return mv
 
 
 def _new_revision(*, card: ModelCard, sections: dict[str, str], actor) -> CardRevision:

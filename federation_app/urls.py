@@ -1,3 +1,20 @@
-"""URL routes (filled in by the issue that builds this door)."""
+"""The federation endpoints, under the REST API's /api/v1/federation/ (SPEC §11)."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from . import api
+
+urlpatterns = [
+    path("api/v1/federation/push/", api.PushView.as_view(), name="api-federation-push"),
+    path(
+        "api/v1/federation/registries/",
+        api.RegistryListView.as_view(),
+        name="api-federation-registries",
+    ),
+    path(
+        "api/v1/federation/models/<str:name>/",
+        api.MirroredModelView.as_view(),
+        name="api-federation-model",
+    ),
+    path("api/v1/federation/audit/", api.MirroredAuditView.as_view(), name="api-federation-audit"),
+]

@@ -111,6 +111,9 @@ class RegisteredModel(models.Model):
     updated_at = models.DateTimeField(default=timezone.now)
     # The last version number handed out; numbers are never reused (SPEC §2).
     last_number = models.PositiveIntegerField(default=0, editable=False)
+    # The team registry a mirrored entry came from (SPEC §11); "" for this registry's own
+    # models. Only federation_app sets it; services refuse changes to entries with one.
+    origin = models.CharField(max_length=40, blank=True, default="", db_index=True)
     history = registry_history(excluded_fields=["last_number"])
 
     class Meta:

@@ -8,6 +8,7 @@ queue (PostgreSQL: SELECT … FOR UPDATE; SQLite: the immediate write transactio
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -59,8 +60,29 @@ def _collect(errors: dict, key: str, fn, /, *args, **kwargs) -> Any:
         return None
 
 
+# Set only by federation_app.services.mirroring() while it applies a team registry's push.
+_mirroring: ContextVar[bool] = ContextVar("registry_mirroring", default=False)
+
+
+def require_owned_here(model: RegisteredModel) -> None:
+    """Refuse (409) a change to an entry mirrored from a team registry (SPEC §11).
+
+    The central catalog holds a copy; the team registry that owns the entry is the only
+    place it may change. Called by every write service that takes a model or version,
+    through _lock_model (and approvals_app.services._lock).
+    """
+    if model.origin and not _mirroring.get():
+        short = model.name.removeprefix(f"{model.origin}.")
+        raise Conflict(
+            f"{short} is owned by registry {model.origin}; change it there.",
+            details={"origin": model.origin, "model": model.name},
+        )
+
+
 def _lock_model(model_id: int) -> RegisteredModel:
-    return RegisteredModel.objects.select_for_update().select_related("team").get(pk=model_id)
+    model = RegisteredModel.objects.select_for_update().select_related("team").get(pk=model_id)
+    require_owned_here(model)
+    return model
 
 
 # --- Teams --------------------------------------------------------------------------------

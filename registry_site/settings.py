@@ -289,3 +289,16 @@ REGISTRY_WEBHOOK_LEASE_SECONDS = float(os.environ.get("REGISTRY_WEBHOOK_LEASE_SE
 # addresses are always refused.
 REGISTRY_WEBHOOK_ALLOW_PRIVATE = env_bool("REGISTRY_WEBHOOK_ALLOW_PRIVATE", False)
 REGISTRY_WEBHOOK_ALLOWED_HOSTS = env_list("REGISTRY_WEBHOOK_ALLOWED_HOSTS")
+
+# --- Federation (federation_app, SPEC §11) ------------------------------------------------
+
+# This registry's name in a federation, e.g. "team-fraud": a central catalog qualifies the
+# names of the models it mirrors with it ("team-fraud.fraud_detector"). "local" means the
+# registry is not part of a federation.
+REGISTRY_ID = os.environ.get("REGISTRY_ID", "local")
+# Set both to make this a team registry: `manage.py sync_catalog` pushes its catalog to the
+# central registry's REST API with this token (of the central "catalog_sync" user).
+REGISTRY_CENTRAL_URL = os.environ.get("REGISTRY_CENTRAL_URL", "")
+REGISTRY_CENTRAL_TOKEN = os.environ.get("REGISTRY_CENTRAL_TOKEN", "")
+# Items (models or audit events) per request of a sync; the cursor advances per batch.
+REGISTRY_SYNC_BATCH_SIZE = int(os.environ.get("REGISTRY_SYNC_BATCH_SIZE", "50"))

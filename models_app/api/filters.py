@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import Exists, OuterRef, Q, QuerySet, TextField
 from django.db.models.fields.json import KeyTextTransform
@@ -43,7 +44,8 @@ def stage_param(params) -> str | None:
 
 
 def filter_models(qs: QuerySet[RegisteredModel], params) -> QuerySet[RegisteredModel]:
-    """?search= (name or description), ?team=<slug>, ?tag=key:value (repeatable),
+    """?search= (name or description), ?team=<slug>, ?origin=<registry id>|local,
+    ?tag=key:value (repeatable),
     ?stage=<stage> (models with at least one version in that stage)."""
     search = _one(params, "search")
     if search:
@@ -51,6 +53,10 @@ def filter_models(qs: QuerySet[RegisteredModel], params) -> QuerySet[RegisteredM
     team = _one(params, "team")
     if team:
         qs = qs.filter(team__slug=team)
+    origin = _one(params, "origin")
+    if origin:
+        # "local" (or this registry's own id) means the entries this registry owns.
+        qs = qs.filter(origin="" if origin in ("local", settings.REGISTRY_ID) else origin)
     for i, tag in enumerate(params.getlist("tag")):
         validate = {"tag": tag}
         _one(validate, "tag")

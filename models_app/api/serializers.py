@@ -145,6 +145,9 @@ class ModelOutput(serializers.Serializer):
     description = serializers.CharField()
     team = serializers.CharField(source="team.slug")
     team_name = serializers.CharField(source="team.name")
+    origin = serializers.CharField(
+        help_text='The team registry this entry is mirrored from; "" for this registry\'s own.'
+    )
     tags = TagsField()
     created_by = serializers.CharField(source="created_by.username")
     created_at = serializers.DateTimeField()

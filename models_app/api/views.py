@@ -185,6 +185,11 @@ class ModelListView(APIView):
             OpenApiParameter("search", OpenApiTypes.STR, description="In name or description."),
             OpenApiParameter("team", OpenApiTypes.STR, description="Team slug."),
             OpenApiParameter(
+                "origin",
+                OpenApiTypes.STR,
+                description='Registry id of mirrored entries (SPEC §11); "local" for own ones.',
+            ),
+            OpenApiParameter(
                 "tag", OpenApiTypes.STR, many=True, description="key:value; repeat to AND."
             ),
             OpenApiParameter(

@@ -1,0 +1,229 @@
+"""The central catalog's federation endpoints under /api/v1/federation/ (SPEC §11).
+
+POST push/ is what a team registry's `sync_catalog` calls (only users with the
+federation_app.push_catalog permission); the GET endpoints show which registries push
+here and what was mirrored that has no place in the native API (card content, reviews,
+the origin audit trail). Mirrored models and versions themselves are listed by the
+native API, filtered with ?origin=.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Count
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from models_app.api.filters import _one
+from models_app.api.views import errors, model_or_404, paginate, paginated
+from models_app.exceptions import NotFound
+
+from . import services
+from .models import (
+    MirroredAuditEvent,
+    MirroredCard,
+    MirroredReview,
+    MirroredVersion,
+    OriginRegistry,
+)
+
+
+class PushInput(serializers.Serializer):
+    """One batch from a team registry: its id and up to 500 items."""
+
+    origin = serializers.CharField(max_length=40, help_text="The team registry's REGISTRY_ID.")
+    items = serializers.ListField(
+        child=serializers.DictField(), min_length=1, max_length=services.MAX_ITEMS
+    )
+
+
+COUNTS = inline_serializer(
+    name="FederationPushCounts",
+    fields={
+        key: serializers.IntegerField()
+        for key in (
+            "models",
+            "versions",
+            "stage_changes",
+            "cards",
+            "reviews",
+            "audit_events",
+            "unchanged",
+        )
+    },
+)
+
+
+class PushView(APIView):
+    """Upsert one batch of a team registry's catalog; sending it twice changes nothing."""
+
+    @extend_schema(
+        operation_id="federation_push",
+        request=PushInput,
+        responses={
+            200: inline_serializer("FederationPushOutput", {"applied": COUNTS}),
+            **errors(400, 403, 409),
+        },
+    )
+    def post(self, request):
+        # Permission before parsing the items: nobody else learns anything from the answer.
+        services._sync_user_check(request.user)
+        data = PushInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        applied = services.catalog_ingest(
+            actor=request.user,
+            origin=data.validated_data["origin"],
+            items=data.validated_data["items"],
+        )
+        return Response({"applied": applied})
+
+
+class RegistryOutput(serializers.Serializer):
+    name = serializers.CharField()
+    first_push_at = serializers.DateTimeField()
+    last_push_at = serializers.DateTimeField()
+    batches = serializers.IntegerField()
+    models = serializers.IntegerField(source="n_models")
+
+
+class RegistryListView(APIView):
+    """The team registries that push to this catalog."""
+
+    @extend_schema(operation_id="federation_registries", responses={200: paginated(RegistryOutput)})
+    def get(self, request):
+        from models_app.models import RegisteredModel
+
+        qs = OriginRegistry.objects.order_by("name")
+        counts = dict(
+            RegisteredModel.objects.exclude(origin="")
+            .values_list("origin")
+            .annotate(n=Count("id"))
+            .values_list("origin", "n")
+        )
+        page = list(qs)
+        for registry in page:
+            registry.n_models = counts.get(registry.name, 0)
+        return paginate(self, request, page, RegistryOutput)
+
+
+class MirroredCardOutput(serializers.Serializer):
+    revision = serializers.IntegerField()
+    sha256 = serializers.CharField()
+    sections = serializers.JSONField()
+    author = serializers.CharField(source="author_username")
+
+
+class MirroredReviewOutput(serializers.Serializer):
+    reviewer = serializers.CharField(source="reviewer_username")
+    decision = serializers.CharField()
+    comment = serializers.CharField()
+    revision = serializers.IntegerField()
+    revision_sha256 = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class MirroredVersionOutput(serializers.Serializer):
+    version = serializers.CharField(source="model_version.version")
+    number = serializers.IntegerField(source="model_version.number")
+    stage = serializers.CharField(source="model_version.stage")
+    origin_stage = serializers.CharField()
+    origin_stage_changed_at = serializers.DateTimeField(allow_null=True)
+    origin_stage_event_id = serializers.IntegerField(allow_null=True)
+    origin_created_by = serializers.CharField()
+    card = serializers.SerializerMethodField()
+    reviews = serializers.SerializerMethodField()
+
+    def get_card(self, obj) -> dict | None:
+        card = self.context["cards"].get(obj.model_version_id)
+        return MirroredCardOutput(card).data if card else None
+
+    def get_reviews(self, obj) -> list:
+        return MirroredReviewOutput(
+            self.context["reviews"].get(obj.model_version_id, []), many=True
+        ).data
+
+
+class MirroredModelView(APIView):
+    """Where a mirrored model came from, and its versions' cards and reviews."""
+
+    @extend_schema(
+        operation_id="federation_model",
+        responses={
+            200: inline_serializer(
+                "FederationModelOutput",
+                {
+                    "name": serializers.CharField(),
+                    "origin": serializers.CharField(),
+                    "origin_name": serializers.CharField(),
+                    "synced_at": serializers.DateTimeField(),
+                    "versions": MirroredVersionOutput(many=True),
+                },
+            ),
+            **errors(404),
+        },
+    )
+    def get(self, request, name: str):
+        model = model_or_404(name)
+        mirror = getattr(model, "mirror", None) if model.origin else None
+        if mirror is None:
+            raise NotFound(f"{model.name} is not mirrored from a team registry.")
+        versions = list(
+            MirroredVersion.objects.filter(model_version__registered_model=model)
+            .select_related("model_version")
+            .order_by("-model_version__precedence")
+        )
+        cards = {
+            c.model_version_id: c
+            for c in MirroredCard.objects.filter(model_version__registered_model=model)
+        }
+        reviews: dict = {}
+        for review in MirroredReview.objects.filter(model_version__registered_model=model):
+            reviews.setdefault(review.model_version_id, []).append(review)
+        context = {"cards": cards, "reviews": reviews}
+        return Response(
+            {
+                "name": model.name,
+                "origin": model.origin,
+                "origin_name": mirror.origin_name,
+                "synced_at": mirror.synced_at,
+                "versions": MirroredVersionOutput(versions, many=True, context=context).data,
+            }
+        )
+
+
+class MirroredAuditOutput(serializers.Serializer):
+    origin = serializers.CharField()
+    origin_id = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    action = serializers.CharField()
+    actor = serializers.CharField(source="actor_username")
+    model = serializers.CharField(source="model_name")
+    version = serializers.CharField(source="version_label")
+    from_stage = serializers.CharField()
+    to_stage = serializers.CharField()
+    reason = serializers.CharField()
+    changes = serializers.JSONField()
+    payload = serializers.JSONField()
+
+
+class MirroredAuditView(APIView):
+    """The team registries' own audit trails, as pushed (?origin=, ?model=, ?action=)."""
+
+    @extend_schema(
+        operation_id="federation_audit",
+        parameters=[
+            OpenApiParameter("origin", str),
+            OpenApiParameter("model", str, description="The model's name at its origin."),
+            OpenApiParameter("action", str),
+        ],
+        responses={200: paginated(MirroredAuditOutput), **errors(400)},
+    )
+    def get(self, request):
+        qs = MirroredAuditEvent.objects.order_by("origin", "origin_id")
+        params = request.query_params
+        for key, field in (("origin", "origin"), ("model", "model_name"), ("action", "action")):
+            value = _one(params, key)
+            if value:
+                qs = qs.filter(**{field: value})
+        return paginate(self, request, qs, MirroredAuditOutput)

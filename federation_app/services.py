@@ -1,0 +1,616 @@
+"""The central catalog's write path for entries mirrored from team registries (SPEC §11).
+
+`catalog_ingest` applies one batch pushed by a team registry: each model snapshot (the
+model, its versions with stage and metrics, the cards' current content, the reviews) and
+each origin audit event is upserted, keyed by (origin, origin object id), so that a batch
+sent twice changes nothing. Mirrored entries are refused by every other write service
+(models_app.services.require_owned_here); this module alone writes them, inside
+`mirroring()`, which lifts that refusal for its own duration only.
+
+Stages are never written directly: the central version walks the lifecycle's own
+transitions (promote, archive, roll_back, restore, deprecate) from its stage to the
+origin's, under the model's row lock, with history rows naming the sync user and an
+AuditEvent per step whose payload names the origin and the origin's event id.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+from collections import Counter, deque
+from contextlib import contextmanager
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django_fsm import can_proceed
+
+from approvals_app.cards import SECTION_TITLES
+from models_app import services as core_services
+from models_app.audit import diff, record_event, tag_change
+from models_app.enums import Action, Stage
+from models_app.exceptions import Conflict, NotAllowed
+from models_app.models import ModelVersion, RegisteredModel, Team
+from models_app.validators import (
+    SemVer,
+    validate_artifact_uri,
+    validate_metrics,
+    validate_model_name,
+    validate_params,
+    validate_plain_text,
+    validate_sha256,
+    validate_tags,
+)
+
+from .models import (
+    MirroredAuditEvent,
+    MirroredCard,
+    MirroredModel,
+    MirroredReview,
+    MirroredVersion,
+    OriginRegistry,
+)
+
+PUSH_PERMISSION = "federation_app.push_catalog"
+ORIGIN_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+MAX_ITEMS = 500
+
+# The lifecycle's transitions as (method, from stage, to stage, audit action); `restore`
+# needs a version that was in production before (promoted_at set).
+TRANSITIONS = [
+    ("promote", Stage.STAGING, Stage.PRODUCTION, Action.VERSION_PROMOTED),
+    ("archive", Stage.STAGING, Stage.ARCHIVED, Action.VERSION_ARCHIVED),
+    ("archive", Stage.PRODUCTION, Stage.ARCHIVED, Action.VERSION_ARCHIVED),
+    ("roll_back", Stage.PRODUCTION, Stage.ROLLED_BACK, Action.VERSION_ROLLED_BACK),
+    ("restore", Stage.ARCHIVED, Stage.PRODUCTION, Action.VERSION_RESTORED),
+    ("deprecate", Stage.STAGING, Stage.DEPRECATED, Action.VERSION_DEPRECATED),
+    ("deprecate", Stage.ARCHIVED, Stage.DEPRECATED, Action.VERSION_DEPRECATED),
+    ("deprecate", Stage.ROLLED_BACK, Stage.DEPRECATED, Action.VERSION_DEPRECATED),
+]
+
+
+@contextmanager
+def mirroring():
+    """Let the services write entries owned by another registry, for this block only."""
+    token = core_services._mirroring.set(True)
+    try:
+        yield
+    finally:
+        core_services._mirroring.reset(token)
+
+
+def fingerprint(data: Any) -> str:
+    """sha256 of canonical JSON: the same content always gives the same fingerprint."""
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def validate_origin(origin: object) -> str:
+    """A registry id: lower-case letters, digits and '-', not "local" nor our own id."""
+    if not isinstance(origin, str) or not ORIGIN_RE.fullmatch(origin):
+        raise ValidationError(
+            {"origin": ["A registry id is 1 to 40 lower-case letters, digits and '-'."]}
+        )
+    if origin in ("local", settings.REGISTRY_ID):
+        raise ValidationError(
+            {
+                "origin": [
+                    f"'{origin}' cannot push here: set REGISTRY_ID of the team registry to "
+                    "its own name (not 'local', not the central registry's id)."
+                ]
+            }
+        )
+    return origin
+
+
+# --- Reading a pushed item defensively ------------------------------------------------------
+
+
+def _field(data: dict, key: str, kind: type | tuple, *, default: Any = ..., where: str = ""):
+    value = data.get(key, default)
+    if value is ...:
+        raise ValidationError(f"{where}{key} is required.")
+    if value is None and default is None:
+        return None
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
+        raise ValidationError(f"{where}{key} has the wrong type.")
+    return value
+
+
+def _text(data: dict, key: str, *, max_length: int, where: str = "", multiline=False) -> str:
+    value = _field(data, key, str, default="", where=where)
+    validate_plain_text(value, field=f"{where}{key}", max_length=max_length, multiline=multiline)
+    return value
+
+
+def _moment(data: dict, key: str, *, where: str = ""):
+    value = _field(data, key, str, default=None, where=where)
+    if value is None:
+        return None
+    try:
+        moment = parse_datetime(value)
+    except ValueError:
+        moment = None
+    if moment is None:
+        raise ValidationError(f"{where}{key} must be an ISO 8601 date-time.")
+    if timezone.is_naive(moment):
+        moment = timezone.make_aware(moment, dt.UTC)
+    return moment
+
+
+def _id(data: dict, key: str = "id", *, where: str = "", default: Any = ...) -> int | None:
+    value = _field(data, key, int, default=default, where=where)
+    if value is not None and not 0 < value < 2**62:
+        raise ValidationError(f"{where}{key} must be a positive integer.")
+    return value
+
+
+# --- Ingest ---------------------------------------------------------------------------------
+
+
+def _sync_user_check(actor) -> None:
+    if actor is None or not actor.is_authenticated or not actor.is_active:
+        raise NotAllowed("Only the catalog sync user may push to the central catalog.")
+    if not (actor.is_superuser or actor.has_perm(PUSH_PERMISSION)):
+        raise NotAllowed(
+            f"{actor.get_username()} may not push catalogs: the {PUSH_PERMISSION} "
+            "permission is needed (give it to the catalog_sync service user)."
+        )
+
+
+@transaction.atomic
+def catalog_ingest(*, actor, origin: str, items: list) -> dict:
+    """Apply one batch from team registry `origin`; returns what it changed, by kind.
+
+    The whole batch is one transaction: either every item is applied or none is, so the
+    team registry may simply send a refused or unacknowledged batch again.
+    """
+    _sync_user_check(actor)
+    validate_origin(origin)
+    if not isinstance(items, list) or not items or len(items) > MAX_ITEMS:
+        raise ValidationError({"items": [f"items is a list of 1 to {MAX_ITEMS} objects."]})
+    counts: Counter = Counter()
+    now = timezone.now()
+    registry, _created = OriginRegistry.objects.select_for_update().get_or_create(
+        name=origin, defaults={"first_push_at": now, "last_push_at": now}
+    )
+    registry.last_push_at = now
+    registry.batches += 1
+    registry.save()
+    with mirroring():
+        for index, item in enumerate(items):
+            try:
+                if not isinstance(item, dict):
+                    raise ValidationError("Each item is an object with kind, id and data.")
+                kind = item.get("kind")
+                data = _field(item, "data", dict)
+                origin_id = _id(item)
+                if kind == "model":
+                    _ingest_model(
+                        actor=actor, origin=origin, origin_id=origin_id, data=data, counts=counts
+                    )
+                elif kind == "audit":
+                    _ingest_audit(origin=origin, origin_id=origin_id, data=data, counts=counts)
+                else:
+                    raise ValidationError("kind must be 'model' or 'audit'.")
+            except ValidationError as exc:
+                raise ValidationError({f"items[{index}]": exc.messages}) from exc
+    return {
+        key: counts[key]
+        for key in (
+            "models",
+            "versions",
+            "stage_changes",
+            "cards",
+            "reviews",
+            "audit_events",
+            "unchanged",
+        )
+    }
+
+
+def _origin_team(*, actor, origin: str, data: dict) -> Team:
+    """The central team standing for the origin's team: "<team name> (<origin>)"."""
+    team_data = _field(data, "team", dict)
+    slug = _text(team_data, "slug", max_length=50, where="team.")
+    name = _text(team_data, "name", max_length=100, where="team.") or slug
+    central_slug = f"{origin}-{slug}"[:50]
+    team = Team.objects.filter(slug=central_slug).first()
+    if team is None:
+        team = Team(slug=central_slug, name=f"{name} ({origin})"[:100])
+        team.full_clean()
+        tag_change(team, actor=actor, reason=f"mirrored from {origin}")
+        team.save()
+        record_event(
+            action=Action.TEAM_CREATED,
+            actor=actor,
+            obj=team,
+            changes=diff({}, {"name": team.name, "slug": team.slug}),
+            payload={"origin": origin},
+        )
+    return team
+
+
+def _ingest_model(*, actor, origin: str, origin_id: int, data: dict, counts: Counter) -> None:
+    print_ = fingerprint(data)
+    link = MirroredModel.objects.filter(origin=origin, origin_id=origin_id).first()
+    if link is not None and link.fingerprint == print_:
+        counts["unchanged"] += 1
+        return
+    origin_name = _field(data, "name", str)
+    validate_model_name(origin_name)
+    qualified = f"{origin}.{origin_name}"
+    try:
+        validate_model_name(qualified)
+    except ValidationError as exc:
+        raise ValidationError(
+            f"The qualified name {qualified[:120]} is too long for this catalog "
+            "(100 characters at most)."
+        ) from exc
+    description = _text(data, "description", max_length=10000, multiline=True)
+    tags = validate_tags(_field(data, "tags", dict, default={}))
+    versions = _field(data, "versions", list, default=[])
+
+    if link is None:
+        if RegisteredModel.objects.filter(name=qualified).exists():
+            raise Conflict(f"A model named {qualified} already exists and is not a mirror.")
+        team = _origin_team(actor=actor, origin=origin, data=data)
+        model = RegisteredModel(
+            name=qualified,
+            origin=origin,
+            team=team,
+            description=description,
+            tags=tags,
+            created_by=actor,
+        )
+        tag_change(model, actor=actor, reason=f"mirrored from {origin}")
+        model.save()
+        record_event(
+            action=Action.MODEL_CREATED,
+            actor=actor,
+            obj=model,
+            reason=f"mirrored from {origin}",
+            changes=diff({}, {"name": qualified, "description": description, "tags": tags}),
+            payload={"origin": origin, "origin_id": origin_id},
+        )
+        link = MirroredModel(
+            origin=origin, origin_id=origin_id, origin_name=origin_name, registered_model=model
+        )
+        counts["models"] += 1
+    else:
+        model = RegisteredModel.objects.select_for_update().get(pk=link.registered_model_id)
+        before = {"name": model.name, "description": model.description, "tags": model.tags}
+        after = {"name": qualified, "description": description, "tags": tags}
+        changes = diff(before, after)
+        if changes:
+            model.name, model.description, model.tags = qualified, description, tags
+            model.updated_at = timezone.now()
+            tag_change(model, actor=actor, reason=f"mirrored from {origin}")
+            model.save()
+            record_event(
+                action=Action.MODEL_CHANGED,
+                actor=actor,
+                obj=model,
+                reason=f"mirrored from {origin}",
+                changes=changes,
+                payload={"origin": origin, "origin_id": origin_id},
+            )
+            counts["models"] += 1
+    # Lock the model row before touching its versions, as every transition does.
+    model = RegisteredModel.objects.select_for_update().select_related("team").get(pk=model.pk)
+
+    pending_stages = []
+    for position, vdata in enumerate(versions):
+        where = f"versions[{position}]."
+        if not isinstance(vdata, dict):
+            raise ValidationError(f"{where[:-1]} must be an object.")
+        mv, mirror = _ingest_version(
+            actor=actor, origin=origin, model=model, data=vdata, where=where, counts=counts
+        )
+        pending_stages.append((mv, mirror, vdata, where))
+        _ingest_card(origin=origin, mv=mv, data=vdata, where=where, counts=counts)
+        _ingest_reviews(origin=origin, mv=mv, data=vdata, where=where, counts=counts)
+    _apply_stages(actor=actor, origin=origin, model=model, pending=pending_stages, counts=counts)
+
+    link.origin_name = origin_name
+    link.fingerprint = print_
+    link.synced_at = timezone.now()
+    link.save()
+
+
+def _ingest_version(*, actor, origin, model, data, where, counts):
+    origin_id = _id(data, where=where)
+    mirror = (
+        MirroredVersion.objects.select_related("model_version")
+        .filter(origin=origin, origin_id=origin_id)
+        .first()
+    )
+    description = _text(data, "description", max_length=10000, where=where, multiline=True)
+    tags = validate_tags(_field(data, "tags", dict, default={}, where=where))
+    if mirror is not None:
+        mv = ModelVersion.objects.select_related("registered_model").get(pk=mirror.model_version_id)
+        if mv.registered_model_id != model.pk:
+            raise Conflict(f"{where}id names a version of another model.")
+        before = {"description": mv.description, "tags": mv.tags}
+        changes = diff(before, {"description": description, "tags": tags})
+        if changes:
+            mv.description, mv.tags = description, tags
+            tag_change(mv, actor=actor, reason=f"mirrored from {origin}")
+            mv.save()
+            record_event(
+                action=Action.VERSION_CHANGED,
+                actor=actor,
+                obj=mv,
+                changes=changes,
+                payload={"origin": origin, "origin_id": origin_id},
+            )
+            counts["versions"] += 1
+        return mv, mirror
+
+    label = _field(data, "version", str, where=where)
+    semver = SemVer.parse(label)
+    number = _id(data, "number", where=where)
+    metrics = validate_metrics(_field(data, "metrics", dict, default={}, where=where))
+    params = validate_params(_field(data, "params", dict, default={}, where=where))
+    artifact_uri = _field(data, "artifact_uri", str, default="", where=where)
+    if artifact_uri:
+        validate_artifact_uri(artifact_uri)
+    artifact_sha256 = _field(data, "artifact_sha256", str, default="", where=where)
+    if artifact_sha256:
+        validate_sha256(artifact_sha256)
+    artifact_size = _field(data, "artifact_size", int, default=None, where=where)
+    if ModelVersion.objects.filter(registered_model=model, version=label).exists():
+        raise Conflict(f"{model.name} already has a version {label} from another origin id.")
+    if ModelVersion.objects.filter(registered_model=model, number=number).exists():
+        raise Conflict(f"{model.name} already has a version number {number}.")
+    mv = ModelVersion(
+        registered_model=model,
+        version=label,
+        precedence=semver.sort_key,
+        # The origin's number, so that "version 3" means the same thing in both registries.
+        number=number,
+        metrics=metrics,
+        params=params,
+        artifact_uri=artifact_uri,
+        artifact_sha256=artifact_sha256,
+        artifact_size=artifact_size,
+        data_version=_text(data, "data_version", max_length=500, where=where),
+        code_version=_text(data, "code_version", max_length=500, where=where),
+        source_run=_text(data, "source_run", max_length=500, where=where),
+        description=description,
+        tags=tags,
+        created_by=actor,
+    )
+    tag_change(mv, actor=actor, reason=f"mirrored from {origin}")
+    mv.save()
+    if number > model.last_number:
+        RegisteredModel.objects.filter(pk=model.pk).update(last_number=number)
+        model.last_number = number
+    record_event(
+        action=Action.VERSION_REGISTERED,
+        actor=actor,
+        obj=mv,
+        to_stage=Stage.STAGING,
+        reason=f"mirrored from {origin}",
+        payload={
+            "number": number,
+            "metrics": metrics,
+            "origin": origin,
+            "origin_id": origin_id,
+            "origin_created_by": data.get("created_by", ""),
+        },
+    )
+    mirror = MirroredVersion(
+        origin=origin,
+        origin_id=origin_id,
+        model_version=mv,
+        origin_stage=Stage.STAGING,
+        origin_created_by=_text(data, "created_by", max_length=150, where=where),
+    )
+    mirror.save()
+    counts["versions"] += 1
+    return mv, mirror
+
+
+def _ingest_card(*, origin, mv, data, where, counts) -> None:
+    card = _field(data, "card", dict, default=None, where=where)
+    if card is None:
+        return
+    w = f"{where}card."
+    origin_id = _id(card, where=w)
+    revision = _id(card, "revision", where=w)
+    sha256 = _field(card, "sha256", str, where=w)
+    validate_sha256(sha256)
+    sections = _field(card, "sections", dict, default={}, where=w)
+    for key, text in sections.items():
+        if key not in SECTION_TITLES or not isinstance(text, str):
+            raise ValidationError(f"{w}sections: unknown section or non-text value.")
+        validate_plain_text(text, field=f"{w}{key}", max_length=20000, multiline=True)
+    author = _text(card, "author", max_length=150, where=w)
+    existing = MirroredCard.objects.filter(origin=origin, origin_id=origin_id).first()
+    if existing is not None:
+        if existing.model_version_id != mv.pk:
+            raise Conflict(f"{w}id names the card of another version.")
+        if existing.sha256 == sha256 and existing.revision == revision:
+            return
+        existing.revision, existing.sha256 = revision, sha256
+        existing.sections, existing.author_username = sections, author
+        existing.synced_at = timezone.now()
+        existing.save()
+    else:
+        MirroredCard.objects.create(
+            origin=origin,
+            origin_id=origin_id,
+            model_version=mv,
+            revision=revision,
+            sha256=sha256,
+            sections=sections,
+            author_username=author,
+        )
+    counts["cards"] += 1
+
+
+def _ingest_reviews(*, origin, mv, data, where, counts) -> None:
+    reviews = _field(data, "reviews", list, default=[], where=where)
+    known = set(
+        MirroredReview.objects.filter(origin=origin, model_version=mv).values_list(
+            "origin_id", flat=True
+        )
+    )
+    for i, review in enumerate(reviews):
+        w = f"{where}reviews[{i}]."
+        if not isinstance(review, dict):
+            raise ValidationError(f"{w[:-1]} must be an object.")
+        origin_id = _id(review, where=w)
+        if origin_id in known:
+            continue  # reviews are append-only at the origin: one we hold never changes
+        sha256 = _field(review, "revision_sha256", str, where=w)
+        validate_sha256(sha256)
+        if MirroredReview.objects.filter(origin=origin, origin_id=origin_id).exists():
+            raise Conflict(f"{w}id names a review of another version.")
+        MirroredReview.objects.create(
+            origin=origin,
+            origin_id=origin_id,
+            model_version=mv,
+            reviewer_username=_text(review, "reviewer", max_length=150, where=w),
+            decision=_text(review, "decision", max_length=20, where=w),
+            comment=_text(review, "comment", max_length=5000, where=w, multiline=True),
+            revision=_id(review, "revision", where=w),
+            revision_sha256=sha256,
+            created_at=_moment(review, "created_at", where=w) or timezone.now(),
+        )
+        known.add(origin_id)
+        counts["reviews"] += 1
+
+
+# --- Stages ---------------------------------------------------------------------------------
+
+
+def stage_path(stage: str, promoted: bool, target: str, want_promoted: bool) -> list[tuple]:
+    """The shortest walk of the lifecycle from `stage` to `target`.
+
+    The state is (stage, was in production): a version archived after being in
+    production at the origin must have been in production here too, or a later rollback
+    to it could not be mirrored (restore needs it). Raises Conflict when there is no way.
+    """
+    start = (stage, promoted)
+    queue = deque([start])
+    came_from: dict = {start: None}
+    while queue:
+        state = queue.popleft()
+        here, was = state
+        if here == target and (was or not want_promoted or target == Stage.DEPRECATED):
+            path = []
+            while came_from[state] is not None:
+                state, step = came_from[state]
+                path.append(step)
+            return path[::-1]
+        for method, source, dest, action in TRANSITIONS:
+            if source != here or (method == "restore" and not was):
+                continue
+            nxt = (dest, was or dest == Stage.PRODUCTION)
+            if nxt not in came_from:
+                came_from[nxt] = (state, (method, source, dest, action))
+                queue.append(nxt)
+    raise Conflict(f"Cannot mirror stage '{target}' from the central stage '{stage}'.")
+
+
+def _apply_stages(*, actor, origin, model, pending, counts) -> None:
+    """Walk each version to its origin stage, keeping at most one in production.
+
+    Order: versions leaving production first, then those passing through production on
+    their way elsewhere, then the one ending in production.
+    """
+    walks = []
+    for mv, mirror, vdata, where in pending:
+        target = _field(vdata, "stage", str, where=where)
+        if target not in Stage.values:
+            raise ValidationError(f"{where}stage must be one of: {', '.join(Stage.values)}.")
+        want_promoted = _field(vdata, "promoted_at", str, default=None, where=where) is not None
+        event = _field(vdata, "stage_event", dict, default=None, where=where) or {}
+        path = stage_path(mv.stage, mv.promoted_at is not None, target, want_promoted)
+        leaves = mv.stage == Stage.PRODUCTION and target != Stage.PRODUCTION
+        through = any(step[2] == Stage.PRODUCTION for step in path)
+        order = 0 if leaves else (2 if target == Stage.PRODUCTION and through else 1)
+        walks.append((order, mv, mirror, vdata, where, path, event, target))
+    for _order, mv, mirror, vdata, where, path, event, target in sorted(walks, key=lambda w: w[0]):
+        event_id = _id(event, where=f"{where}stage_event.", default=None)
+        origin_actor = event.get("actor", "") if isinstance(event.get("actor"), str) else ""
+        origin_reason = event.get("reason", "") if isinstance(event.get("reason"), str) else ""
+        validate_plain_text(origin_reason, field="reason", max_length=2000, multiline=True)
+        reason = f"mirrored from {origin}" + (f": {origin_reason}" if origin_reason else "")
+        if path:
+            # Re-read under the model lock taken by _ingest_model.
+            mv = ModelVersion.objects.select_related("registered_model__team").get(pk=mv.pk)
+        for method, source, dest, action in path:
+            transition = getattr(mv, method)
+            if not can_proceed(transition):
+                raise Conflict(f"Cannot mirror {mv}: {method} is not allowed from {mv.stage}.")
+            transition()
+            tag_change(mv, actor=actor, reason=reason)
+            mv.save()
+            record_event(
+                action=action,
+                actor=actor,
+                obj=mv,
+                reason=reason,
+                from_stage=source,
+                to_stage=dest,
+                payload={
+                    "origin": origin,
+                    "origin_event_id": event_id,
+                    "origin_actor": origin_actor,
+                },
+            )
+            counts["stage_changes"] += 1
+        changed_at = _moment(vdata, "stage_changed_at", where=where)
+        if (mirror.origin_stage, mirror.origin_stage_event_id, mirror.origin_stage_changed_at) != (
+            target,
+            event_id,
+            changed_at,
+        ):
+            mirror.origin_stage = target
+            mirror.origin_stage_event_id = event_id
+            mirror.origin_stage_changed_at = changed_at
+            mirror.synced_at = timezone.now()
+            mirror.save()
+
+
+# --- Audit ----------------------------------------------------------------------------------
+
+
+def _ingest_audit(*, origin, origin_id, data, counts) -> None:
+    if MirroredAuditEvent.objects.filter(origin=origin, origin_id=origin_id).exists():
+        counts["unchanged"] += 1
+        return
+    model_origin_id = _id(data, "model_id", default=None)
+    model = None
+    if model_origin_id is not None:
+        link = MirroredModel.objects.filter(origin=origin, origin_id=model_origin_id).first()
+        model = link.registered_model_id if link else None
+    changes = _field(data, "changes", dict, default={})
+    payload = _field(data, "payload", dict, default={})
+    MirroredAuditEvent.objects.create(
+        origin=origin,
+        origin_id=origin_id,
+        registered_model_id=model,
+        created_at=_moment(data, "created_at") or timezone.now(),
+        action=_text(data, "action", max_length=64),
+        actor_username=_text(data, "actor", max_length=150),
+        request_id=_text(data, "request_id", max_length=64),
+        model_name=_text(data, "model_name", max_length=100),
+        version_label=_text(data, "version_label", max_length=64),
+        object_type=_text(data, "object_type", max_length=32),
+        object_id=_text(data, "object_id", max_length=64),
+        from_stage=_text(data, "from_stage", max_length=20),
+        to_stage=_text(data, "to_stage", max_length=20),
+        reason=_text(data, "reason", max_length=10000, multiline=True),
+        changes=changes,
+        payload=payload,
+    )
+    counts["audit_events"] += 1

@@ -1,0 +1,305 @@
+"""The team side of federation: push this registry's catalog to a central one (SPEC §11).
+
+A sync builds one snapshot per local model (the model, its versions with stage, metrics
+and lineage, each card's current revision, the reviews), keeps those whose fingerprint
+differs from the last one the central registry acknowledged, adds the audit events after
+the cursor, and posts them in batches to the central registry's
+/api/v1/federation/push/. After each acknowledged batch, and only then, the fingerprints
+and the cursor of that batch are stored: a failed or interrupted sync resumes where it
+stopped, and a batch sent again is harmless because the central upsert is idempotent.
+
+This module only reads the registry's own tables and writes its own (SyncState,
+SyncFingerprint).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import requests
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from approvals_app.models import ModelCard, Review
+from models_app.models import AuditEvent, ModelVersion, RegisteredModel
+
+from .models import SyncFingerprint, SyncState
+from .services import fingerprint, validate_origin
+
+COUNT_KEYS = ("models", "versions", "stage_changes", "cards", "reviews", "audit_events")
+PUSH_PATH = "/api/v1/federation/push/"
+
+
+class SyncError(Exception):
+    """The sync stopped; what was acknowledged before stays pushed."""
+
+
+@dataclass
+class SyncResult:
+    batches_total: int = 0
+    batches_sent: int = 0
+    items: int = 0
+    applied: Counter = field(default_factory=Counter)
+
+    @property
+    def nothing_to_push(self) -> bool:
+        return self.items == 0
+
+    def summary(self) -> str:
+        if self.nothing_to_push:
+            return "Nothing to push: the central catalog is up to date."
+        parts = ", ".join(f"{self.applied[key]} {key.replace('_', ' ')}" for key in COUNT_KEYS)
+        return (
+            f"Pushed {self.items} items in {self.batches_sent} batches; the central catalog "
+            f"applied: {parts} ({self.applied['unchanged']} already up to date)."
+        )
+
+
+def _iso(moment) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def model_snapshot(model: RegisteredModel) -> dict:
+    """Everything the central catalog mirrors of one model, as plain JSON."""
+    versions = list(
+        ModelVersion.objects.filter(registered_model=model)
+        .select_related("created_by")
+        .order_by("number")
+    )
+    cards = {
+        card.model_version_id: card
+        for card in ModelCard.objects.filter(model_version__registered_model=model).select_related(
+            "current_revision"
+        )
+    }
+    reviews: dict = {}
+    for review in (
+        Review.objects.filter(model_version__registered_model=model)
+        .select_related("revision")
+        .order_by("id")
+    ):
+        reviews.setdefault(review.model_version_id, []).append(review)
+    # The event of each version's last transition, so central steps can name it.
+    stage_events: dict = {}
+    for event in (
+        AuditEvent.objects.filter(registered_model=model).exclude(to_stage="").order_by("id")
+    ):
+        stage_events[event.model_version_id] = event
+    out = []
+    for mv in versions:
+        card = cards.get(mv.pk)
+        revision = card.current_revision if card else None
+        event = stage_events.get(mv.pk)
+        out.append(
+            {
+                "id": mv.pk,
+                "version": mv.version,
+                "number": mv.number,
+                "stage": mv.stage,
+                "stage_changed_at": _iso(mv.stage_changed_at),
+                "promoted_at": _iso(mv.promoted_at),
+                "description": mv.description,
+                "tags": mv.tags,
+                "metrics": mv.metrics,
+                "params": mv.params,
+                "artifact_uri": mv.artifact_uri,
+                "artifact_sha256": mv.artifact_sha256,
+                "artifact_size": mv.artifact_size,
+                "data_version": mv.data_version,
+                "code_version": mv.code_version,
+                "source_run": mv.source_run,
+                "created_by": mv.created_by.get_username(),
+                "created_at": _iso(mv.created_at),
+                "stage_event": (
+                    {"id": event.pk, "actor": event.actor_username, "reason": event.reason}
+                    if event
+                    else None
+                ),
+                "card": (
+                    {
+                        "id": card.pk,
+                        "revision": revision.number,
+                        "sha256": revision.sha256,
+                        "sections": revision.sections(),
+                        "author": revision.author_username,
+                    }
+                    if revision
+                    else None
+                ),
+                "reviews": [
+                    {
+                        "id": r.pk,
+                        "reviewer": r.reviewer_username,
+                        "decision": r.decision,
+                        "comment": r.comment,
+                        "revision": r.revision.number,
+                        "revision_sha256": r.revision_sha256,
+                        "created_at": _iso(r.created_at),
+                    }
+                    for r in reviews.get(mv.pk, [])
+                ],
+            }
+        )
+    return {
+        "name": model.name,
+        "description": model.description,
+        "tags": model.tags,
+        "team": {"slug": model.team.slug, "name": model.team.name},
+        "created_by": model.created_by.get_username(),
+        "created_at": _iso(model.created_at),
+        "versions": out,
+    }
+
+
+def audit_item(event: AuditEvent) -> dict:
+    return {
+        "kind": "audit",
+        "id": event.pk,
+        "data": {
+            "created_at": _iso(event.created_at),
+            "action": event.action,
+            "actor": event.actor_username,
+            "request_id": event.request_id,
+            "model_id": event.registered_model_id,
+            "model_name": event.model_name,
+            "version_label": event.version_label,
+            "object_type": event.object_type,
+            "object_id": event.object_id,
+            "from_stage": event.from_stage,
+            "to_stage": event.to_stage,
+            "reason": event.reason,
+            "changes": event.changes,
+            "payload": event.payload,
+        },
+    }
+
+
+def pending_items(state: SyncState) -> list[dict]:
+    """What changed since the last acknowledged sync: changed models, then new events."""
+    known = dict(state.fingerprints.values_list("model_id", "fingerprint"))
+    items = []
+    # Only this registry's own models: a registry never pushes entries it mirrors.
+    for model in (
+        RegisteredModel.objects.filter(origin="")
+        .select_related("team", "created_by")
+        .order_by("pk")
+    ):
+        data = model_snapshot(model)
+        print_ = fingerprint(data)
+        if known.get(model.pk) != print_:
+            items.append({"kind": "model", "id": model.pk, "fingerprint": print_, "data": data})
+    # Events about mirrored entries (a registry that is both central and team) stay here.
+    # (the ingest marks every event it writes with payload["origin"]).
+    events = (
+        AuditEvent.objects.filter(pk__gt=state.audit_cursor)
+        .exclude(registered_model__origin__gt="")
+        .exclude(payload__has_key="origin")
+    )
+    items += [audit_item(event) for event in events.order_by("pk")]
+    return items
+
+
+def _acknowledge(state: SyncState, batch: list[dict]) -> None:
+    """Store what the central registry has acknowledged: fingerprints and the cursor."""
+    with transaction.atomic():
+        for item in batch:
+            if item["kind"] == "model":
+                SyncFingerprint.objects.update_or_create(
+                    state=state, model_id=item["id"], defaults={"fingerprint": item["fingerprint"]}
+                )
+        event_ids = [item["id"] for item in batch if item["kind"] == "audit"]
+        if event_ids:
+            state.audit_cursor = max(state.audit_cursor, *event_ids)
+            state.save(update_fields=["audit_cursor"])
+
+
+def sync_catalog(
+    *,
+    central_url: str | None = None,
+    token: str | None = None,
+    registry_id: str | None = None,
+    batch_size: int | None = None,
+    timeout: float = 30,
+    progress: Callable[[int, int, dict], None] | None = None,
+) -> SyncResult:
+    """Push what changed since the last successful sync; raises SyncError on failure.
+
+    `progress(batch_number, batches_total, applied)` is called after each acknowledged
+    batch (the command prints "batch 3/10" with it).
+    """
+    central_url = (central_url or settings.REGISTRY_CENTRAL_URL).rstrip("/")
+    token = token or settings.REGISTRY_CENTRAL_TOKEN
+    registry_id = registry_id or settings.REGISTRY_ID
+    batch_size = batch_size or settings.REGISTRY_SYNC_BATCH_SIZE
+    if not central_url or not token:
+        raise SyncError(
+            "This is not a team registry: set REGISTRY_CENTRAL_URL and REGISTRY_CENTRAL_TOKEN "
+            "(the central registry's address and its catalog_sync user's token)."
+        )
+    try:
+        validate_origin(registry_id)
+    except Exception as exc:
+        raise SyncError(
+            f"REGISTRY_ID '{registry_id}' cannot be used: set it to this registry's name, "
+            "e.g. team-fraud (lower-case letters, digits and '-', not 'local')."
+        ) from exc
+    if batch_size < 1:
+        raise SyncError("The batch size must be at least 1.")
+
+    state, _ = SyncState.objects.get_or_create(central_url=central_url, registry_id=registry_id)
+    state.last_attempt_at = timezone.now()
+    state.save(update_fields=["last_attempt_at"])
+    items = pending_items(state)
+    batches = [items[i : i + batch_size] for i in range(0, len(items), batch_size)]
+    result = SyncResult(batches_total=len(batches), items=len(items))
+    session = requests.Session()
+    session.headers.update({"Authorization": f"Token {token}", "Accept": "application/json"})
+    for number, batch in enumerate(batches, start=1):
+        try:
+            response = session.post(
+                central_url + PUSH_PATH,
+                json={"origin": registry_id, "items": batch},
+                timeout=timeout,
+            )
+        except requests.RequestException as exc:
+            _fail(
+                state,
+                f"batch {number}/{len(batches)}: the central registry did not answer "
+                f"({exc.__class__.__name__}: {exc})",
+            )
+        if response.status_code != 200:
+            try:
+                message = response.json()["error"]["message"]
+            except (ValueError, KeyError, TypeError):
+                message = response.text[:300]
+            _fail(
+                state,
+                f"batch {number}/{len(batches)} refused with {response.status_code}: {message}",
+            )
+        _acknowledge(state, batch)
+        applied = response.json().get("applied", {})
+        result.applied.update({k: v for k, v in applied.items() if isinstance(v, int)})
+        result.batches_sent = number
+        if progress is not None:
+            progress(number, len(batches), applied)
+    state.last_success_at = timezone.now()
+    state.last_error = ""
+    state.last_summary = {
+        **{k: result.applied[k] for k in (*COUNT_KEYS, "unchanged")},
+        "items": result.items,
+        "batches": result.batches_sent,
+    }
+    state.save(update_fields=["last_success_at", "last_error", "last_summary"])
+    return result
+
+
+def _fail(state: SyncState, message: str):
+    state.last_error = message
+    state.save(update_fields=["last_error"])
+    raise SyncError(
+        f"Sync stopped at {message}. What was acknowledged before stays pushed; run "
+        "sync_catalog again to resume."
+    )

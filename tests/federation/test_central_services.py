@@ -1,0 +1,197 @@
+"""The central side in-process: the ingest service, the ownership guard on every write
+service, the stage walk, and origin in the API and the dashboard."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.urls import reverse
+from rest_framework.test import APIClient
+
+from approvals_app import services as approvals
+from federation_app import services as federation
+from federation_app.models import MirroredAuditEvent, MirroredModel, SyncState
+from federation_app.sync import model_snapshot, pending_items
+from models_app import services
+from models_app.enums import Stage
+from models_app.exceptions import Conflict, NotAllowed
+from models_app.models import ModelVersion, RegisteredModel
+from tests.factories import FULL_CARD, make_promotable, register
+
+OWNED = "fraud_detector is owned by registry team-x; change it there."
+
+
+@pytest.fixture
+def mirrored(people, model, promote):
+    """fraud_detector (1.0.0 in production, 1.1.0 approved in staging) mirrored from team-x
+    into this same database, as a central catalog would hold it."""
+    promote(model, "1.0.0")
+    candidate = register(actor=people.author, model=model, version="1.1.0")
+    make_promotable(candidate, author=people.author, reviewer=people.reviewer)
+    items = pending_items(SyncState.objects.create(central_url="here", registry_id="team-x"))
+    federation.catalog_ingest(actor=people.admin, origin="team-x", items=items)
+    return RegisteredModel.objects.get(name="team-x.fraud_detector")
+
+
+def test_ingest_mirrors_the_model_with_its_origin_and_stages(mirrored, model):
+    assert mirrored.origin == "team-x"
+    assert mirrored.team.name == "Fraud (team-x)"
+    stages = dict(mirrored.versions.values_list("version", "stage"))
+    assert stages == dict(model.versions.values_list("version", "stage"))
+    history = ModelVersion.history.filter(registered_model_id=mirrored.pk, stage="production")
+    assert [h.history_user_id for h in history] == [mirrored.created_by_id]
+
+
+def test_ingest_twice_changes_nothing(people, mirrored, model):
+    items = pending_items(SyncState.objects.create(central_url="again", registry_id="team-x"))
+    applied = federation.catalog_ingest(actor=people.admin, origin="team-x", items=items)
+    assert applied["unchanged"] == len(items)
+    assert sum(v for k, v in applied.items() if k != "unchanged") == 0
+    assert MirroredModel.objects.count() == 1
+    assert MirroredAuditEvent.objects.filter(origin="team-x").count() == len(items) - 1
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda p, m, v: services.registered_model_update(actor=p.admin, model=m, description="x"),
+        lambda p, m, v: services.registered_model_rename(actor=p.admin, model=m, new_name="y"),
+        lambda p, m, v: services.model_version_register(actor=p.admin, model=m, version="9.0.0"),
+        lambda p, m, v: services.model_version_update(actor=p.admin, version=v, description="x"),
+        lambda p, m, v: services.model_version_attach_artifact(
+            actor=p.admin, version=v, uri="s3://b/k", sha256="a" * 64, size=1
+        ),
+        lambda p, m, v: services.model_version_promote(actor=p.admin, version=v, reason="r"),
+        lambda p, m, v: services.model_version_archive(actor=p.admin, version=v, reason="r"),
+        lambda p, m, v: services.model_version_deprecate(actor=p.admin, version=v, reason="r"),
+        lambda p, m, v: services.registered_model_rollback(actor=p.admin, model=m, reason="r"),
+        lambda p, m, v: services.policy_update(actor=p.admin, model=m, required_approvals=2),
+        lambda p, m, v: approvals.card_update(actor=p.admin, version=v, sections=FULL_CARD),
+        lambda p, m, v: approvals.review_request(actor=p.admin, version=v),
+        lambda p, m, v: approvals.review_submit(actor=p.reviewer2, version=v, decision="approve"),
+    ],
+    ids=[
+        "model_update",
+        "model_rename",
+        "version_register",
+        "version_update",
+        "attach_artifact",
+        "promote",
+        "archive",
+        "deprecate",
+        "rollback",
+        "policy_update",
+        "card_update",
+        "review_request",
+        "review_submit",
+    ],
+)
+def test_write_service_on_a_mirrored_entry_is_refused(people, mirrored, call):
+    version = mirrored.versions.get(version="1.1.0")
+    with pytest.raises(Conflict) as refused:
+        call(people, mirrored, version)
+    assert refused.value.message == OWNED
+    assert refused.value.status == 409
+
+
+def test_mirroring_block_alone_lifts_the_guard(people, mirrored):
+    with federation.mirroring():
+        services.registered_model_update(actor=people.admin, model=mirrored, description="ok")
+    assert RegisteredModel.objects.get(pk=mirrored.pk).description == "ok"
+    with pytest.raises(Conflict):
+        services.registered_model_update(actor=people.admin, model=mirrored, description="no")
+
+
+def test_local_models_stay_writable_on_the_central_registry(people, mirrored, model):
+    services.registered_model_update(actor=people.author, model=model, description="mine")
+    assert RegisteredModel.objects.get(pk=model.pk).description == "mine"
+
+
+def test_ingest_requires_the_push_permission(people, model):
+    data = model_snapshot(model)
+    with pytest.raises(NotAllowed, match="push_catalog"):
+        federation.catalog_ingest(
+            actor=people.release, origin="team-x", items=[{"kind": "model", "id": 1, "data": data}]
+        )
+
+
+@pytest.mark.parametrize("origin", ["local", "Team X", "a.b", "", "x" * 41])
+def test_ingest_refuses_a_bad_origin(people, model, origin):
+    data = model_snapshot(model)
+    with pytest.raises(ValidationError):
+        federation.catalog_ingest(
+            actor=people.admin, origin=origin, items=[{"kind": "model", "id": 1, "data": data}]
+        )
+
+
+def test_push_endpoint_answers_bad_items_with_400(people, model):
+    client = APIClient()
+    client.force_authenticate(people.admin)
+    data = model_snapshot(model)
+    data["name"] = "../etc"
+    response = client.post(
+        "/api/v1/federation/push/",
+        {"origin": "team-x", "items": [{"kind": "model", "id": 1, "data": data}]},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert "items[0]" in response.json()["error"]["details"]
+    response = client.post(
+        "/api/v1/federation/push/",
+        {"origin": "team-x", "items": [{"kind": "nonsense", "id": 1, "data": {}}]},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert not RegisteredModel.objects.filter(origin="team-x").exists()
+
+
+def test_push_endpoint_refuses_anonymous_and_unpermitted_users(people):
+    body = {"origin": "team-x", "items": [{"kind": "audit", "id": 1, "data": {}}]}
+    assert APIClient().post("/api/v1/federation/push/", body, format="json").status_code == 401
+    client = APIClient()
+    client.force_authenticate(people.release)
+    assert client.post("/api/v1/federation/push/", body, format="json").status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("start", "promoted", "target", "want_promoted", "steps"),
+    [
+        (Stage.STAGING, False, Stage.STAGING, False, []),
+        (Stage.STAGING, False, Stage.PRODUCTION, True, ["promote"]),
+        (Stage.STAGING, False, Stage.ARCHIVED, False, ["archive"]),
+        (Stage.STAGING, False, Stage.ARCHIVED, True, ["promote", "archive"]),
+        (Stage.STAGING, False, Stage.ROLLED_BACK, True, ["promote", "roll_back"]),
+        (Stage.ARCHIVED, True, Stage.PRODUCTION, True, ["restore"]),
+        (Stage.PRODUCTION, True, Stage.DEPRECATED, True, ["archive", "deprecate"]),
+    ],
+)
+def test_stage_path_walks_the_lifecycle(start, promoted, target, want_promoted, steps):
+    path = federation.stage_path(start, promoted, target, want_promoted)
+    assert [step[0] for step in path] == steps
+
+
+def test_stage_path_refuses_an_impossible_mirror():
+    with pytest.raises(Conflict):
+        federation.stage_path(Stage.DEPRECATED, False, Stage.PRODUCTION, True)
+
+
+def test_api_lists_and_filters_models_by_origin(people, mirrored, model):
+    client = APIClient()
+    client.force_authenticate(people.viewer)
+    everything = client.get("/api/v1/models/").json()["results"]
+    assert sorted((m["name"], m["origin"]) for m in everything) == [
+        ("fraud_detector", ""),
+        ("team-x.fraud_detector", "team-x"),
+    ]
+    local = client.get("/api/v1/models/", {"origin": "local"}).json()["results"]
+    assert [m["name"] for m in local] == ["fraud_detector"]
+    remote = client.get("/api/v1/models/", {"origin": "team-x"}).json()["results"]
+    assert [m["name"] for m in remote] == ["team-x.fraud_detector"]
+
+
+def test_dashboard_shows_the_origin(client, people, mirrored):
+    client.force_login(people.viewer)
+    listing = client.get(reverse("models:list")).content.decode()
+    assert "from team-x" in listing
+    page = client.get(reverse("models:model", args=[mirrored.name])).content.decode()
+    assert "Mirrored from registry team-x" in page

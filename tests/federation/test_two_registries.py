@@ -1,0 +1,293 @@
+"""SPEC §11 end to end: a team registry (the test database, served by live_server) pushes
+to a central registry (a real server in a subprocess with its own SQLite database)."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+import pytest
+import requests
+from django.core.management import call_command
+from knox.models import AuthToken
+
+from approvals_app.models import ModelCard, Review
+from federation_app.models import SyncState
+from federation_app.sync import SyncError, pending_items, sync_catalog
+from models_app import services
+from models_app.models import AuditEvent
+from tests.factories import make_promotable, register
+
+MODEL = "team-fraud.fraud_detector"
+
+
+def sync(central, registry_id: str = "team-fraud", **kwargs):
+    return sync_catalog(
+        central_url=central.url,
+        token=central.tokens.sync_token,
+        registry_id=registry_id,
+        **kwargs,
+    )
+
+
+def sync_command(central, registry_id: str = "team-fraud", **kwargs) -> tuple[str, str]:
+    out, err = StringIO(), StringIO()
+    call_command(
+        "sync_catalog",
+        central_url=central.url,
+        token=central.tokens.sync_token,
+        registry_id=registry_id,
+        stdout=out,
+        stderr=err,
+        **kwargs,
+    )
+    return out.getvalue(), err.getvalue()
+
+
+def get(central, path: str, **params) -> dict:
+    response = central.api("GET", path, params=params)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def central_versions(central, name: str = MODEL) -> dict:
+    data = get(central, f"/api/v1/models/{name}/versions/", page_size=200)
+    return {v["version"]: (v["stage"], v["number"], v["metrics"]) for v in data["results"]}
+
+
+def team_versions(model) -> dict:
+    return {v.version: (v.stage, v.number, v.metrics) for v in model.versions.all()}
+
+
+def central_totals(central) -> dict:
+    """Counts of everything the central registry holds, to compare before and after."""
+    models = get(central, "/api/v1/models/", page_size=200)["results"]
+    return {
+        "models": len(models),
+        "versions": sum(m["versions_count"] for m in models),
+        "stages": sorted(
+            (m["name"], stage, n) for m in models for stage, n in m["stage_counts"].items()
+        ),
+        "audit": get(central, "/api/v1/audit/", page_size=1)["count"],
+        "mirrored_audit": get(central, "/api/v1/federation/audit/", page_size=1)["count"],
+        "reviews": sum(
+            len(v["reviews"])
+            for m in models
+            if m["origin"]
+            for v in get(central, f"/api/v1/federation/models/{m['name']}/")["versions"]
+        ),
+    }
+
+
+def central_events(central, action: str, name: str = MODEL) -> list[dict]:
+    return get(central, "/api/v1/audit/", model=name, action=action)["results"]
+
+
+def test_first_sync_mirrors_models_versions_cards_reviews_and_audit(
+    live_server, central, people, model, promote
+):
+    promote(model, "1.0.0", metrics={"accuracy": 0.95})
+    register(actor=people.author, model=model, version="1.1.0", metrics={"accuracy": 0.96})
+
+    out, err = sync_command(central, batch_size=4)
+
+    team_events = AuditEvent.objects.count()
+    batches = -(-(1 + team_events) // 4)
+    assert f"batch {batches}/{batches} acknowledged" in err
+    assert (
+        f"1 models, 2 versions, 1 stage changes, 2 cards, 1 reviews, {team_events} audit events"
+        in out
+    )
+    listed = get(central, "/api/v1/models/", origin="team-fraud")
+    assert [(m["name"], m["origin"]) for m in listed["results"]] == [(MODEL, "team-fraud")]
+    assert listed["results"][0]["production"]["version"] == "1.0.0"
+    assert get(central, "/api/v1/models/", origin="local")["count"] == 0
+    assert central_versions(central) == team_versions(model)
+    # The team registry's own server answers the same production version.
+    token = AuthToken.objects.create(user=people.viewer)[1]
+    team_production = requests.get(
+        f"{live_server.url}/api/v1/models/fraud_detector/production/",
+        headers={"Authorization": f"Token {token}"},
+        timeout=10,
+    ).json()
+    central_production = get(central, f"/api/v1/models/{MODEL}/production/")
+    assert central_production["version"] == team_production["version"] == "1.0.0"
+
+    mirrored = get(central, f"/api/v1/federation/models/{MODEL}/")
+    assert mirrored["origin"] == "team-fraud"
+    assert mirrored["origin_name"] == "fraud_detector"
+    by_version = {v["version"]: v for v in mirrored["versions"]}
+    card = ModelCard.objects.get(model_version__version="1.0.0").current_revision
+    assert by_version["1.0.0"]["card"]["revision"] == card.number
+    assert by_version["1.0.0"]["card"]["sha256"] == card.sha256
+    assert [(r["reviewer"], r["decision"]) for r in by_version["1.0.0"]["reviews"]] == [
+        ("reviewer", "approve")
+    ]
+    # The central promotion went through the lifecycle and names the origin's event.
+    promoted = central_events(central, "version.promoted")
+    origin_event = AuditEvent.objects.get(action="version.promoted")
+    assert [
+        (e["actor"], e["payload"]["origin"], e["payload"]["origin_event_id"]) for e in promoted
+    ] == [("catalog_sync", "team-fraud", origin_event.pk)]
+    assert get(central, "/api/v1/federation/audit/", origin="team-fraud")["count"] == team_events
+    registries = get(central, "/api/v1/federation/registries/")["results"]
+    assert [(r["name"], r["models"]) for r in registries] == [("team-fraud", 1)]
+
+
+def test_promotion_and_rollback_appear_centrally_after_the_next_sync(
+    central, people, model, promote
+):
+    promote(model, "1.0.0")
+    candidate = register(actor=people.author, model=model, version="1.1.0")
+    sync(central)
+
+    make_promotable(candidate, author=people.author, reviewer=people.reviewer2)
+    services.model_version_promote(actor=people.release, version=candidate, reason="better f1")
+    result = sync(central)
+    assert result.applied["stage_changes"] == 2  # 1.0.0 archived, 1.1.0 promoted
+    assert central_versions(central)["1.1.0"][0] == "production"
+    assert central_versions(central)["1.0.0"][0] == "archived"
+
+    services.registered_model_rollback(actor=people.release, model=model, reason="latency up")
+    result = sync(central)
+    assert result.applied["stage_changes"] == 2
+    assert central_versions(central) == team_versions(model)
+    assert central_versions(central)["1.0.0"][0] == "production"
+    assert central_versions(central)["1.1.0"][0] == "rolled_back"
+
+    for action in ("version.rolled_back", "version.restored"):
+        origin_event = AuditEvent.objects.get(action=action)
+        [event] = central_events(central, action)
+        assert event["payload"]["origin"] == "team-fraud"
+        assert event["payload"]["origin_event_id"] == origin_event.pk
+        assert event["payload"]["origin_actor"] == "release"
+        assert event["reason"] == "mirrored from team-fraud: latency up"
+        [mirrored] = get(central, "/api/v1/federation/audit/", origin="team-fraud", action=action)[
+            "results"
+        ]
+        assert (mirrored["origin_id"], mirrored["actor"], mirrored["reason"]) == (
+            origin_event.pk,
+            "release",
+            "latency up",
+        )
+
+
+def test_second_sync_with_nothing_new_changes_nothing(central, people, model, promote):
+    promote(model, "1.0.0")
+    register(actor=people.author, model=model, version="1.1.0")
+    sync(central)
+    before = central_totals(central)
+
+    out, err = sync_command(central)
+
+    assert out.strip() == "Nothing to push: the central catalog is up to date."
+    assert err == ""
+    assert central_totals(central) == before
+    # The central upsert itself is idempotent: the whole catalog sent again changes nothing.
+    everything = pending_items(SyncState.objects.create(central_url="resend", registry_id="x"))
+    response = central.api(
+        "POST",
+        "/api/v1/federation/push/",
+        token=central.tokens.sync_token,
+        json={"origin": "team-fraud", "items": everything},
+    )
+    assert response.status_code == 200, response.text
+    applied = response.json()["applied"]
+    assert applied.pop("unchanged") == len(everything)
+    assert set(applied.values()) == {0}
+    assert central_totals(central) == before
+
+
+def test_interrupted_sync_completes_on_the_next_run_without_duplicates(
+    central, people, model, promote
+):
+    promote(model, "1.0.0")
+    register(actor=people.author, model=model, version="1.1.0")
+    register(actor=people.author, model=model, version="1.2.0")
+    team_event_ids = set(AuditEvent.objects.values_list("pk", flat=True))
+
+    def stop_central_after_batch_2(number, total, applied):
+        if number == 2:
+            central.stop()
+
+    with pytest.raises(SyncError, match=r"Sync stopped at batch 3/\d+"):
+        sync(central, batch_size=3, progress=stop_central_after_batch_2)
+    state = SyncState.objects.get(central_url=central.url, registry_id="team-fraud")
+    # Batch 1 held the model and 2 events, batch 2 three more: the cursor is at event 5.
+    assert state.audit_cursor == sorted(team_event_ids)[4]
+    assert "did not answer" in state.last_error
+
+    central.start()
+    assert get(central, "/api/v1/federation/audit/")["count"] == 5
+    out, err = sync_command(central, batch_size=3)
+    assert "batch 1/" in err
+    assert "Pushed" in out
+
+    mirrored = get(central, "/api/v1/federation/audit/", page_size=200)["results"]
+    assert sorted(e["origin_id"] for e in mirrored) == sorted(team_event_ids)
+    assert central_versions(central) == team_versions(model)
+    assert central_totals(central)["models"] == 1
+    assert sync_command(central)[0].startswith("Nothing to push")
+
+
+def test_central_registry_refuses_to_change_a_synced_entry(central, people, model, promote):
+    promote(model, "1.0.0")
+    candidate = register(actor=people.author, model=model, version="1.1.0")
+    make_promotable(candidate, author=people.author, reviewer=people.reviewer)
+    sync(central)
+    before = central_totals(central)
+    message = "fraud_detector is owned by registry team-fraud; change it there."
+    base = f"/api/v1/models/{MODEL}"
+
+    for method, path, body in (
+        ("POST", f"{base}/versions/1.1.0/promote/", {"reason": "central wants it"}),
+        ("POST", f"{base}/versions/1.1.0/archive/", {"reason": "central wants it"}),
+        ("POST", f"{base}/rollback/", {"reason": "central wants it"}),
+        ("PATCH", f"{base}/", {"description": "edited centrally"}),
+        ("POST", f"{base}/versions/", {"version": "9.0.0"}),
+        ("PUT", f"{base}/versions/1.1.0/card/", {"sections": {"limitations": "x"}}),
+        ("POST", f"{base}/versions/1.1.0/reviews/", {"decision": "approve"}),
+    ):
+        response = central.api(method, path, json=body)
+        assert response.status_code == 409, (path, response.text)
+        assert response.json()["error"]["message"] == message, path
+
+    assert central_totals(central) == before
+    # Only the catalog sync user (federation_app.push_catalog) may push.
+    response = central.api(
+        "POST",
+        "/api/v1/federation/push/",
+        token=central.tokens.reader,
+        json={"origin": "team-fraud", "items": [{"kind": "audit", "id": 1, "data": {}}]},
+    )
+    assert response.status_code == 403
+    assert "push_catalog" in response.json()["error"]["message"]
+
+
+def test_two_team_registries_with_a_model_of_the_same_name_stay_distinct(
+    central, people, model, promote
+):
+    promote(model, "1.0.0")
+    sync(central, registry_id="team-fraud")
+    newer = register(actor=people.author, model=model, version="2.0.0")
+    sync(central, registry_id="team-risk")
+
+    names = get(central, "/api/v1/models/", search="fraud_detector")["results"]
+    assert sorted((m["name"], m["origin"], m["team_name"]) for m in names) == [
+        ("team-fraud.fraud_detector", "team-fraud", "Fraud (team-fraud)"),
+        ("team-risk.fraud_detector", "team-risk", "Fraud (team-risk)"),
+    ]
+    for origin in ("team-fraud", "team-risk"):
+        listed = get(central, "/api/v1/models/", origin=origin)["results"]
+        assert [m["name"] for m in listed] == [f"{origin}.fraud_detector"]
+
+    make_promotable(newer, author=people.author, reviewer=people.reviewer)
+    services.model_version_promote(actor=people.release, version=newer, reason="ship 2")
+    sync(central, registry_id="team-fraud")
+
+    assert central_versions(central, "team-fraud.fraud_detector") == team_versions(model)
+    risk = central_versions(central, "team-risk.fraud_detector")
+    assert {v: s for v, (s, _n, _m) in risk.items()} == {
+        "1.0.0": "production",
+        "2.0.0": "staging",
+    }
+    assert Review.objects.count() == 2
