@@ -195,3 +195,15 @@ def test_dashboard_shows_the_origin(client, people, mirrored):
     assert "from team-x" in listing
     page = client.get(reverse("models:model", args=[mirrored.name])).content.decode()
     assert "Mirrored from registry team-x" in page
+
+
+def test_admin_shows_origin_registries_and_sync_state_read_only(client, people, mirrored):
+    client.force_login(people.admin)
+    for name in ("originregistry", "mirroredauditevent", "syncstate"):
+        page = client.get(reverse(f"admin:federation_app_{name}_changelist"))
+        assert page.status_code == 200
+    assert (
+        "team-x"
+        in client.get(reverse("admin:federation_app_originregistry_changelist")).content.decode()
+    )
+    assert client.get(reverse("admin:federation_app_syncstate_add")).status_code == 403

@@ -1,0 +1,43 @@
+"""sync_catalog's refusals and failures, without a central registry."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from federation_app.models import SyncState
+
+
+def test_sync_without_a_central_registry_configured_says_how(db, settings):
+    settings.REGISTRY_CENTRAL_URL = ""
+    settings.REGISTRY_CENTRAL_TOKEN = ""
+    with pytest.raises(CommandError, match="REGISTRY_CENTRAL_URL and REGISTRY_CENTRAL_TOKEN"):
+        call_command("sync_catalog")
+
+
+@pytest.mark.parametrize("registry_id", ["local", "Team Fraud"])
+def test_sync_refuses_a_registry_id_that_is_not_a_name(db, registry_id):
+    with pytest.raises(CommandError, match="REGISTRY_ID"):
+        call_command(
+            "sync_catalog", central_url="http://127.0.0.1:9", token="t", registry_id=registry_id
+        )
+
+
+def test_sync_with_the_central_registry_down_fails_clearly_and_keeps_the_cursor(model):
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    with pytest.raises(CommandError, match=r"Sync stopped at batch 1/1: .*did not answer"):
+        call_command("sync_catalog", central_url=url, token="t", registry_id="team-fraud")
+    state = SyncState.objects.get(central_url=url, registry_id="team-fraud")
+    assert state.audit_cursor == 0
+    assert state.fingerprints.count() == 0
+    assert state.last_success_at is None
+
+
+def test_every_needs_a_positive_number_of_seconds(db):
+    with pytest.raises(CommandError, match="--every"):
+        call_command("sync_catalog", every=0)
