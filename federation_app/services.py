@@ -337,9 +337,20 @@ def _ingest_version(*, actor, origin, model, data, where, counts):
         if mv.registered_model_id != model.pk:
             raise Conflict(f"{where}id names a version of another model.")
         before = {"description": mv.description, "tags": mv.tags}
-        changes = diff(before, {"description": description, "tags": tags})
+        after = {"description": description, "tags": tags}
+        if not (mv.artifact_uri or mv.artifact_sha256):
+            # An artifact attached at the origin after registration (write-once there too).
+            uri, sha256, size = _artifact(data, where)
+            before |= {
+                "artifact_uri": mv.artifact_uri,
+                "artifact_sha256": mv.artifact_sha256,
+                "artifact_size": mv.artifact_size,
+            }
+            after |= {"artifact_uri": uri, "artifact_sha256": sha256, "artifact_size": size}
+        changes = diff(before, after)
         if changes:
-            mv.description, mv.tags = description, tags
+            for name, value in after.items():
+                setattr(mv, name, value)
             tag_change(mv, actor=actor, reason=f"mirrored from {origin}")
             mv.save()
             record_event(
@@ -357,13 +368,9 @@ def _ingest_version(*, actor, origin, model, data, where, counts):
     number = _id(data, "number", where=where)
     metrics = validate_metrics(_field(data, "metrics", dict, default={}, where=where))
     params = validate_params(_field(data, "params", dict, default={}, where=where))
-    artifact_uri = _field(data, "artifact_uri", str, default="", where=where)
-    if artifact_uri:
-        validate_artifact_uri(artifact_uri)
-    artifact_sha256 = _field(data, "artifact_sha256", str, default="", where=where)
-    if artifact_sha256:
-        validate_sha256(artifact_sha256)
-    artifact_size = _field(data, "artifact_size", int, default=None, where=where)
+    if len(label) > 64:
+        raise ValidationError(f"{where}version is longer than 64 characters.")
+    artifact_uri, artifact_sha256, artifact_size = _artifact(data, where)
     if ModelVersion.objects.filter(registered_model=model, version=label).exists():
         raise Conflict(f"{model.name} already has a version {label} from another origin id.")
     if ModelVersion.objects.filter(registered_model=model, number=number).exists():
@@ -415,6 +422,19 @@ def _ingest_version(*, actor, origin, model, data, where, counts):
     mirror.save()
     counts["versions"] += 1
     return mv, mirror
+
+
+def _artifact(data: dict, where: str) -> tuple[str, str, int | None]:
+    uri = _field(data, "artifact_uri", str, default="", where=where)
+    if uri:
+        validate_artifact_uri(uri)
+    sha256 = _field(data, "artifact_sha256", str, default="", where=where)
+    if sha256:
+        validate_sha256(sha256)
+    size = _field(data, "artifact_size", int, default=None, where=where)
+    if size is not None and size < 0:
+        raise ValidationError(f"{where}artifact_size must be 0 or more.")
+    return uri, sha256, size
 
 
 def _ingest_card(*, origin, mv, data, where, counts) -> None:

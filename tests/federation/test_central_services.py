@@ -207,3 +207,23 @@ def test_admin_shows_origin_registries_and_sync_state_read_only(client, people, 
         in client.get(reverse("admin:federation_app_originregistry_changelist")).content.decode()
     )
     assert client.get(reverse("admin:federation_app_syncstate_add")).status_code == 403
+
+
+def test_an_artifact_attached_at_the_origin_after_a_sync_is_mirrored(people, mirrored, model):
+    local = model.versions.get(version="1.1.0")
+    services.model_version_attach_artifact(
+        actor=people.author,
+        version=local,
+        uri="s3://models/fraud/1.1.0.bin",
+        sha256="b" * 64,
+        size=42,
+    )
+    items = pending_items(SyncState.objects.get(registry_id="team-x"))
+    applied = federation.catalog_ingest(actor=people.admin, origin="team-x", items=items)
+    assert applied["versions"] == 1
+    copy = mirrored.versions.get(version="1.1.0")
+    assert (copy.artifact_uri, copy.artifact_sha256, copy.artifact_size) == (
+        "s3://models/fraud/1.1.0.bin",
+        "b" * 64,
+        42,
+    )
