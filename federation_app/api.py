@@ -90,7 +90,9 @@ class RegistryOutput(serializers.Serializer):
 class RegistryListView(APIView):
     """The team registries that push to this catalog."""
 
-    @extend_schema(operation_id="federation_registries", responses={200: paginated(RegistryOutput)})
+    @extend_schema(
+        operation_id="federation_registries", responses={200: paginated(RegistryOutput), **errors()}
+    )
     def get(self, request):
         from models_app.models import RegisteredModel
 

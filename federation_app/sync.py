@@ -51,11 +51,19 @@ class SyncResult:
     def summary(self) -> str:
         if self.nothing_to_push:
             return "Nothing to push: the central catalog is up to date."
-        parts = ", ".join(f"{self.applied[key]} {key.replace('_', ' ')}" for key in COUNT_KEYS)
+        parts = ", ".join(_count(self.applied[key], key) for key in COUNT_KEYS)
         return (
-            f"Pushed {self.items} items in {self.batches_sent} batches; the central catalog "
+            f"Pushed {_count(self.items, 'items')} in {_count(self.batches_sent, 'batches')}; "
+            "the central catalog "
             f"applied: {parts} ({self.applied['unchanged']} already up to date)."
         )
+
+
+def _count(n: int, key: str) -> str:
+    noun = key.replace("_", " ")
+    if n == 1:
+        noun = noun[:-2] if noun.endswith("ches") else noun[:-1]
+    return f"{n} {noun}"
 
 
 def _iso(moment) -> str | None:

@@ -236,6 +236,9 @@ def model_list(request):
                     )
                 )
             )
+    origin = request.GET.get("origin", "")
+    if origin:  # entries mirrored from one team registry (SPEC §11); "local": our own
+        qs = qs.filter(origin="" if origin == "local" else origin[:40])
     page = Paginator(qs.order_by("name"), MODELS_PER_PAGE).get_page(request.GET.get("page"))
     return render(
         request,

@@ -193,6 +193,12 @@ def test_dashboard_shows_the_origin(client, people, mirrored):
     client.force_login(people.viewer)
     listing = client.get(reverse("models:list")).content.decode()
     assert "from team-x" in listing
+    only_mirrored = client.get(reverse("models:list"), {"origin": "team-x"}).content.decode()
+    assert "team-x.fraud_detector" in only_mirrored
+    assert 'href="/models/fraud_detector/"' not in only_mirrored
+    only_local = client.get(reverse("models:list"), {"origin": "local"}).content.decode()
+    assert 'href="/models/fraud_detector/"' in only_local
+    assert "team-x.fraud_detector" not in only_local
     page = client.get(reverse("models:model", args=[mirrored.name])).content.decode()
     assert "Mirrored from registry team-x" in page
 

@@ -94,8 +94,7 @@ def test_first_sync_mirrors_models_versions_cards_reviews_and_audit(
     batches = -(-(1 + team_events) // 4)
     assert f"batch {batches}/{batches} acknowledged" in err
     assert (
-        f"1 models, 2 versions, 1 stage changes, 2 cards, 1 reviews, {team_events} audit events"
-        in out
+        f"1 model, 2 versions, 1 stage change, 2 cards, 1 review, {team_events} audit events" in out
     )
     listed = get(central, "/api/v1/models/", origin="team-fraud")
     assert [(m["name"], m["origin"]) for m in listed["results"]] == [(MODEL, "team-fraud")]
