@@ -543,8 +543,11 @@ def stage_path(stage: str, promoted: bool, target: str, want_promoted: bool) -> 
 def _apply_stages(*, actor, origin, model, pending, counts) -> None:
     """Walk each version to its origin stage, keeping at most one in production.
 
-    Order: versions leaving production first, then those passing through production on
-    their way elsewhere, then the one ending in production.
+    Order: walks that leave production first, then walks that pass through production on
+    their way elsewhere, then the walk that ends in production. When a version stays in
+    production but another passes through it (at the origin: promoted and rolled back
+    between two syncs), the one in production is archived first and restored last, as
+    the origin's own rollback did.
     """
     walks = []
     for mv, mirror, vdata, where in pending:
@@ -554,11 +557,28 @@ def _apply_stages(*, actor, origin, model, pending, counts) -> None:
         want_promoted = _field(vdata, "promoted_at", str, default=None, where=where) is not None
         event = _field(vdata, "stage_event", dict, default=None, where=where) or {}
         path = stage_path(mv.stage, mv.promoted_at is not None, target, want_promoted)
-        leaves = mv.stage == Stage.PRODUCTION and target != Stage.PRODUCTION
-        through = any(step[2] == Stage.PRODUCTION for step in path)
-        order = 0 if leaves else (2 if target == Stage.PRODUCTION and through else 1)
-        walks.append((order, mv, mirror, vdata, where, path, event, target))
-    for _order, mv, mirror, vdata, where, path, event, target in sorted(walks, key=lambda w: w[0]):
+        walks.append([mv, mirror, vdata, where, path, event, target])
+    passes_through = any(
+        step[2] == Stage.PRODUCTION and step is not walk[4][-1]
+        for walk in walks
+        for step in walk[4]
+    )
+    for walk in list(walks):
+        mv, path = walk[0], walk[4]
+        if passes_through and mv.stage == Stage.PRODUCTION and not path:
+            archive = ("archive", Stage.PRODUCTION, Stage.ARCHIVED, Action.VERSION_ARCHIVED)
+            restore = ("restore", Stage.ARCHIVED, Stage.PRODUCTION, Action.VERSION_RESTORED)
+            walk[4] = [archive]
+            walks.append([*walk[:4], [restore], *walk[5:]])
+
+    def order(walk) -> int:
+        path = walk[4]
+        if path and path[0][1] == Stage.PRODUCTION:
+            return 0
+        return 2 if path and path[-1][2] == Stage.PRODUCTION else 1
+
+    walks.sort(key=order)
+    for mv, mirror, vdata, where, path, event, target in walks:
         event_id = _id(event, where=f"{where}stage_event.", default=None)
         origin_actor = event.get("actor", "") if isinstance(event.get("actor"), str) else ""
         origin_reason = event.get("reason", "") if isinstance(event.get("reason"), str) else ""

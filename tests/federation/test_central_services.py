@@ -233,3 +233,27 @@ def test_an_artifact_attached_at_the_origin_after_a_sync_is_mirrored(people, mir
         "b" * 64,
         42,
     )
+
+
+def test_promotion_and_rollback_between_two_syncs_are_mirrored(people, mirrored, model):
+    """1.1.0 promoted and rolled back at the origin before the next sync: centrally 1.0.0
+    must leave production for 1.1.0's walk and come back, as at the origin."""
+    local = model.versions.get(version="1.1.0")
+    services.model_version_promote(actor=people.release, version=local, reason="try 1.1.0")
+    services.registered_model_rollback(actor=people.release, model=model, reason="too slow")
+    items = pending_items(SyncState.objects.get(registry_id="team-x"))
+
+    applied = federation.catalog_ingest(actor=people.admin, origin="team-x", items=items)
+
+    stages = dict(mirrored.versions.values_list("version", "stage"))
+    assert stages == dict(model.versions.values_list("version", "stage"))
+    assert stages == {"1.0.0": "production", "1.1.0": "rolled_back"}
+    # 1.0.0 archived, 1.1.0 promoted, 1.1.0 rolled back, 1.0.0 restored.
+    assert applied["stage_changes"] == 4
+    steps = mirrored.audit_events.filter(payload__origin="team-x").exclude(to_stage="")
+    assert [(e.version_label, e.to_stage) for e in steps.order_by("id")][-4:] == [
+        ("1.0.0", "archived"),
+        ("1.1.0", "production"),
+        ("1.1.0", "rolled_back"),
+        ("1.0.0", "production"),
+    ]
