@@ -36,6 +36,11 @@ def _one(params, key: str) -> str | None:
     return value
 
 
+def one_param(params, key: str) -> str | None:
+    """One plain-text query parameter, None when absent or empty; 400 on control characters."""
+    return _one(params, key)
+
+
 def stage_param(params) -> str | None:
     stage = _one(params, "stage")
     if stage is not None and stage not in Stage.values:

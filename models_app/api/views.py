@@ -716,13 +716,26 @@ class HistoryView(APIView):
 
     @extend_schema(
         operation_id="models_history",
-        parameters=[NAME, *page_params(*AUDIT_PARAMS)],
+        parameters=[
+            NAME,
+            *page_params(
+                OpenApiParameter(
+                    "version",
+                    OpenApiTypes.STR,
+                    description="Only this version's trail (its SemVer string or number).",
+                ),
+                *AUDIT_PARAMS,
+            ),
+        ],
         responses={200: paginated(AuditEventOutput), **errors(400, 404)},
     )
     def get(self, request, name):
         model = model_or_404(name)
         params = filters.audit_params(request.query_params)
         params["model_name"] = model.name
+        version = filters.one_param(request.query_params, "version")
+        if version is not None:
+            params["version"] = version_or_404(model, version)
         return paginate(self, request, selectors.audit_events(**params), AuditEventOutput)
 
 
