@@ -257,3 +257,52 @@ def test_promotion_and_rollback_between_two_syncs_are_mirrored(people, mirrored,
         ("1.1.0", "rolled_back"),
         ("1.0.0", "production"),
     ]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_lifecycles_mirror_exactly_at_every_sync(people, model, seed):
+    """Random registrations and transitions at the origin, synced at random moments: after
+    every sync the central stages equal the origin's, with one production at most."""
+    import random
+
+    from federation_app.sync import _acknowledge
+    from models_app.exceptions import RegistryError
+
+    rng = random.Random(seed)
+    state = SyncState.objects.create(central_url="here", registry_id="team-x")
+    minor = 0
+
+    def staged(*stages):
+        return list(model.versions.filter(stage__in=stages).order_by("id"))
+
+    for _step in range(14):
+        op = rng.choice(
+            ["register", "promote", "promote", "archive", "deprecate", "rollback", "sync"]
+        )
+        try:
+            if op == "register" or not model.versions.exists():
+                minor += 1
+                register(actor=people.author, model=model, version=f"1.{minor}.0")
+            elif op == "promote" and staged(Stage.STAGING):
+                mv = rng.choice(staged(Stage.STAGING))
+                make_promotable(mv, author=people.author, reviewer=people.reviewer)
+                services.model_version_promote(actor=people.release, version=mv, reason="go")
+            elif op == "archive" and staged(Stage.STAGING, Stage.PRODUCTION):
+                mv = rng.choice(staged(Stage.STAGING, Stage.PRODUCTION))
+                services.model_version_archive(actor=people.release, version=mv, reason="old")
+            elif op == "deprecate" and staged(Stage.STAGING, Stage.ARCHIVED, Stage.ROLLED_BACK):
+                mv = rng.choice(staged(Stage.STAGING, Stage.ARCHIVED, Stage.ROLLED_BACK))
+                services.model_version_deprecate(actor=people.release, version=mv, reason="no")
+            elif op == "rollback":
+                services.registered_model_rollback(actor=people.release, model=model, reason="r")
+        except RegistryError:
+            pass  # e.g. a rollback with nothing to restore: the origin refused it too
+        if op == "sync" or _step == 13:
+            items = pending_items(state)
+            if items:
+                federation.catalog_ingest(actor=people.admin, origin="team-x", items=items)
+                _acknowledge(state, items)
+            copy = RegisteredModel.objects.get(name="team-x.fraud_detector")
+            assert dict(copy.versions.values_list("version", "stage")) == dict(
+                model.versions.values_list("version", "stage")
+            )
