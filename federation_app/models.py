@@ -180,6 +180,9 @@ class SyncState(models.Model):
     registry_id = models.CharField(max_length=40)
     # The id of the last local AuditEvent the central registry acknowledged.
     audit_cursor = models.BigIntegerField(default=0)
+    # [[event id, unix time first missed], …]: ids below the cursor not yet visible when
+    # it passed them (a transaction committing late); looked for again by each sync.
+    gaps = models.JSONField(default=list, blank=True)
     last_attempt_at = models.DateTimeField(null=True, blank=True)
     last_success_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)

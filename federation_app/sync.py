@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import requests
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from approvals_app.models import ModelCard, Review
@@ -31,6 +32,12 @@ from .services import fingerprint, validate_origin
 
 COUNT_KEYS = ("models", "versions", "stage_changes", "cards", "reviews", "audit_events")
 PUSH_PATH = "/api/v1/federation/push/"
+# Events about entries mirrored here (a registry that is both central and team): the
+# ingest marks every event it writes with payload["origin"]. They are never pushed.
+NOT_OURS = Q(registered_model__origin__gt="") | Q(payload__has_key="origin")
+# Past this many ids between two cursor positions, gaps are not tracked (a jump in the
+# id sequence, not transactions in flight).
+GAP_RANGE_MAX = 10_000
 
 
 class SyncError(Exception):
@@ -199,29 +206,54 @@ def pending_items(state: SyncState) -> list[dict]:
         print_ = fingerprint(data)
         if known.get(model.pk) != print_:
             items.append({"kind": "model", "id": model.pk, "fingerprint": print_, "data": data})
-    # Events about mirrored entries (a registry that is both central and team) stay here.
-    # (the ingest marks every event it writes with payload["origin"]).
-    events = (
-        AuditEvent.objects.filter(pk__gt=state.audit_cursor)
-        .exclude(registered_model__origin__gt="")
-        .exclude(payload__has_key="origin")
+    # Events about mirrored entries stay here (NOT_OURS).
+    # Gaps are ids below the cursor that were not visible when it passed them (below).
+    gap_ids = [gap[0] for gap in state.gaps]
+    events = AuditEvent.objects.filter(Q(pk__gt=state.audit_cursor) | Q(pk__in=gap_ids)).exclude(
+        NOT_OURS
     )
     items += [audit_item(event) for event in events.order_by("pk")]
     return items
 
 
 def _acknowledge(state: SyncState, batch: list[dict]) -> None:
-    """Store what the central registry has acknowledged: fingerprints and the cursor."""
+    """Store what the central registry has acknowledged: fingerprints and the cursor.
+
+    Ids are handed out when a row is inserted, but a transaction may commit after a later
+    one did (PostgreSQL), so an id the cursor passes may not be visible yet. Such missing
+    ids are kept as gaps and looked for again by the next syncs, until they appear or
+    REGISTRY_SYNC_GAP_SECONDS pass (the transaction rolled back: the id stays unused).
+    """
     with transaction.atomic():
         for item in batch:
             if item["kind"] == "model":
                 SyncFingerprint.objects.update_or_create(
                     state=state, model_id=item["id"], defaults={"fingerprint": item["fingerprint"]}
                 )
-        event_ids = [item["id"] for item in batch if item["kind"] == "audit"]
-        if event_ids:
-            state.audit_cursor = max(state.audit_cursor, *event_ids)
-            state.save(update_fields=["audit_cursor"])
+        event_ids = {item["id"] for item in batch if item["kind"] == "audit"}
+        if not event_ids:
+            return
+        old_cursor, new_cursor = state.audit_cursor, max(state.audit_cursor, *event_ids)
+        now = timezone.now()
+        horizon = now.timestamp() - settings.REGISTRY_SYNC_GAP_SECONDS
+        gaps = [gap for gap in state.gaps if gap[0] not in event_ids and gap[1] > horizon]
+        if new_cursor - old_cursor <= GAP_RANGE_MAX:
+            # Ids skipped on purpose (events about mirrored entries) are not gaps; any
+            # other id not in the batch is, even one that has appeared meanwhile (the
+            # next sync sends it; the central registry ignores a repeat).
+            not_ours = set(
+                AuditEvent.objects.filter(pk__gt=old_cursor, pk__lt=new_cursor)
+                .filter(NOT_OURS)
+                .values_list("pk", flat=True)
+            )
+            gaps += [
+                [missing, now.timestamp()]
+                for missing in range(old_cursor + 1, new_cursor)
+                if missing not in not_ours and missing not in event_ids
+            ]
+        state.audit_cursor = new_cursor
+        state.gaps = gaps
+        state.save(update_fields=["audit_cursor", "gaps"])
 
 
 def sync_catalog(

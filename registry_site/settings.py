@@ -306,3 +306,6 @@ REGISTRY_CENTRAL_URL = os.environ.get("REGISTRY_CENTRAL_URL", "")
 REGISTRY_CENTRAL_TOKEN = os.environ.get("REGISTRY_CENTRAL_TOKEN", "")
 # Items (models or audit events) per request of a sync; the cursor advances per batch.
 REGISTRY_SYNC_BATCH_SIZE = int(os.environ.get("REGISTRY_SYNC_BATCH_SIZE", "50"))
+# How long a sync keeps looking for an audit event id that was skipped because its
+# transaction had not committed yet (PostgreSQL hands out ids before commit).
+REGISTRY_SYNC_GAP_SECONDS = int(os.environ.get("REGISTRY_SYNC_GAP_SECONDS", "600"))

@@ -306,3 +306,47 @@ def test_random_lifecycles_mirror_exactly_at_every_sync(people, model, seed):
             assert dict(copy.versions.values_list("version", "stage")) == dict(
                 model.versions.values_list("version", "stage")
             )
+
+
+def test_an_event_committed_after_the_cursor_passed_its_id_is_pushed_later(people, model, promote):
+    """PostgreSQL hands out ids at insert: an event whose transaction commits after a later
+    one was pushed is missing below the cursor; the next sync sends it."""
+    from federation_app.sync import _acknowledge
+
+    promote(model, "1.0.0")
+    state = SyncState.objects.create(central_url="here", registry_id="team-x")
+    items = pending_items(state)
+    audit = [item for item in items if item["kind"] == "audit"]
+    late = audit[-3]  # as if its transaction had not committed when the sync read
+    sent = [item for item in items if item is not late]
+    federation.catalog_ingest(actor=people.admin, origin="team-x", items=sent)
+    _acknowledge(state, sent)
+    state.refresh_from_db()
+    assert state.audit_cursor == audit[-1]["id"]
+    assert [gap[0] for gap in state.gaps] == [late["id"]]
+
+    again = pending_items(state)
+    assert [(item["kind"], item["id"]) for item in again] == [("audit", late["id"])]
+    federation.catalog_ingest(actor=people.admin, origin="team-x", items=again)
+    _acknowledge(state, again)
+    assert state.gaps == []
+    assert pending_items(state) == []
+    assert MirroredAuditEvent.objects.filter(origin="team-x").count() == len(audit)
+
+
+def test_a_gap_that_never_fills_is_dropped_after_the_gap_time(people, model, settings):
+    import time
+
+    from federation_app.sync import _acknowledge
+
+    settings.REGISTRY_SYNC_GAP_SECONDS = 600
+    state = SyncState.objects.create(central_url="here", registry_id="team-x")
+    _acknowledge(state, pending_items(state))
+    never = 10**12  # ids of inserts that rolled back: they never appear
+    state.gaps = [[never, time.time() - 601], [never + 1, time.time()]]
+    state.save()
+    register(actor=people.author, model=model, version="3.0.0")
+    newer = pending_items(state)
+    assert {item["kind"] for item in newer} == {"model", "audit"}
+    _acknowledge(state, newer)
+    assert [gap[0] for gap in state.gaps] == [never + 1]
