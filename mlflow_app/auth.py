@@ -12,8 +12,9 @@ import base64
 import binascii
 
 from django.contrib.auth import authenticate
-from knox.auth import TokenAuthentication
 from rest_framework.exceptions import AuthenticationFailed
+
+from registry_site.api import TokenAuthentication
 
 
 class Unauthenticated(Exception):
