@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
 PORT=${SCHEMATHESIS_PORT:-8199}
-MAX_TIME=${SCHEMATHESIS_MAX_TIME:-240}
+MAX_TIME=${SCHEMATHESIS_MAX_TIME:-180}
 work=$(mktemp -d)
 export DEBUG=1 REGISTRY_VAR_DIR="$work" DATABASE_URL="sqlite:///$work/fuzz.sqlite3"
 # The token endpoint's throttle would turn the fuzzer's own logins into 429s.
