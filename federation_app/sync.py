@@ -237,6 +237,10 @@ def _acknowledge(state: SyncState, batch: list[dict]) -> None:
         now = timezone.now()
         horizon = now.timestamp() - settings.REGISTRY_SYNC_GAP_SECONDS
         gaps = [gap for gap in state.gaps if gap[0] not in event_ids and gap[1] > horizon]
+        if old_cursor == 0 and new_cursor > 0:
+            # A first sync: ids below the first event are unused numbers (a sequence that
+            # did not start at 1), not transactions in flight.
+            old_cursor = min(i for i in event_ids if i > 0) - 1
         if new_cursor - old_cursor <= GAP_RANGE_MAX:
             # Ids skipped on purpose (events about mirrored entries) are not gaps; any
             # other id not in the batch is, even one that has appeared meanwhile (the
