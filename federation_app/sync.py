@@ -14,6 +14,7 @@ SyncFingerprint).
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,6 +36,9 @@ PUSH_PATH = "/api/v1/federation/push/"
 # Events about entries mirrored here (a registry that is both central and team): the
 # ingest marks every event it writes with payload["origin"]. They are never pushed.
 NOT_OURS = Q(registered_model__origin__gt="") | Q(payload__has_key="origin")
+# A batch's JSON stays under this many bytes when its items allow (the central registry's
+# default body limit is 2.5 MB).
+BATCH_BYTES = 2_000_000
 # Past this many ids between two cursor positions, gaps are not tracked (a jump in the
 # id sequence, not transactions in flight).
 GAP_RANGE_MAX = 10_000
@@ -260,6 +264,27 @@ def _acknowledge(state: SyncState, batch: list[dict]) -> None:
         state.save(update_fields=["audit_cursor", "gaps"])
 
 
+def make_batches(items: list[dict], *, batch_size: int) -> list[list[dict]]:
+    """Consecutive batches of at most `batch_size` items and about BATCH_BYTES of JSON.
+
+    The central registry refuses bodies over its DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB by
+    default) with 413; a single item larger than that cannot be sent at all.
+    """
+    batches: list[list[dict]] = []
+    current: list[dict] = []
+    size = 0
+    for item in items:
+        item_size = len(json.dumps(item, ensure_ascii=False).encode())
+        if current and (len(current) >= batch_size or size + item_size > BATCH_BYTES):
+            batches.append(current)
+            current, size = [], 0
+        current.append(item)
+        size += item_size
+    if current:
+        batches.append(current)
+    return batches
+
+
 def sync_catalog(
     *,
     central_url: str | None = None,
@@ -297,7 +322,7 @@ def sync_catalog(
     state.last_attempt_at = timezone.now()
     state.save(update_fields=["last_attempt_at"])
     items = pending_items(state)
-    batches = [items[i : i + batch_size] for i in range(0, len(items), batch_size)]
+    batches = make_batches(items, batch_size=batch_size)
     result = SyncResult(batches_total=len(batches), items=len(items))
     session = requests.Session()
     session.headers.update({"Authorization": f"Token {token}", "Accept": "application/json"})

@@ -41,3 +41,16 @@ def test_sync_with_the_central_registry_down_fails_clearly_and_keeps_the_cursor(
 def test_every_needs_a_positive_number_of_seconds(db):
     with pytest.raises(CommandError, match="--every"):
         call_command("sync_catalog", every=0)
+
+
+def test_batches_respect_both_the_item_count_and_the_byte_budget(monkeypatch):
+    from federation_app import sync
+
+    monkeypatch.setattr(sync, "BATCH_BYTES", 170)  # two 80-byte items
+    items = [{"kind": "audit", "id": i, "data": {"reason": "x" * 30}} for i in range(5)]
+    by_size = sync.make_batches(items, batch_size=50)
+    assert [[item["id"] for item in batch] for batch in by_size] == [[0, 1], [2, 3], [4]]
+    by_count = sync.make_batches(items[:3], batch_size=1)
+    assert [len(batch) for batch in by_count] == [1, 1, 1]
+    huge = [{"kind": "audit", "id": 9, "data": {"reason": "x" * 500}}]
+    assert sync.make_batches(huge, batch_size=50) == [huge]
