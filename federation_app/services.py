@@ -90,13 +90,14 @@ def fingerprint(data: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def validate_origin(origin: object) -> str:
-    """A registry id: lower-case letters, digits and '-', not "local" nor our own id."""
+def validate_origin(origin: object, *, receiving: bool = True) -> str:
+    """A registry id: lower-case letters, digits and '-', not "local"; when `receiving` a
+    push, not this registry's own id either."""
     if not isinstance(origin, str) or not ORIGIN_RE.fullmatch(origin):
         raise ValidationError(
             {"origin": ["A registry id is 1 to 40 lower-case letters, digits and '-'."]}
         )
-    if origin in ("local", settings.REGISTRY_ID):
+    if origin == "local" or (receiving and origin == settings.REGISTRY_ID):
         raise ValidationError(
             {
                 "origin": [

@@ -309,7 +309,7 @@ def sync_catalog(
             "(the central registry's address and its catalog_sync user's token)."
         )
     try:
-        validate_origin(registry_id)
+        validate_origin(registry_id, receiving=False)
     except Exception as exc:
         raise SyncError(
             f"REGISTRY_ID '{registry_id}' cannot be used: set it to this registry's name, "

@@ -25,13 +25,14 @@ def test_sync_refuses_a_registry_id_that_is_not_a_name(db, registry_id):
         )
 
 
-def test_sync_with_the_central_registry_down_fails_clearly_and_keeps_the_cursor(model):
+def test_sync_with_the_central_registry_down_fails_clearly_and_keeps_the_cursor(model, settings):
+    settings.REGISTRY_ID = "team-fraud"  # the team registry's own id, from the environment
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     url = f"http://127.0.0.1:{port}"
     with pytest.raises(CommandError, match=r"Sync stopped at batch 1/1: .*did not answer"):
-        call_command("sync_catalog", central_url=url, token="t", registry_id="team-fraud")
+        call_command("sync_catalog", central_url=url, token="t")
     state = SyncState.objects.get(central_url=url, registry_id="team-fraud")
     assert state.audit_cursor == 0
     assert state.fingerprints.count() == 0

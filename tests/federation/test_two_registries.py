@@ -290,3 +290,38 @@ def test_two_team_registries_with_a_model_of_the_same_name_stay_distinct(
         "2.0.0": "staging",
     }
     assert Review.objects.count() == 2
+
+
+def test_periodic_mode_keeps_syncing_until_stopped(central, central_template, tmp_path):
+    """`sync_catalog --every` in its own process, configured by the environment alone:
+    a round, a pause, another round, until it is stopped."""
+    import shutil
+    import subprocess
+    import sys
+    import time
+
+    from tests.federation.conftest import ROOT, _env
+
+    team_db = tmp_path / "team.sqlite3"
+    shutil.copy(central_template.db_file, team_db)  # a migrated registry of its own
+    env = _env(team_db) | {
+        "REGISTRY_ID": "team-cron",
+        "REGISTRY_CENTRAL_URL": central.url,
+        "REGISTRY_CENTRAL_TOKEN": central.tokens.sync_token,
+    }
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "sync_catalog", "--every", "0.2"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(4)
+    finally:
+        process.terminate()
+        out, err = process.communicate(timeout=10)
+    rounds = out.splitlines()
+    assert len(rounds) >= 2, (out, err)
+    assert rounds[-1] == "Nothing to push: the central catalog is up to date.", (out, err)
