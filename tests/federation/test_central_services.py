@@ -201,6 +201,18 @@ def test_dashboard_shows_the_origin(client, people, mirrored):
     assert "team-x.fraud_detector" not in only_local
     page = client.get(reverse("models:model", args=[mirrored.name])).content.decode()
     assert "Mirrored from registry team-x" in page
+    # A mirrored version has no local card (its content is in the federation API).
+    version_page = client.get(reverse("approvals:version", args=[mirrored.name, "1.0.0"]))
+    assert version_page.status_code == 200
+
+
+def test_dashboard_promote_of_a_mirrored_version_shows_the_refusal(client, people, mirrored):
+    client.force_login(people.admin)
+    url = reverse("approvals:promote", args=[mirrored.name, "1.1.0"])
+    response = client.post(url, {"promote-reason": "from the dashboard"})
+    assert response.status_code == 409
+    assert OWNED in response.content.decode()
+    assert mirrored.versions.get(version="1.1.0").stage == Stage.STAGING
 
 
 def test_admin_shows_origin_registries_and_sync_state_read_only(client, people, mirrored):
