@@ -38,7 +38,10 @@ DELETE_REASON = "deleted via the MLflow API"
 
 
 def _lock(model_id: int) -> RegisteredModel:
-    return RegisteredModel.objects.select_for_update().select_related("team").get(pk=model_id)
+    model = RegisteredModel.objects.select_for_update().select_related("team").get(pk=model_id)
+    # A model mirrored from a team registry changes only there (SPEC §11), through any door.
+    core.require_owned_here(model)
+    return model
 
 
 def _refuse_reserved_tag(key: str, *, on: str) -> None:

@@ -362,3 +362,26 @@ def test_a_gap_that_never_fills_is_dropped_after_the_gap_time(people, model, set
     assert {item["kind"] for item in newer} == {"model", "audit"}
     _acknowledge(state, newer)
     assert [gap[0] for gap in state.gaps] == [never + 1]
+
+
+def test_mlflow_door_refuses_changes_to_a_mirrored_model(client, people, mirrored):
+    """The MLflow-compatible door meets the same ownership guard as every other door."""
+    import json
+
+    from knox.models import AuthToken
+
+    token = AuthToken.objects.create(people.admin)[1]
+    before = dict(mirrored.tags)
+
+    response = client.post(
+        "/api/2.0/mlflow/registered-models/set-tag",
+        data=json.dumps({"name": mirrored.name, "key": "owner", "value": "central"}),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
+
+    assert response.status_code == 409
+    assert response.json()["error_code"] == "INVALID_STATE"
+    assert "owned by registry team-x" in response.json()["message"]
+    mirrored.refresh_from_db()
+    assert mirrored.tags == before
