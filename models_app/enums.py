@@ -46,6 +46,15 @@ class Action(models.TextChoices):
     REVIEW_REQUESTED = "review.requested", "Review requested"
     REVIEW_SUBMITTED = "review.submitted", "Review submitted"
     POLICY_CHANGED = "policy.changed", "Policy changed"
+    # Written by the MLflow-compatible door (mlflow_app) and the webhooks app.
+    MODEL_DELETED = "model.deleted", "Model deleted (hidden from the MLflow door)"
+    VERSION_DELETED = "version.deleted", "Version deleted (hidden from the MLflow door)"
+    ALIAS_SET = "alias.set", "Alias set"
+    ALIAS_DELETED = "alias.deleted", "Alias deleted"
+    WEBHOOK_CREATED = "webhook.created", "Webhook subscription created"
+    WEBHOOK_CHANGED = "webhook.changed", "Webhook subscription changed"
+    WEBHOOK_SECRET_ROTATED = "webhook.secret_rotated", "Webhook secret rotated"
+    WEBHOOK_REDELIVERED = "webhook.redelivered", "Webhook delivery redelivered"
 
 
 class Role(models.TextChoices):

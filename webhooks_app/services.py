@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from models_app.audit import diff, record_event, tag_change
+from models_app.enums import Action
 from models_app.exceptions import InvalidTransition, NotAllowed
 from models_app.validators import validate_plain_text
 
@@ -21,10 +22,10 @@ from .models import Delivery, DeliveryStatus, Subscription
 from .signing import new_secret
 from .urlcheck import UrlRefused, check_url
 
-WEBHOOK_CREATED = "webhook.created"
-WEBHOOK_CHANGED = "webhook.changed"
-WEBHOOK_SECRET_ROTATED = "webhook.secret_rotated"  # noqa: S105 (an action name)
-WEBHOOK_REDELIVERED = "webhook.redelivered"
+WEBHOOK_CREATED = Action.WEBHOOK_CREATED
+WEBHOOK_CHANGED = Action.WEBHOOK_CHANGED
+WEBHOOK_SECRET_ROTATED = Action.WEBHOOK_SECRET_ROTATED
+WEBHOOK_REDELIVERED = Action.WEBHOOK_REDELIVERED
 
 PERMISSION = "webhooks_app.change_subscription"
 
