@@ -79,6 +79,32 @@ def require_owned_here(model: RegisteredModel) -> None:
         )
 
 
+def _set_description_and_tags(obj, *, description: str | None, tags: dict | None) -> dict:
+    """Validate and set the editable description and tags of a model or version (None
+    leaves a field alone); returns {field: [before, after]} of what changed."""
+    errors: dict = {}
+    if description is not None:
+        _collect(
+            errors,
+            "description",
+            validate_plain_text,
+            description,
+            field="description",
+            max_length=10000,
+            multiline=True,
+        )
+    if tags is not None:
+        tags = _collect(errors, "tags", validate_tags, tags)
+    if errors:
+        raise ValidationError(errors)
+    before = {"description": obj.description, "tags": obj.tags}
+    if description is not None:
+        obj.description = description
+    if tags is not None:
+        obj.tags = tags
+    return diff(before, {"description": obj.description, "tags": obj.tags})
+
+
 def _lock_model(model_id: int) -> RegisteredModel:
     model = RegisteredModel.objects.select_for_update().select_related("team").get(pk=model_id)
     require_owned_here(model)
@@ -225,27 +251,7 @@ def registered_model_update(
     """Edit a model's description and tags."""
     model = _lock_model(model.pk)
     require_permission(actor, "model.change", model)
-    errors: dict = {}
-    if description is not None:
-        _collect(
-            errors,
-            "description",
-            validate_plain_text,
-            description,
-            field="description",
-            max_length=10000,
-            multiline=True,
-        )
-    if tags is not None:
-        tags = _collect(errors, "tags", validate_tags, tags)
-    if errors:
-        raise ValidationError(errors)
-    before = {"description": model.description, "tags": model.tags}
-    if description is not None:
-        model.description = description
-    if tags is not None:
-        model.tags = tags
-    changes = diff(before, {"description": model.description, "tags": model.tags})
+    changes = _set_description_and_tags(model, description=description, tags=tags)
     if changes:
         model.updated_at = timezone.now()
         tag_change(model, actor=actor)
@@ -387,27 +393,7 @@ def model_version_update(
     _lock_model(version.registered_model_id)
     mv = selectors.version_list().get(pk=version.pk)
     require_permission(actor, "version.change", mv)
-    errors: dict = {}
-    if description is not None:
-        _collect(
-            errors,
-            "description",
-            validate_plain_text,
-            description,
-            field="description",
-            max_length=10000,
-            multiline=True,
-        )
-    if tags is not None:
-        tags = _collect(errors, "tags", validate_tags, tags)
-    if errors:
-        raise ValidationError(errors)
-    before = {"description": mv.description, "tags": mv.tags}
-    if description is not None:
-        mv.description = description
-    if tags is not None:
-        mv.tags = tags
-    changes = diff(before, {"description": mv.description, "tags": mv.tags})
+    changes = _set_description_and_tags(mv, description=description, tags=tags)
     if changes:
         tag_change(mv, actor=actor)
         mv.save()
