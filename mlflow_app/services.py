@@ -4,7 +4,8 @@ core has no notion of (aliases, soft deletes), follows the same rules as they do
 Each function is keyword-only, takes the acting user, checks permission, writes inside one
 transaction with the model row locked, records history with the actor and reason, and
 appends an audit event. Tag edits lock the model first so that two concurrent `set-tag`
-calls cannot lose each other's tag in a read-modify-write race.
+calls cannot lose each other's tag in a read-modify-write race (the core's services apply
+single-tag edits under that lock: `tag_changes`).
 """
 
 from __future__ import annotations
@@ -98,30 +99,27 @@ def registered_model_create(
     team_tag = tags.pop(TEAM_TAG, None)
     tags = {k: v for k, v in tags.items() if not k.startswith(SYNTHETIC_PREFIX)}
     team = team_for_new_model(actor=actor, team_tag=team_tag)
-    existing = RegisteredModel.objects.filter(name=name, mlflow_deleted__isnull=False).exists()
-    if existing:
-        raise Conflict(
-            f"Registered Model (name={name}) already exists: it was deleted through the "
-            "MLflow API but is kept, deprecated, for the audit trail. Choose another name."
+    try:
+        return core.registered_model_create(
+            actor=actor, name=name, team=team, description=description, tags=tags
         )
-    return core.registered_model_create(
-        actor=actor, name=name, team=team, description=description, tags=tags
-    )
+    except Conflict as exc:
+        if RegisteredModel.objects.filter(name=name, mlflow_deleted__isnull=False).exists():
+            raise Conflict(
+                f"Registered Model (name={name}) already exists: it was deleted through the "
+                "MLflow API but is kept, deprecated, for the audit trail. Choose another name."
+            ) from exc
+        raise
 
 
-@transaction.atomic
 def registered_model_tag_set(*, actor, model: RegisteredModel, key: str, value: str):
     _refuse_reserved_tag(key, on="model")
-    model = _lock(model.pk)
-    return core.registered_model_update(actor=actor, model=model, tags={**model.tags, key: value})
+    return core.registered_model_update(actor=actor, model=model, tag_changes={key: value})
 
 
-@transaction.atomic
 def registered_model_tag_delete(*, actor, model: RegisteredModel, key: str):
     _refuse_reserved_tag(key, on="model")
-    model = _lock(model.pk)
-    tags = {k: v for k, v in model.tags.items() if k != key}
-    return core.registered_model_update(actor=actor, model=model, tags=tags)
+    return core.registered_model_update(actor=actor, model=model, tag_changes={key: None})
 
 
 @transaction.atomic
@@ -157,7 +155,6 @@ def registered_model_delete(*, actor, model: RegisteredModel, reason: str = DELE
 # --- Versions --------------------------------------------------------------------------------
 
 
-@transaction.atomic
 def model_version_create(
     *,
     actor,
@@ -169,15 +166,12 @@ def model_version_create(
 ) -> ModelVersion:
     """Register a version through the core's service with the SemVer label `N.0.0`.
 
-    N is the number the registry will give the version, read under the model's lock so
-    that label and number agree; a `semver` tag chooses another label.
+    N is the number the registry gives the version (the core chooses the label under the
+    model's lock, so that label and number agree); a `semver` tag chooses another label.
     """
     tags = dict(tags or {})
     label = tags.pop(SEMVER_TAG, None)
     tags = {k: v for k, v in tags.items() if not k.startswith(SYNTHETIC_PREFIX)}
-    model = _lock(model.pk)
-    if label is None:
-        label = f"{model.last_number + 1}.0.0"
     try:
         return core.model_version_register(
             actor=actor,
@@ -195,21 +189,14 @@ def model_version_create(
         ) from exc
 
 
-@transaction.atomic
 def model_version_tag_set(*, actor, version: ModelVersion, key: str, value: str):
     _refuse_reserved_tag(key, on="version")
-    _lock(version.registered_model_id)
-    mv = ModelVersion.objects.get(pk=version.pk)
-    return core.model_version_update(actor=actor, version=mv, tags={**mv.tags, key: value})
+    return core.model_version_update(actor=actor, version=version, tag_changes={key: value})
 
 
-@transaction.atomic
 def model_version_tag_delete(*, actor, version: ModelVersion, key: str):
     _refuse_reserved_tag(key, on="version")
-    _lock(version.registered_model_id)
-    mv = ModelVersion.objects.get(pk=version.pk)
-    tags = {k: v for k, v in mv.tags.items() if k != key}
-    return core.model_version_update(actor=actor, version=mv, tags=tags)
+    return core.model_version_update(actor=actor, version=version, tag_changes={key: None})
 
 
 @transaction.atomic

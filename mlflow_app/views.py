@@ -221,7 +221,7 @@ def create_registered_model(request, actor, p: Params):
         )
     except Conflict as exc:
         raise MlflowError("RESOURCE_ALREADY_EXISTS", _already_exists(name, exc), 400) from exc
-    return {"registered_model": _fresh_model(model)}
+    return {"registered_model": wire.new_model_json(model)}
 
 
 def _already_exists(name: str, exc: Conflict) -> str:
@@ -369,7 +369,7 @@ def create_model_version(request, actor, p: Params):
         )
     except Conflict as exc:
         raise MlflowError("RESOURCE_ALREADY_EXISTS", exc.message, 400) from exc
-    return {"model_version": fresh_version(mv)}
+    return {"model_version": wire.new_version_json(mv)}
 
 
 def get_model_version(request, actor, p: Params):

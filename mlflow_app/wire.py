@@ -144,21 +144,37 @@ def models_json(models: list[RegisteredModel]) -> list[dict]:
             model_aliases[model_id].append({"alias": alias, "version": str(number)})
             version_aliases[version_id].append(alias)
     return [
-        {
-            "name": m.name,
-            "creation_timestamp": ms(m.created_at),
-            "last_updated_timestamp": ms(max(m.created_at, m.updated_at)),
-            "user_id": m.created_by.get_username() if m.created_by_id else "",
-            "description": m.description,
-            "latest_versions": [
-                version_json(mv, version_aliases.get(mv.pk)) for mv in latest.get(m.pk, [])
-            ],
-            "tags": _tags(m.tags, {"registry.team": m.team.slug}),
-            "aliases": model_aliases.get(m.pk, []),
-        }
+        _model_json(
+            m,
+            [version_json(mv, version_aliases.get(mv.pk)) for mv in latest.get(m.pk, [])],
+            model_aliases.get(m.pk, []),
+        )
         for m in models
     ]
 
 
+def _model_json(m: RegisteredModel, latest_versions: list[dict], aliases: list[dict]) -> dict:
+    return {
+        "name": m.name,
+        "creation_timestamp": ms(m.created_at),
+        "last_updated_timestamp": ms(max(m.created_at, m.updated_at)),
+        "user_id": m.created_by.get_username() if m.created_by_id else "",
+        "description": m.description,
+        "latest_versions": latest_versions,
+        "tags": _tags(m.tags, {"registry.team": m.team.slug}),
+        "aliases": aliases,
+    }
+
+
 def model_json(model: RegisteredModel) -> dict:
     return models_json([model])[0]
+
+
+def new_model_json(model: RegisteredModel) -> dict:
+    """A model just created, as the service returned it: it has no versions or aliases yet."""
+    return _model_json(model, [], [])
+
+
+def new_version_json(mv: ModelVersion) -> dict:
+    """A version just registered, as the service returned it: it has no aliases yet."""
+    return version_json(mv, [])

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.db import connection
+
 from .exceptions import NotAllowed
 
 
@@ -46,14 +48,63 @@ def _team_of(obj):
     return getattr(obj, "team", None)
 
 
+def _access(user) -> tuple[frozenset[str], frozenset[int]]:
+    """The user's permissions ("app_label.codename", direct and through groups) and team ids.
+
+    Read in one query the first time a request's user object is asked, then kept on that
+    object, as Django keeps its own permission cache: every write checks a permission, and
+    Django's backend would spend two queries on permissions plus one on memberships.
+    """
+    cached = getattr(user, "_registry_access", None)
+    if cached is not None:
+        return cached
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group, Permission
+    from django.contrib.contenttypes.models import ContentType
+
+    from .models import Membership
+
+    user_model = get_user_model()
+    perm, ctype = Permission._meta.db_table, ContentType._meta.db_table
+    user_perms = user_model.user_permissions.through._meta.db_table
+    user_groups = user_model.groups.through._meta.db_table
+    group_perms = Group.permissions.through._meta.db_table
+    membership = Membership._meta.db_table
+    sql = f"""
+        SELECT 'p', ct.app_label, p.codename FROM {perm} p
+          JOIN {ctype} ct ON ct.id = p.content_type_id
+          JOIN {user_perms} up ON up.permission_id = p.id
+         WHERE up.user_id = %s
+        UNION ALL
+        SELECT 'p', ct.app_label, p.codename FROM {perm} p
+          JOIN {ctype} ct ON ct.id = p.content_type_id
+          JOIN {group_perms} gp ON gp.permission_id = p.id
+          JOIN {user_groups} ug ON ug.group_id = gp.group_id
+         WHERE ug.user_id = %s
+        UNION ALL
+        SELECT 't', CAST(m.team_id AS VARCHAR(20)), '' FROM {membership} m WHERE m.user_id = %s
+    """  # noqa: S608 - table names from model metadata; the values are parameters
+    perms, teams = set(), set()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [user.pk, user.pk, user.pk])
+        for kind, first, second in cursor.fetchall():
+            if kind == "p":
+                perms.add(f"{first}.{second}")
+            else:
+                teams.add(int(first))
+    user._registry_access = (frozenset(perms), frozenset(teams))
+    return user._registry_access
+
+
+def has_permission(user, permission: str) -> bool:
+    """Django's `user.has_perm(permission)` for an active user, read through `_access`."""
+    return permission in _access(user)[0]
+
+
 def is_team_member(user, team) -> bool:
-    if team is None:
+    if team is None or user is None or not user.is_authenticated:
         return False
-    cache = getattr(user, "_registry_team_ids", None)
-    if cache is None:
-        cache = set(user.memberships.values_list("team_id", flat=True))
-        user._registry_team_ids = cache
-    return team.pk in cache
+    return team.pk in _access(user)[1]
 
 
 def can(user, action: str, obj=None) -> bool:
@@ -63,7 +114,7 @@ def can(user, action: str, obj=None) -> bool:
         return False
     if user.is_superuser:
         return True
-    if not user.has_perm(rule.permission):
+    if not has_permission(user, rule.permission):
         return False
     if rule.team_scoped:
         return is_team_member(user, _team_of(obj))
@@ -76,7 +127,7 @@ def require_permission(user, action: str, obj=None) -> None:
         return
     rule = RULES[action]
     name = user.get_username() if user is not None and user.is_authenticated else "anonymous"
-    if user is not None and user.is_authenticated and user.has_perm(rule.permission):
+    if user is not None and user.is_authenticated and has_permission(user, rule.permission):
         team = _team_of(obj)
         raise NotAllowed(
             f"{name} may not {rule.description} of team '{team}': not a member of that team."

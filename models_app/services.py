@@ -13,7 +13,6 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.utils import timezone
 from django_fsm import can_proceed
 
@@ -79,9 +78,22 @@ def require_owned_here(model: RegisteredModel) -> None:
         )
 
 
-def _set_description_and_tags(obj, *, description: str | None, tags: dict | None) -> dict:
+def _set_description_and_tags(
+    obj, *, description: str | None, tags: dict | None, tag_changes: dict | None = None
+) -> dict:
     """Validate and set the editable description and tags of a model or version (None
-    leaves a field alone); returns {field: [before, after]} of what changed."""
+    leaves a field alone); returns {field: [before, after]} of what changed.
+
+    `tag_changes` edits single tags of the stored ones ({key: value}, a None value removes
+    the key): read under the caller's lock, so concurrent edits of different keys all stay.
+    """
+    if tag_changes:
+        tags = dict(obj.tags if tags is None else tags)
+        for key, value in tag_changes.items():
+            if value is None:
+                tags.pop(key, None)
+            else:
+                tags[key] = value
     errors: dict = {}
     if description is not None:
         _collect(
@@ -222,13 +234,11 @@ def registered_model_create(
     tags = _collect(errors, "tags", validate_tags, tags if tags is not None else {})
     if errors:
         raise ValidationError(errors)
-    if RegisteredModel.objects.filter(name=name).exists():
-        raise Conflict(f"A model named '{name}' already exists.")
     model = RegisteredModel(
         name=name, team=team, description=description, tags=tags, created_by=actor
     )
     tag_change(model, actor=actor)
-    try:
+    try:  # a name already taken is refused by the unique constraint
         with transaction.atomic():
             model.save()
     except IntegrityError as exc:
@@ -246,12 +256,19 @@ def registered_model_create(
 
 @transaction.atomic
 def registered_model_update(
-    *, actor, model: RegisteredModel, description: str | None = None, tags: dict | None = None
+    *,
+    actor,
+    model: RegisteredModel,
+    description: str | None = None,
+    tags: dict | None = None,
+    tag_changes: dict | None = None,
 ) -> RegisteredModel:
-    """Edit a model's description and tags."""
+    """Edit a model's description and tags (all of them, or single ones by `tag_changes`)."""
     model = _lock_model(model.pk)
     require_permission(actor, "model.change", model)
-    changes = _set_description_and_tags(model, description=description, tags=tags)
+    changes = _set_description_and_tags(
+        model, description=description, tags=tags, tag_changes=tag_changes
+    )
     if changes:
         model.updated_at = timezone.now()
         tag_change(model, actor=actor)
@@ -299,7 +316,7 @@ def model_version_register(
     *,
     actor,
     model: RegisteredModel,
-    version: str,
+    version: str | None,
     metrics: dict | None = None,
     params: dict | None = None,
     artifact_uri: str = "",
@@ -311,9 +328,13 @@ def model_version_register(
     description: str = "",
     tags: dict | None = None,
 ) -> ModelVersion:
-    """Register a new version in staging, with the next number and an empty model card."""
+    """Register a new version in staging, with the next number and an empty model card.
+
+    `version` is the SemVer label; None labels the version `N.0.0` after its number N (the
+    MLflow door's default), chosen under the model's lock so that label and number agree.
+    """
     errors: dict = {}
-    semver = _collect(errors, "version", SemVer.parse, version)
+    semver = _collect(errors, "version", SemVer.parse, version) if version is not None else None
     metrics = _collect(errors, "metrics", validate_metrics, metrics if metrics is not None else {})
     params = _collect(errors, "params", validate_params, params if params is not None else {})
     tags = _collect(errors, "tags", validate_tags, tags if tags is not None else {})
@@ -345,17 +366,22 @@ def model_version_register(
 
     model = _lock_model(model.pk)
     require_permission(actor, "version.register", model)
-    if ModelVersion.objects.filter(registered_model=model, version=version).exists():
-        raise Conflict(f"{model.name} already has a version {version}.")
+    # The model row is locked (and on SQLite the whole database, from BEGIN IMMEDIATE), so
+    # the number read here is the one to take. A label already used is refused by the
+    # unique constraint, below.
+    number = model.last_number + 1
+    if version is None:
+        version = f"{number}.0.0"
+        semver = SemVer.parse(version)
+    model.last_number, model.updated_at = number, timezone.now()
     RegisteredModel.objects.filter(pk=model.pk).update(
-        last_number=F("last_number") + 1, updated_at=timezone.now()
+        last_number=number, updated_at=model.updated_at
     )
-    model.refresh_from_db(fields=["last_number", "updated_at"])
     mv = ModelVersion(
         registered_model=model,
         version=version,
         precedence=semver.sort_key,
-        number=model.last_number,
+        number=number,
         metrics=metrics,
         params=params,
         artifact_uri=artifact_uri,
@@ -387,13 +413,21 @@ def model_version_register(
 
 @transaction.atomic
 def model_version_update(
-    *, actor, version: ModelVersion, description: str | None = None, tags: dict | None = None
+    *,
+    actor,
+    version: ModelVersion,
+    description: str | None = None,
+    tags: dict | None = None,
+    tag_changes: dict | None = None,
 ) -> ModelVersion:
-    """Edit the only mutable fields of a version: its description and tags."""
+    """Edit the only mutable fields of a version: its description and tags (all of them, or
+    single ones by `tag_changes`)."""
     _lock_model(version.registered_model_id)
     mv = selectors.version_list().get(pk=version.pk)
     require_permission(actor, "version.change", mv)
-    changes = _set_description_and_tags(mv, description=description, tags=tags)
+    changes = _set_description_and_tags(
+        mv, description=description, tags=tags, tag_changes=tag_changes
+    )
     if changes:
         tag_change(mv, actor=actor)
         mv.save()

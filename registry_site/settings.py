@@ -98,9 +98,10 @@ DEFAULT_SQLITE_URL = f"sqlite:///{VAR_DIR / 'registry.sqlite3'}"
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL") or DEFAULT_SQLITE_URL,
-        # Seconds a worker keeps its database connection; 0 opens one per request. On
-        # PostgreSQL a kept connection saves a few milliseconds a request (docs/benchmarks.md).
-        conn_max_age=int(os.environ.get("DATABASE_CONN_MAX_AGE", "0")),
+        # Seconds a worker keeps its database connection (checked before reuse); 0 opens
+        # one per request. A kept connection saves the connect and, on SQLite, the PRAGMAs
+        # of every request: about a third of a simple read (docs/benchmarks.md).
+        conn_max_age=int(os.environ.get("DATABASE_CONN_MAX_AGE", "60")),
         conn_health_checks=True,
     )
 }
