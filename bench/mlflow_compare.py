@@ -3,7 +3,8 @@
 Both servers run on loopback with a fresh SQLite database and 2 worker processes:
 
 - this registry: `gunicorn registry_site.wsgi -w 2 -b 127.0.0.1:8195` (sync workers,
-  DEBUG off), called with a registry API token as MLflow's client sends it
+  DEBUG off, the project's default settings: each worker keeps its database connection,
+  DATABASE_CONN_MAX_AGE=60), called with a registry API token as MLflow's client sends it
   (`Authorization: Bearer …`), so every call also authenticates and every write also
   writes history rows and audit events;
 - MLflow: `mlflow server --backend-store-uri sqlite:////tmp/mlflowbench.db --workers 2
@@ -462,7 +463,10 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=8.0, help="seconds per phase")
     parser.add_argument("--mlflow", default="/tmp/mlflow-venv/bin/mlflow")  # noqa: S108
     parser.add_argument(
-        "--threads", type=int, default=4, help="threads per gunicorn worker (default 4)"
+        "--threads",
+        type=int,
+        default=1,
+        help="threads per gunicorn worker (default 1: sync workers)",
     )
     parser.add_argument("--only", choices=["ours", "mlflow"], default=None)
     parser.add_argument("--markdown", type=Path, default=None)
