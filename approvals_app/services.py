@@ -7,6 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from models_app.audit import diff, record_event, tag_change
+from models_app.context import get_request_id
 from models_app.enums import Action, Stage
 from models_app.exceptions import Conflict, InvalidTransition, NotAllowed
 from models_app.models import ModelVersion, RegisteredModel
@@ -46,12 +47,17 @@ def card_create_for_new_version(*, version: ModelVersion, actor, **kwargs) -> Mo
 
     Runs inside model_version_register's transaction through the version_registered signal.
     """
+    # The card's history starts with one row ("+") that already names its first revision:
+    # the card is stored, then its revision, then the card's link to it, without history,
+    # and the creation row is written last from the finished card.
     card = ModelCard(model_version=version)
-    tag_change(card, actor=actor)
-    card.save()
+    card.save_without_historical_record()
     card.current_revision = _new_revision(card=card, sections={}, actor=actor)
+    card.save_without_historical_record(update_fields=["current_revision"])
     tag_change(card, actor=actor)
-    card.save()
+    ModelCard.history.bulk_history_create(
+        [card], custom_historical_attrs={"history_request_id": get_request_id()}
+    )
     return card
 
 

@@ -19,9 +19,14 @@ import re
 from datetime import UTC, datetime
 
 from django.core.exceptions import ValidationError
+from django.db import models
 from django.db.models import F, Q
 from django.db.models.fields.json import HasKey, KeyTextTransform
 from django.db.models.lookups import Exact, IRegex, Regex
+
+from registry_site.prepared import Param, PreparedQuery
+
+from . import wire
 
 PROMPT_TAG = "mlflow.prompt.is_prompt"
 _PREFIXES = {
@@ -43,6 +48,8 @@ _NUMBER_RE = re.compile(r"^-?\d+$")
 STRING_OPS = {"=", "!=", "LIKE", "ILIKE"}
 LIST_OPS = {"IN", "NOT IN"}
 NUMERIC_OPS = {"=", "!=", "<", "<=", ">", ">="}
+# Page tokens carry an offset; beyond this one no page has rows.
+MAX_OFFSET = 2**31
 
 
 class SearchError(ValidationError):
@@ -147,41 +154,71 @@ def like_to_regex(pattern: str) -> str:
     return "^" + "".join(out) + "$"
 
 
-def _string_q(field, op: str, value, *, what: str) -> Q:
+class _Bind:
+    """Where a filter's values go: into the Q itself (plain), or into `values` with a Param
+    standing in for each (prepared), in the order the filter is built."""
+
+    def __init__(self, *, prepared: bool) -> None:
+        self.prepared = prepared
+        self.values: dict[str, object] = {}
+
+    def __call__(self, value, field):
+        name = f"p{len(self.values)}"
+        self.values[name] = value
+        return Param(name, field) if self.prepared else value
+
+
+_TEXT, _NUMBER, _WHEN = models.TextField(), models.BigIntegerField(), models.DateTimeField()
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _string_q(field, op: str, value, *, what: str, bind: _Bind) -> Q:
     """A comparison of a text expression or field name with MLflow's string comparators."""
     expr = F(field) if isinstance(field, str) else field
     if op in LIST_OPS:
-        q = Q(*[Q(Exact(expr, v)) for v in value], _connector=Q.OR)
+        q = Q(*[Q(Exact(expr, bind(v, _TEXT))) for v in value], _connector=Q.OR)
         return ~q if op == "NOT IN" else q
     if not isinstance(value, str):
         raise SearchError(f"{what} compares with a quoted string, not {value!r}.")
     if op == "=":
-        return Q(Exact(expr, value))
+        return Q(Exact(expr, bind(value, _TEXT)))
     if op == "!=":
-        return ~Q(Exact(expr, value))
+        return ~Q(Exact(expr, bind(value, _TEXT)))
     if op == "LIKE":
-        return Q(Regex(expr, like_to_regex(value)))
+        return Q(Regex(expr, bind(like_to_regex(value), _TEXT)))
     if op == "ILIKE":
-        return Q(IRegex(expr, like_to_regex(value)))
+        return Q(IRegex(expr, bind(like_to_regex(value), _TEXT)))
     raise SearchError(f"Comparator '{op}' is not supported for {what}.")
 
 
-def _tag_q(key: str, op: str, value) -> Q:
+def _is_prompt_exclusion(key: str, op: str, value) -> bool:
+    """The clause MLflow's client adds to model searches, which models without the tag match."""
+    return key == PROMPT_TAG and (
+        (op == "!=" and value == "true") or (op == "=" and value == "false")
+    )
+
+
+def _tag_q(key: str, op: str, value, *, bind: _Bind) -> Q:
     if op not in STRING_OPS:
         raise SearchError(f"Comparator '{op}' is not supported for tags; use =, !=, LIKE, ILIKE.")
     present = Q(HasKey(F("tags"), key))
-    q = present & _string_q(KeyTextTransform(key, "tags"), op, value, what=f"tag '{key}'")
+    q = present & _string_q(
+        KeyTextTransform(key, "tags"), op, value, what=f"tag '{key}'", bind=bind
+    )
     # Models carry no prompt tag, so MLflow counts "is_prompt != 'true'" as a match for them.
-    if key == PROMPT_TAG and ((op == "!=" and value == "true") or (op == "=" and value == "false")):
+    if _is_prompt_exclusion(key, op, value):
         q |= ~present
     return q
 
 
-def _timestamp_q(field: str, op: str, value) -> Q:
+def _timestamp_q(field: str, op: str, value, *, bind: _Bind) -> Q:
     if op not in NUMERIC_OPS or not isinstance(value, int):
         raise SearchError("Timestamps compare with =, !=, <, <=, >, >= and a number in ms.")
-    when = datetime.fromtimestamp(value / 1000, tz=UTC)
-    return _numeric_q(field, op, when)
+    try:
+        when = datetime.fromtimestamp(value / 1000, tz=UTC)
+    except (OverflowError, OSError, ValueError) as exc:
+        raise SearchError(f"Timestamp {value} is out of range.") from exc
+    return _numeric_q(field, op, bind(when, _WHEN))
 
 
 def _numeric_q(field: str, op: str, value) -> Q:
@@ -193,19 +230,18 @@ def _numeric_q(field: str, op: str, value) -> Q:
     return Q(**{f"{field}__{lookup[op]}": value})
 
 
-def model_filter(text: str | None) -> Q:
-    """Filter for RegisteredModel rows."""
+def _model_q(clauses: list[dict], bind: _Bind) -> Q:
     q = Q()
-    for clause in parse_filter(text):
+    for clause in clauses:
         key, op, value = clause["key"], clause["op"], clause["value"]
         if clause["type"] == "tag":
-            q &= _tag_q(key, op, value)
+            q &= _tag_q(key, op, value, bind=bind)
         elif key == "name":
-            q &= _string_q("name", op, value, what="name")
+            q &= _string_q("name", op, value, what="name", bind=bind)
         elif key == "creation_timestamp":
-            q &= _timestamp_q("created_at", op, value)
+            q &= _timestamp_q("created_at", op, value, bind=bind)
         elif key == "last_updated_timestamp":
-            q &= _timestamp_q("updated_at", op, value)
+            q &= _timestamp_q("updated_at", op, value, bind=bind)
         else:
             raise SearchError(
                 f"Invalid attribute key '{key}' specified. Valid keys are "
@@ -214,20 +250,19 @@ def model_filter(text: str | None) -> Q:
     return q
 
 
-def version_filter(text: str | None) -> Q:
-    """Filter for ModelVersion rows."""
+def _version_q(clauses: list[dict], bind: _Bind) -> Q:
     q = Q()
     fields = {"name": "registered_model__name", "run_id": "source_run"}
-    for clause in parse_filter(text):
+    for clause in clauses:
         key, op, value = clause["key"], clause["op"], clause["value"]
         if clause["type"] == "tag":
-            q &= _tag_q(key, op, value)
+            q &= _tag_q(key, op, value, bind=bind)
         elif key in fields:
-            q &= _string_q(fields[key], op, value, what=key)
+            q &= _string_q(fields[key], op, value, what=key, bind=bind)
         elif key == "source_path":
             if op in LIST_OPS:
                 raise SearchError("source_path compares with =, !=, LIKE or ILIKE.")
-            q &= _string_q("artifact_uri", op, value, what=key)
+            q &= _string_q("artifact_uri", op, value, what=key, bind=bind)
         elif key == "version_number":
             if op in LIST_OPS:
                 raise SearchError("version_number compares with =, !=, <, <=, >, >=.")
@@ -235,11 +270,13 @@ def version_filter(text: str | None) -> Q:
                 value = int(value)
             if not isinstance(value, int) or op not in NUMERIC_OPS:
                 raise SearchError("version_number compares with a whole number.")
-            q &= _numeric_q("number", op, value)
+            if not _INT64[0] <= value <= _INT64[1]:
+                raise SearchError(f"version_number {value} is out of range.")
+            q &= _numeric_q("number", op, bind(value, _NUMBER))
         elif key == "creation_timestamp":
-            q &= _timestamp_q("created_at", op, value)
+            q &= _timestamp_q("created_at", op, value, bind=bind)
         elif key == "last_updated_timestamp":
-            q &= _timestamp_q("stage_changed_at", op, value)
+            q &= _timestamp_q("stage_changed_at", op, value, bind=bind)
         else:
             raise SearchError(
                 f"Invalid attribute key '{key}' specified. Valid keys are 'name', 'run_id', "
@@ -247,6 +284,82 @@ def version_filter(text: str | None) -> Q:
                 "'last_updated_timestamp' and tags."
             )
     return q
+
+
+def model_filter(text: str | None) -> Q:
+    """Filter for RegisteredModel rows."""
+    return _model_q(parse_filter(text), _Bind(prepared=False))
+
+
+def version_filter(text: str | None) -> Q:
+    """Filter for ModelVersion rows."""
+    return _version_q(parse_filter(text), _Bind(prepared=False))
+
+
+def _skeleton(clauses: list[dict]) -> tuple:
+    """What decides the SQL of a filter: its clauses without the values that become
+    parameters (tag keys and the prompt-tag exclusion stay: they are part of the SQL)."""
+    out = []
+    for clause in clauses:
+        value = clause["value"]
+        kind = len(value) if isinstance(value, list) else type(value).__name__
+        exclusion = _is_prompt_exclusion(clause["key"], clause["op"], value)
+        out.append((clause["type"], clause["key"], clause["op"], kind, exclusion))
+    return tuple(out)
+
+
+def _search(prepared: PreparedQuery, build_q, *, text, ordering, offset, limit) -> list:
+    """The rows `prepared` selects with the filter `text`, in `ordering`, sliced."""
+    clauses = parse_filter(text)
+    bind = _Bind(prepared=False)
+    build_q(clauses, bind)  # every check of the clauses and values, before anything runs
+    shape = {
+        "skeleton": _skeleton(clauses),
+        "ordering": tuple(ordering),
+        "offset": offset,
+        "limit": limit,
+    }
+    return prepared(shape=shape, context={"clauses": clauses}, **bind.values)
+
+
+def _prepared_search(rows, build_q) -> PreparedQuery:
+    """`rows()` filtered, ordered and sliced, compiled once per filter shape and page."""
+    return PreparedQuery(
+        lambda skeleton, ordering, offset, limit, clauses: (
+            rows()
+            .filter(build_q(clauses, _Bind(prepared=True)))
+            .order_by(*ordering)[offset : offset + limit]
+        ),
+        shapes=256,
+    )
+
+
+_MODEL_SEARCH = _prepared_search(wire.visible_models, _model_q)
+_VERSION_SEARCH = _prepared_search(wire.visible_versions, _version_q)
+
+
+def find_models(text: str | None, order_by: list[str], offset: int, limit: int) -> list:
+    """Visible models matching an MLflow filter, in its order_by, `limit` from `offset`."""
+    return _search(
+        _MODEL_SEARCH,
+        _model_q,
+        text=text,
+        ordering=model_ordering(order_by),
+        offset=offset,
+        limit=limit,
+    )
+
+
+def find_versions(text: str | None, order_by: list[str], offset: int, limit: int) -> list:
+    """Visible versions matching an MLflow filter, in its order_by, `limit` from `offset`."""
+    return _search(
+        _VERSION_SEARCH,
+        _version_q,
+        text=text,
+        ordering=version_ordering(order_by),
+        offset=offset,
+        limit=limit,
+    )
 
 
 def _parse_order(clause: str, valid: dict[str, str]) -> tuple[str, bool]:
@@ -313,6 +426,6 @@ def read_page_token(token: str | None) -> int:
         offset = data["offset"]
     except (binascii.Error, ValueError, TypeError, KeyError) as exc:
         raise SearchError("Invalid page token: it was not made by this server.") from exc
-    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+    if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= MAX_OFFSET:
         raise SearchError("Invalid page token: it was not made by this server.")
     return offset

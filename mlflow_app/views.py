@@ -180,7 +180,7 @@ class Params:
 
 
 def find_model(name: str) -> RegisteredModel:
-    model = wire.visible_models().filter(name=name).first()
+    model = wire.model_by_name(name)
     if model is None:
         raise MlflowError(
             "RESOURCE_DOES_NOT_EXIST", f"Registered Model with name={name} not found", 404
@@ -189,7 +189,7 @@ def find_model(name: str) -> RegisteredModel:
 
 
 def find_version(name: str, number: int) -> ModelVersion:
-    mv = wire.visible_versions().filter(registered_model__name=name, number=number).first()
+    mv = wire.version_by_number(name, number)
     if mv is None:
         raise MlflowError(
             "RESOURCE_DOES_NOT_EXIST",
@@ -265,12 +265,8 @@ def search_registered_models(request, actor, p: Params):
             "Invalid value for request parameter max_results. It must be at most "
             f"{MODELS_PAGE_MAX}, but got value {limit}"
         )
-    query = search.model_filter(p.str("filter"))
-    ordering = search.model_ordering(p.list("order_by"))
     offset = search.read_page_token(p.str("page_token"))
-    rows = list(
-        wire.visible_models().filter(query).order_by(*ordering)[offset : offset + limit + 1]
-    )
+    rows = search.find_models(p.str("filter"), p.list("order_by"), offset, limit + 1)
     body: dict = {"registered_models": wire.models_json(rows[:limit])}
     if len(rows) > limit:
         body["next_page_token"] = search.make_page_token(offset + limit)
@@ -396,12 +392,8 @@ def search_model_versions(request, actor, p: Params):
             "Invalid value for request parameter max_results. It must be at most "
             f"{VERSIONS_PAGE_MAX}, but got value {limit}"
         )
-    query = search.version_filter(p.str("filter"))
-    ordering = search.version_ordering(p.list("order_by"))
     offset = search.read_page_token(p.str("page_token"))
-    rows = list(
-        wire.visible_versions().filter(query).order_by(*ordering)[offset : offset + limit + 1]
-    )
+    rows = search.find_versions(p.str("filter"), p.list("order_by"), offset, limit + 1)
     body: dict = {"model_versions": wire.versions_json(rows[:limit])}
     if len(rows) > limit:
         body["next_page_token"] = search.make_page_token(offset + limit)

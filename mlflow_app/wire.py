@@ -9,10 +9,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
+from django.db import models
 from django.db.models import Max, Q
 
 from models_app.enums import Stage
 from models_app.models import ModelVersion, RegisteredModel
+from registry_site.prepared import Param, PreparedQuery, numbered, one_of
 
 from .models import ModelAlias
 
@@ -62,14 +64,102 @@ def visible_versions():
     ).select_related("registered_model__team", "created_by")
 
 
+# The lookups of every call, compiled once (registry_site/prepared.py). Those that take
+# a list of ids are prepared for up to PREPARED_IDS of them, a compiled shape per count.
+PREPARED_IDS = 50
+_MODEL_BY_NAME = PreparedQuery(
+    lambda: visible_models().filter(name=Param("name", models.CharField()))[:1],
+)
+_VERSION_BY_NUMBER = PreparedQuery(
+    lambda: visible_versions().filter(
+        registered_model__name=Param("name", models.CharField()),
+        number=Param("number", models.PositiveIntegerField()),
+    )[:1],
+)
+
+
+def _aliases(version_ids: list):
+    return ModelAlias.objects.filter(one_of("model_version_id", version_ids)).values_list(
+        "model_version_id", "alias"
+    )
+
+
+def _top_numbers(model_ids: list):
+    """(model id, stage, highest number) of the models' versions not deleted through MLflow."""
+    return (
+        ModelVersion.objects.filter(one_of("registered_model_id", model_ids))
+        .filter(mlflow_deleted__isnull=True)
+        .values_list("registered_model_id", "stage")
+        .annotate(top=Max("number"))
+    )
+
+
+def _numbered_versions(pairs: list[tuple]):
+    """Visible versions by (model id, number)."""
+    condition = Q()
+    for model_id, number in pairs:
+        condition |= Q(registered_model_id=model_id, number=number)
+    return visible_versions().filter(condition)
+
+
+def _versions_among(model_ids: list[int], numbers: list[int]) -> list[ModelVersion]:
+    """Visible versions by (model id, number), for more pairs than an OR may hold: the
+    versions of those models with any of those numbers, then the pairs themselves."""
+    wanted = set(zip(model_ids, numbers, strict=True))
+    return [
+        mv
+        for mv in visible_versions().filter(
+            registered_model_id__in=set(model_ids), number__in=set(numbers)
+        )
+        if (mv.registered_model_id, mv.number) in wanted
+    ]
+
+
+_ID = models.BigIntegerField()
+_ALIASES = PreparedQuery(
+    lambda count: _aliases(numbered("v", count, _ID)),
+)
+_TOP_NUMBERS = PreparedQuery(
+    lambda count: _top_numbers(numbered("m", count, _ID)),
+)
+_NUMBERED_VERSIONS = PreparedQuery(
+    lambda count: _numbered_versions(
+        list(zip(numbered("m", count, _ID), numbered("n", count, _ID), strict=True))
+    ),
+)
+
+
+def _run(prepared: PreparedQuery, fallback, **lists: list):
+    """`prepared` for lists of up to PREPARED_IDS values (named by prefix), else the
+    queryset `fallback` builds from the plain values."""
+    count = len(next(iter(lists.values())))
+    if count > PREPARED_IDS:
+        return fallback(*lists.values())
+    values = {
+        name: value
+        for prefix, items in lists.items()
+        for name, value in zip(numbered(prefix, count), items, strict=True)
+    }
+    return prepared(shape={"count": count}, **values)
+
+
+def model_by_name(name: str) -> RegisteredModel | None:
+    """The visible model called `name`, with its team and author, or None."""
+    return _MODEL_BY_NAME.first(name=name)
+
+
+def version_by_number(name: str, number: int) -> ModelVersion | None:
+    """Version `number` of the visible model `name`, with model, team and author, or None."""
+    return _VERSION_BY_NUMBER.first(name=name, number=number)
+
+
 def aliases_by_version(version_ids: Iterable[int]) -> dict[int, list[str]]:
     out: dict[int, list[str]] = defaultdict(list)
-    ids = list(version_ids)
-    if ids:
-        for version_id, alias in ModelAlias.objects.filter(model_version_id__in=ids).values_list(
-            "model_version_id", "alias"
-        ):
-            out[version_id].append(alias)
+    ids = list(dict.fromkeys(version_ids))
+    if not ids:
+        return out
+    for version_id, alias in _run(_ALIASES, _aliases, v=ids):
+        out[version_id].append(alias)
     return out
 
 
@@ -101,25 +191,23 @@ def latest_versions(model_ids: list[int], stages: list[str] | None = None) -> di
     wanted = stages or MLFLOW_STAGES
     if not model_ids:
         return {}
-    rows = (
-        ModelVersion.objects.filter(registered_model_id__in=model_ids, mlflow_deleted__isnull=True)
-        .values("registered_model_id", "stage")
-        .annotate(top=Max("number"))
-    )
     best: dict[tuple[int, str], int] = {}
-    for row in rows:
-        key = (row["registered_model_id"], STAGE_TO_MLFLOW[row["stage"]])
+    for model_id, stage, top in _run(_TOP_NUMBERS, _top_numbers, m=model_ids):
+        key = (model_id, STAGE_TO_MLFLOW[stage])
         if key[1] in wanted:
-            best[key] = max(best.get(key, 0), row["top"])
+            best[key] = max(best.get(key, 0), top)
     out: dict[int, list] = defaultdict(list)
     if not best:
         return out
-    condition = Q()
-    for (model_id, _stage), number in best.items():
-        condition |= Q(registered_model_id=model_id, number=number)
+    pairs = sorted(set(best.items()))
     found = {
         (mv.registered_model_id, mv.number): mv
-        for mv in visible_versions().filter(registered_model_id__in=model_ids).filter(condition)
+        for mv in _run(
+            _NUMBERED_VERSIONS,
+            _versions_among,
+            m=[model_id for (model_id, _stage), _n in pairs],
+            n=[number for _key, number in pairs],
+        )
     }
     for (model_id, _stage), number in sorted(
         best.items(), key=lambda item: MLFLOW_STAGES.index(item[0][1])

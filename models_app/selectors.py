@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from django.db import models
 from django.db.models import Count, Q, QuerySet
+
+from registry_site.prepared import Param, PreparedQuery
 
 from .enums import Stage
 from .guards import (
@@ -23,6 +26,24 @@ def model_list() -> QuerySet[RegisteredModel]:
     return RegisteredModel.objects.select_related("team", "created_by").annotate(
         n_versions=Count("versions"), **counts
     )
+
+
+_MODEL_FOR_UPDATE = PreparedQuery(
+    lambda: (
+        RegisteredModel.objects.select_for_update()
+        .select_related("team")
+        .filter(pk=Param("pk", models.BigIntegerField()))[:1]
+    ),
+)
+
+
+def model_for_update(*, pk: int) -> RegisteredModel:
+    """The model with its team, its row locked until the transaction ends (every write
+    service starts here); raises RegisteredModel.DoesNotExist."""
+    model = _MODEL_FOR_UPDATE.first(pk=pk)
+    if model is None:
+        raise RegisteredModel.DoesNotExist("RegisteredModel matching query does not exist.")
+    return model
 
 
 def model_get(*, name: str) -> RegisteredModel:

@@ -118,7 +118,7 @@ def _set_description_and_tags(
 
 
 def _lock_model(model_id: int) -> RegisteredModel:
-    model = RegisteredModel.objects.select_for_update().select_related("team").get(pk=model_id)
+    model = selectors.model_for_update(pk=model_id)
     require_owned_here(model)
     return model
 

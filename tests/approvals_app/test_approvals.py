@@ -239,3 +239,24 @@ def test_reviews_of_lists_every_review_in_order(people, version):
     approvals.review_submit(actor=people.reviewer, version=version, decision="reject", comment="no")
     approvals.review_submit(actor=people.reviewer2, version=version, decision="approve")
     assert [r.reviewer_username for r in reviews_of(version)] == ["reviewer", "reviewer2"]
+
+
+def test_a_new_versions_card_starts_with_one_history_row_naming_its_revision(people, model):
+    from approvals_app.models import ModelCard
+    from models_app.context import reset_request_id, set_request_id
+
+    token = set_request_id("req-card-created-1")
+    try:
+        mv = register(actor=people.author, model=model, version="1.0.0")
+    finally:
+        reset_request_id(token)
+    card = ModelCard.objects.get(model_version=mv)
+    revision = card.current_revision
+    assert (revision.number, revision.sha256) == (1, content_sha256({}))
+    rows = list(ModelCard.history.filter(id=card.pk))
+    assert [row.history_type for row in rows] == ["+"]
+    assert rows[0].current_revision_id == revision.pk
+    assert (rows[0].history_user_id, rows[0].history_username) == (people.author.pk, "author")
+    assert rows[0].history_request_id == "req-card-created-1"
+    version_row = mv.history.get()
+    assert version_row.history_request_id == "req-card-created-1"

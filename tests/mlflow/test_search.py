@@ -7,7 +7,7 @@ import pytest
 from mlflow_app import search
 from models_app import services
 from models_app.models import RegisteredModel
-from tests.factories import make_model
+from tests.factories import make_model, register
 
 
 def test_parse_filter_reads_the_clients_rewritten_filter():
@@ -94,3 +94,58 @@ def test_model_ordering_by_update_time(people):
     assert [m.name for m in ordered] == ["b_model", "a_model"]
     with pytest.raises(search.SearchError):
         search.model_ordering(["name ASC", "name DESC"])
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "name LIKE 'fraud%'",
+        "name ILIKE 'FRAUD%'",
+        "name != 'fraud_a'",
+        "tags.`team.lead` = 'ann'",
+        "tags.`team.lead` LIKE 'b%'",
+        "tag.`mlflow.prompt.is_prompt` != 'true'",
+        "tag.`mlflow.prompt.is_prompt` = 'true'",
+        "name IN ('other', 'fraud_a')",
+        "name NOT IN ('other')",
+        "creation_timestamp > 0 AND name LIKE '%a%'",
+        None,
+    ],
+)
+def test_prepared_model_search_selects_what_the_filter_selects(people, text):
+    make_model(actor=people.author, team=people.team, name="fraud_a", tags={"team.lead": "ann"})
+    make_model(actor=people.author, team=people.team, name="fraud.v1")
+    make_model(actor=people.author, team=people.team, name="other", tags={"team.lead": "bob"})
+    expected = RegisteredModel.objects.filter(search.model_filter(text)).order_by("name", "pk")
+    assert search.find_models(text, [], 0, 100) == list(expected)
+    assert search.find_models(text, [], 1, 1) == list(expected[1:2])
+
+
+def test_one_filter_shape_is_compiled_once_for_every_value(
+    people, model, django_assert_num_queries
+):
+    for version in ("1.0.0", "2.0.0", "3.0.0"):
+        register(actor=people.author, model=model, version=version, source_run=f"run-{version}")
+    shapes = set(search._VERSION_SEARCH._compiled)
+    found = search.find_versions("run_id = 'run-1.0.0'", [], 0, 10)
+    assert [mv.version for mv in found] == ["1.0.0"]
+    with django_assert_num_queries(1):
+        found = search.find_versions("run_id = 'run-3.0.0'", [], 0, 10)
+    assert [mv.version for mv in found] == ["3.0.0"]
+    assert len(set(search._VERSION_SEARCH._compiled) - shapes) <= 1
+    with django_assert_num_queries(1):
+        found = search.find_versions("name = 'fraud_detector'", ["version_number ASC"], 0, 2)
+    assert [mv.number for mv in found] == [1, 2]
+
+
+@pytest.mark.parametrize(
+    "text", ["version_number > 99999999999999999999", "creation_timestamp > 10000000000000000"]
+)
+def test_numbers_out_of_range_are_refused(people, text):
+    with pytest.raises(search.SearchError, match="out of range"):
+        search.find_versions(text, [], 0, 10)
+
+
+def test_page_tokens_beyond_any_page_are_refused():
+    with pytest.raises(search.SearchError):
+        search.read_page_token(search.make_page_token(2**63))
