@@ -7,6 +7,7 @@ from django.db import models
 from django.utils import timezone
 
 from models_app.models import ModelVersion, registry_history
+from registry_site.prepared import PreparedWrites
 
 from .cards import SECTION_TITLES
 
@@ -17,7 +18,7 @@ class Decision(models.TextChoices):
     REQUEST_CHANGES = "request_changes", "Request changes"
 
 
-class ModelCard(models.Model):
+class ModelCard(PreparedWrites):
     """The card of one version; its content lives in revisions, the newest is current."""
 
     model_version = models.OneToOneField(
@@ -44,7 +45,7 @@ class ModelCard(models.Model):
         return f"Card of {self.model_version}"
 
 
-class CardRevision(models.Model):
+class CardRevision(PreparedWrites):
     """One immutable state of a card. Reviews name the revision and its sha256."""
 
     card = models.ForeignKey(ModelCard, on_delete=models.PROTECT, related_name="revisions")
@@ -74,7 +75,7 @@ class CardRevision(models.Model):
         return {key: getattr(self, key) for key in SECTION_TITLES}
 
 
-class Review(models.Model):
+class Review(PreparedWrites):
     """A reviewer's decision on one card revision; append-only evidence."""
 
     model_version = models.ForeignKey(

@@ -6,11 +6,12 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from models_app import selectors
 from models_app.audit import diff, record_event, tag_change
 from models_app.context import get_request_id
 from models_app.enums import Action, Stage
 from models_app.exceptions import Conflict, InvalidTransition, NotAllowed
-from models_app.models import ModelVersion, RegisteredModel
+from models_app.models import ModelVersion
 from models_app.permissions import require_permission
 from models_app.services import require_owned_here
 from models_app.validators import validate_plain_text
@@ -23,8 +24,8 @@ COMMENT_MAX = 5000
 
 
 def _lock(version: ModelVersion) -> ModelVersion:
-    RegisteredModel.objects.select_for_update().filter(pk=version.registered_model_id).first()
-    mv = ModelVersion.objects.select_related("registered_model__team").get(pk=version.pk)
+    selectors.model_for_update(pk=version.registered_model_id)
+    mv = selectors.version_by_pk(pk=version.pk)
     # Cards and reviews of an entry mirrored from a team registry change only there.
     require_owned_here(mv.registered_model)
     return mv

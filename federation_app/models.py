@@ -16,11 +16,12 @@ from django.db import models
 from django.utils import timezone
 
 from models_app.models import ModelVersion, RegisteredModel
+from registry_site.prepared import PreparedWrites
 
 # --- Central side -------------------------------------------------------------------------
 
 
-class OriginRegistry(models.Model):
+class OriginRegistry(PreparedWrites):
     """A team registry that pushes to this central catalog."""
 
     name = models.CharField(max_length=40, unique=True)
@@ -39,7 +40,7 @@ class OriginRegistry(models.Model):
         return self.name
 
 
-class MirroredModel(models.Model):
+class MirroredModel(PreparedWrites):
     """Links a team registry's model (origin, origin_id) to its central copy."""
 
     origin = models.CharField(max_length=40)
@@ -61,7 +62,7 @@ class MirroredModel(models.Model):
         return f"{self.origin}:{self.origin_name}"
 
 
-class MirroredVersion(models.Model):
+class MirroredVersion(PreparedWrites):
     """Links a team registry's version to its central copy, with its origin facts."""
 
     origin = models.CharField(max_length=40)
@@ -85,7 +86,7 @@ class MirroredVersion(models.Model):
         return f"{self.origin}:{self.model_version}"
 
 
-class MirroredCard(models.Model):
+class MirroredCard(PreparedWrites):
     """The current content of a mirrored version's model card, as the origin holds it."""
 
     origin = models.CharField(max_length=40)
@@ -108,7 +109,7 @@ class MirroredCard(models.Model):
         return f"card r{self.revision} of {self.model_version}"
 
 
-class MirroredReview(models.Model):
+class MirroredReview(PreparedWrites):
     """A review made in a team registry; reviews are append-only there, so here too."""
 
     origin = models.CharField(max_length=40)
@@ -133,7 +134,7 @@ class MirroredReview(models.Model):
         return f"{self.reviewer_username} {self.decision} {self.model_version}"
 
 
-class MirroredAuditEvent(models.Model):
+class MirroredAuditEvent(PreparedWrites):
     """One audit event of a team registry, as it recorded it (ids and names of the origin)."""
 
     origin = models.CharField(max_length=40, db_index=True)
@@ -173,7 +174,7 @@ class MirroredAuditEvent(models.Model):
 # --- Team side ----------------------------------------------------------------------------
 
 
-class SyncState(models.Model):
+class SyncState(PreparedWrites):
     """How far this team registry's catalog has been pushed to one central registry."""
 
     central_url = models.CharField(max_length=500)
@@ -197,7 +198,7 @@ class SyncState(models.Model):
         return f"{self.registry_id} → {self.central_url}"
 
 
-class SyncFingerprint(models.Model):
+class SyncFingerprint(PreparedWrites):
     """The sha256 of the last snapshot of one local model the central one acknowledged."""
 
     state = models.ForeignKey(SyncState, on_delete=models.CASCADE, related_name="fingerprints")

@@ -15,9 +15,10 @@ from django.db import models
 from django.utils import timezone
 
 from models_app.models import ModelVersion, RegisteredModel, registry_history
+from registry_site.prepared import PreparedWrites
 
 
-class ModelAlias(models.Model):
+class ModelAlias(PreparedWrites):
     """A named pointer from a model to one of its versions (MLflow's registered-model alias)."""
 
     registered_model = models.ForeignKey(
@@ -45,7 +46,7 @@ class ModelAlias(models.Model):
         return f"{self.registered_model.name}@{self.alias}"
 
 
-class DeletedModel(models.Model):
+class DeletedModel(PreparedWrites):
     """A model deleted through the MLflow API: hidden from that API, kept everywhere else."""
 
     registered_model = models.OneToOneField(
@@ -62,7 +63,7 @@ class DeletedModel(models.Model):
         return f"{self.registered_model.name} (deleted through the MLflow API)"
 
 
-class DeletedVersion(models.Model):
+class DeletedVersion(PreparedWrites):
     """A version deleted through the MLflow API (deprecated by the core, hidden from MLflow)."""
 
     model_version = models.OneToOneField(

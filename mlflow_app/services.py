@@ -16,12 +16,13 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from models_app import selectors
 from models_app import services as core
 from models_app.audit import record_event, tag_change
 from models_app.enums import Stage
 from models_app.exceptions import Conflict, NotAllowed, NotFound
 from models_app.models import ModelVersion, RegisteredModel, Team
-from models_app.permissions import can, require_permission
+from models_app.permissions import can, require_permission, team_ids
 
 from .models import DeletedModel, DeletedVersion, ModelAlias
 
@@ -39,7 +40,7 @@ DELETE_REASON = "deleted via the MLflow API"
 
 
 def _lock(model_id: int) -> RegisteredModel:
-    model = RegisteredModel.objects.select_for_update().select_related("team").get(pk=model_id)
+    model = selectors.model_for_update(pk=model_id)
     # A model mirrored from a team registry changes only there (SPEC §11), through any door.
     core.require_owned_here(model)
     return model
@@ -77,9 +78,9 @@ def team_for_new_model(*, actor, team_tag: str | None) -> Team:
         if team is None:
             raise ValidationError(f"No team '{team_tag}' (from the 'team' tag) exists.")
         return team
-    teams = list(actor.teams.all()[:2])
+    teams = team_ids(actor)
     if len(teams) == 1:
-        return teams[0]
+        return selectors.team_by_pk(pk=next(iter(teams)))
     if not teams:
         raise ValidationError(
             f"{actor.get_username()} belongs to no team, so the new model has no owner: "
@@ -210,7 +211,7 @@ def model_version_delete(
     the transition), its aliases are removed, and it is hidden from the MLflow API.
     """
     _lock(version.registered_model_id)
-    mv = ModelVersion.objects.select_related("registered_model__team").get(pk=version.pk)
+    mv = selectors.version_by_pk(pk=version.pk)
     if DeletedVersion.objects.filter(model_version=mv).exists():
         # A concurrent delete got here first.
         raise NotFound(
@@ -272,7 +273,7 @@ def alias_set(*, actor, version: ModelVersion, alias: str) -> ModelAlias:
     """Point `alias` of the version's model at the version (moving it if it exists)."""
     validate_alias(alias, setting=True)
     model = _lock(version.registered_model_id)
-    mv = ModelVersion.objects.select_related("registered_model__team").get(pk=version.pk)
+    mv = selectors.version_by_pk(pk=version.pk)
     _require_alias_permission(actor, mv)
     row = ModelAlias.objects.filter(registered_model=model, alias=alias).first()
     previous = None

@@ -14,10 +14,12 @@ from django_fsm import FSMField, FSMModelMixin, transition
 from simple_history.manager import HistoryManager
 from simple_history.models import HistoricalRecords
 
+from registry_site.prepared import PreparedWrites
+
 from .enums import Action, Stage
 
 
-class AuditedHistory(models.Model):
+class AuditedHistory(PreparedWrites):
     """Columns every history row carries beside simple-history's own.
 
     The username is kept as text so that the trail still names a user whose account was
@@ -80,7 +82,7 @@ def registry_history(**kwargs) -> HistoricalRecords:
     )
 
 
-class Team(models.Model):
+class Team(PreparedWrites):
     """A group of people that owns registered models."""
 
     name = models.CharField(max_length=100, unique=True)
@@ -99,7 +101,7 @@ class Team(models.Model):
         return self.name
 
 
-class Membership(models.Model):
+class Membership(PreparedWrites):
     """A user's membership of a team: contributors act on their own teams' models."""
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
@@ -118,7 +120,7 @@ class Membership(models.Model):
         return f"{self.user} in {self.team}"
 
 
-class RegisteredModel(models.Model):
+class RegisteredModel(PreparedWrites):
     """A named model owned by one team; its versions are the things that get promoted."""
 
     name = models.CharField(max_length=100, unique=True)
@@ -151,7 +153,7 @@ class RegisteredModel(models.Model):
         return self.name
 
 
-class ModelVersion(FSMModelMixin, models.Model):
+class ModelVersion(FSMModelMixin, PreparedWrites):
     """One registered version of a model, with its lineage, metrics and lifecycle stage.
 
     The identity fields are fixed at registration: a different model is a new version.
@@ -302,7 +304,7 @@ class ModelVersion(FSMModelMixin, models.Model):
         self._touch()
 
 
-class PromotionPolicy(models.Model):
+class PromotionPolicy(PreparedWrites):
     """The guards a version must pass to reach production (SPEC §4).
 
     One row may belong to a model; the row with `is_site_default` applies to every model
@@ -356,7 +358,7 @@ class PromotionPolicy(models.Model):
         return f"Policy of {self.registered_model}"
 
 
-class AuditEvent(models.Model):
+class AuditEvent(PreparedWrites):
     """One change, by whom, when and why: the registry's trail and its event stream.
 
     Append-only in the database (migration 0002). Actor and object are kept as text as

@@ -101,6 +101,13 @@ def has_permission(user, permission: str) -> bool:
     return permission in _access(user)[0]
 
 
+def team_ids(user) -> frozenset[int]:
+    """The ids of the teams `user` belongs to (read with the permissions, once)."""
+    if user is None or not user.is_authenticated:
+        return frozenset()
+    return _access(user)[1]
+
+
 def is_team_member(user, team) -> bool:
     if team is None or user is None or not user.is_authenticated:
         return False

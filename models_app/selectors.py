@@ -15,7 +15,7 @@ from .guards import (
     no_regression_results,
     threshold_results,
 )
-from .models import AuditEvent, ModelVersion, PromotionPolicy, RegisteredModel
+from .models import AuditEvent, ModelVersion, PromotionPolicy, RegisteredModel, Team
 
 
 def model_list() -> QuerySet[RegisteredModel]:
@@ -44,6 +44,27 @@ def model_for_update(*, pk: int) -> RegisteredModel:
     if model is None:
         raise RegisteredModel.DoesNotExist("RegisteredModel matching query does not exist.")
     return model
+
+
+_VERSION_BY_PK = PreparedQuery(
+    lambda: version_list().filter(pk=Param("pk", models.BigIntegerField()))[:1]
+)
+
+
+def version_by_pk(*, pk: int) -> ModelVersion:
+    """The version with its model, team and author (the services re-read it here under the
+    model's lock); raises ModelVersion.DoesNotExist."""
+    mv = _VERSION_BY_PK.first(pk=pk)
+    if mv is None:
+        raise ModelVersion.DoesNotExist("ModelVersion matching query does not exist.")
+    return mv
+
+
+_TEAM_BY_PK = PreparedQuery(lambda: Team.objects.filter(pk=Param("pk", models.BigIntegerField())))
+
+
+def team_by_pk(*, pk: int) -> Team | None:
+    return _TEAM_BY_PK.first(pk=pk)
 
 
 def model_get(*, name: str) -> RegisteredModel:

@@ -374,9 +374,8 @@ def model_version_register(
         version = f"{number}.0.0"
         semver = SemVer.parse(version)
     model.last_number, model.updated_at = number, timezone.now()
-    RegisteredModel.objects.filter(pk=model.pk).update(
-        last_number=number, updated_at=model.updated_at
-    )
+    # No history row: the registration's own audit event and version history say it.
+    model.save_without_historical_record(update_fields=["last_number", "updated_at"])
     mv = ModelVersion(
         registered_model=model,
         version=version,
@@ -422,8 +421,7 @@ def model_version_update(
 ) -> ModelVersion:
     """Edit the only mutable fields of a version: its description and tags (all of them, or
     single ones by `tag_changes`)."""
-    _lock_model(version.registered_model_id)
-    mv = selectors.version_list().get(pk=version.pk)
+    mv = _locked_version(version)
     require_permission(actor, "version.change", mv)
     changes = _set_description_and_tags(
         mv, description=description, tags=tags, tag_changes=tag_changes
@@ -440,8 +438,7 @@ def model_version_attach_artifact(
     *, actor, version: ModelVersion, uri: str, sha256: str, size: int
 ) -> ModelVersion:
     """Record the artifact of a version registered without one; refused once it has one."""
-    _lock_model(version.registered_model_id)
-    mv = selectors.version_list().get(pk=version.pk)
+    mv = _locked_version(version)
     require_permission(actor, "version.change", mv)
     validate_sha256(sha256)
     if mv.artifact_sha256 or mv.artifact_uri:
@@ -466,7 +463,7 @@ def model_version_attach_artifact(
 def _locked_version(version: ModelVersion) -> ModelVersion:
     """Lock the parent model row, then re-read the version under that lock."""
     _lock_model(version.registered_model_id)
-    return selectors.version_list().get(pk=version.pk)
+    return selectors.version_by_pk(pk=version.pk)
 
 
 def _refuse_stage(mv: ModelVersion, verb: str, allowed: str) -> InvalidTransition:

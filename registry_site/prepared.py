@@ -203,3 +203,167 @@ def _db_value(field: models.Field, value: Any, connection) -> Any:
         if (low is not None and value < low) or (high is not None and value > high):
             return _OUT_OF_RANGE
     return value
+
+
+# --- Writes ----------------------------------------------------------------------------------
+
+
+class _Insert:
+    """One model's INSERT of one list of columns, as Django compiled it for a first row."""
+
+    def __init__(self, compiler, sql: str, returning_fields) -> None:
+        self.compiler, self.sql = compiler, sql
+        self.returning_fields = list(returning_fields or ())
+        self.returning_params = tuple(getattr(compiler, "returning_params", ()))
+        table = compiler.query.get_meta().db_table
+        self.table = table
+        self.converters = compiler.get_converters(
+            [field.get_col(table) for field in self.returning_fields]
+        )
+
+    def run(self, connection, params: list) -> list:
+        """Django's InsertCompiler.execute_sql for one row, with this statement."""
+        with connection.cursor() as cursor:
+            cursor.execute(self.sql, [*params, *self.returning_params])
+            if not self.returning_fields:
+                return []
+            if connection.features.can_return_columns_from_insert:
+                rows = [connection.ops.fetch_returned_insert_columns(cursor, ())]
+            else:
+                column = self.returning_fields[0].column
+                rows = [(connection.ops.last_insert_id(cursor, self.table, column),)]
+        if self.converters:
+            rows = self.compiler.apply_converters(rows, self.converters)
+        return list(rows)
+
+
+_WRITES: dict[tuple, object] = {}
+_WRITES_LOCK = Lock()
+_NOT_REUSABLE = object()
+
+
+def _remember(key: tuple, statement) -> None:
+    with _WRITES_LOCK:
+        _WRITES[key] = statement
+
+
+class PreparedWrites(models.Model):
+    """Saves whose INSERT and UPDATE are compiled once per model and list of columns.
+
+    `Model.save()` compiles its statement anew for every row; for the registry's writes
+    (a version, its card and revision, their history rows, the audit event) that was most
+    of their cost. This base class keeps everything `save()` does (pre_save values such as
+    auto_now, signals, simple-history, returned primary keys, `update_fields`) and swaps
+    only the two methods that run the statement, `_do_insert` and `_do_update`, for ones
+    that reuse the compiled SQL. Whatever a reused statement could not express (an
+    expression as a value, a field with a placeholder of its own, raw saves of fixtures,
+    `select_on_save`) goes Django's own way.
+    """
+
+    class Meta:
+        abstract = True
+
+    def _do_insert(self, manager, using, fields, returning_fields, raw):
+        connection = connections[using]
+        key = (
+            "insert",
+            manager.model,
+            using,
+            connection.vendor,
+            tuple(f.attname for f in fields),
+            tuple(f.attname for f in returning_fields or ()),
+        )
+        statement = _WRITES.get(key)
+        if (
+            raw
+            or not fields
+            or statement is _NOT_REUSABLE
+            or any(hasattr(getattr(self, f.attname), "resolve_expression") for f in fields)
+        ):
+            return super()._do_insert(manager, using, fields, returning_fields, raw)
+        if statement is None:
+            statement = _prepare_insert(manager.model, fields, returning_fields, using)
+            if statement is None:
+                _remember(key, _NOT_REUSABLE)
+                return super()._do_insert(manager, using, fields, returning_fields, raw)
+            _remember(key, statement)
+        compiler = statement.compiler
+        params = [compiler.prepare_value(f, compiler.pre_save_val(f, self)) for f in fields]
+        return statement.run(connection, params)
+
+    def _do_update(self, base_qs, using, pk_val, values, update_fields, forced_update):
+        if (
+            not values
+            or self._meta.select_on_save
+            or base_qs.query.where
+            or any(
+                hasattr(field, "get_placeholder")
+                or hasattr(value, "resolve_expression")
+                or hasattr(value, "prepare_database_save")
+                for field, _model, value in values
+            )
+        ):
+            return super()._do_update(base_qs, using, pk_val, values, update_fields, forced_update)
+        connection = connections[using]
+        fields = [field for field, _model, _value in values]
+        key = ("update", base_qs.model, using, connection.vendor, tuple(f.attname for f in fields))
+        statement = _WRITES.get(key)
+        if statement is None:
+            statement = _prepare_update(base_qs, fields, using)
+            _remember(key, statement)
+        sql, pk_position = statement
+        params = [
+            field.get_db_prep_save(value, connection=connection) for field, _m, value in values
+        ]
+        params.insert(
+            pk_position, self._meta.pk.get_db_prep_value(pk_val, connection, prepared=False)
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.rowcount > 0
+
+
+def _prepare_insert(model, fields: list, returning_fields, using: str) -> _Insert | None:
+    """The INSERT Django compiles for `fields` of `model`, if each column is one plain
+    placeholder (no field of these has a placeholder of its own); else None."""
+    if any(hasattr(f, "get_placeholder") for f in fields):
+        return None
+    query = models.sql.InsertQuery(model)
+    # A stand-in row: the SQL does not depend on plain values, and pre_save must run only
+    # once, on the real row, when its values are taken.
+    query.insert_values(fields, [_Placeholders(fields)])
+    compiler = query.get_compiler(using=using)
+    compiler.returning_fields = returning_fields
+    try:
+        statements = compiler.as_sql()
+    except (TypeError, ValueError):
+        return None
+    if len(statements) != 1:
+        return None
+    sql, params = statements[0]
+    returning_params = tuple(getattr(compiler, "returning_params", ()))
+    if len(params) != len(fields) + len(returning_params):
+        return None
+    return _Insert(compiler, sql, returning_fields)
+
+
+class _Placeholders:
+    """A row whose every field is None, for compiling an INSERT without a real row."""
+
+    def __init__(self, fields) -> None:
+        for field in fields:
+            setattr(self, field.attname, None)
+
+
+def _prepare_update(base_qs, fields: list, using: str) -> tuple[str, int]:
+    """UPDATE … SET each field = %s WHERE pk = %s, compiled with Params for the values;
+    returns the SQL and where the primary key goes among the parameters."""
+    query = base_qs.filter(pk=Param("pk", base_qs.model._meta.pk)).query.chain(
+        models.sql.UpdateQuery
+    )
+    query.add_update_fields([(f, None, Param(f"v{i}", f)) for i, f in enumerate(fields)])
+    sql, params = query.get_compiler(using).as_sql()
+    names = [p.name if isinstance(p, Param) else None for p in params]
+    if names[:-1] != [f"v{i}" for i in range(len(fields))] or names[-1] != "pk":
+        raise ValueError(f"prepared update of {base_qs.model.__name__}: unexpected SQL {sql}")
+    return sql, len(fields)

@@ -131,3 +131,75 @@ def test_select_for_update_needs_a_transaction_on_every_run(transactional_db, pe
             prepared(pk=model.pk)
     else:  # SQLite: Django ignores select_for_update, and so does the prepared query
         assert prepared(pk=model.pk) == [model]
+
+
+# --- Writes (PreparedWrites) -----------------------------------------------------------------
+
+
+def _writes_for(model) -> list:
+    from registry_site import prepared
+
+    return [key for key in prepared._WRITES if key[1] is model]
+
+
+def test_inserts_and_updates_reuse_one_statement_per_model_and_columns(
+    people, django_assert_num_queries
+):
+    from models_app.models import Team
+
+    Team.objects.create(name="First", slug="first")
+    inserts = _writes_for(Team)
+    with django_assert_num_queries(2):  # the team and its history row
+        second = Team.objects.create(name="Second", slug="second", description="two")
+    assert _writes_for(Team) == inserts  # nothing compiled anew
+    assert second.history.get().name == "Second"
+    assert second.pk is not None
+    stored = Team.objects.get(pk=second.pk)
+    assert (stored.name, stored.slug, stored.description) == ("Second", "second", "two")
+    assert stored.created_at == second.created_at
+
+    second.description = "changed"
+    second.save_without_historical_record()
+    second.description = "again"
+    with django_assert_num_queries(1):
+        second.save_without_historical_record(update_fields=["description"])
+    assert Team.objects.get(pk=second.pk).description == "again"
+
+
+def test_json_none_and_foreign_keys_round_trip(people, model):
+    mv = register(
+        actor=people.author,
+        model=model,
+        version="1.0.0",
+        metrics={"f1": 0.75},
+        tags={"k": "v"},
+        artifact_size=None,
+    )
+    stored = ModelVersion.objects.get(pk=mv.pk)
+    assert stored.metrics == {"f1": 0.75} and stored.tags == {"k": "v"}
+    assert stored.artifact_size is None
+    assert stored.registered_model_id == model.pk and stored.created_by_id == people.author.pk
+    model.tags = {"a": {"nested": [1, 2]}}
+    model.save_without_historical_record(update_fields=["tags"])
+    assert RegisteredModel.objects.get(pk=model.pk).tags == {"a": {"nested": [1, 2]}}
+
+
+def test_expressions_as_values_go_djangos_way(people, model):
+    from django.db.models import F, Value
+    from django.db.models.functions import Concat
+
+    model.description = Concat(F("name"), Value(" described"))
+    model.save_without_historical_record(update_fields=["description"])
+    assert RegisteredModel.objects.get(pk=model.pk).description == "fraud_detector described"
+
+
+def test_an_update_of_a_missing_row_is_reported_as_django_reports_it(people, model):
+    from django.db import DatabaseError
+
+    from models_app.models import Team
+
+    team = Team.objects.create(name="Gone", slug="gone")
+    Team.objects.filter(pk=team.pk).delete()
+    team.description = "x"
+    with pytest.raises(DatabaseError, match="did not affect any rows"):
+        team.save_without_historical_record(update_fields=["description"])

@@ -19,9 +19,10 @@ from django.db import models
 from django.utils import timezone
 
 from models_app.models import AuditEvent, registry_history
+from registry_site.prepared import PreparedWrites
 
 
-class Subscription(models.Model):
+class Subscription(PreparedWrites):
     """An admin's request that events of some types be POSTed to a URL.
 
     `event_types` empty means every event type. The secret signs every delivery; it is
@@ -73,7 +74,7 @@ OPEN_STATUSES = (
 )
 
 
-class Delivery(models.Model):
+class Delivery(PreparedWrites):
     """One event on its way to one subscription: the outbox row the worker works off.
 
     `ordering_key` groups the events whose order matters (the model's name; empty for
@@ -125,7 +126,7 @@ class Delivery(models.Model):
         return self.status in (DeliveryStatus.DEAD, DeliveryStatus.FAILED_RETRYING)
 
 
-class DeliveryAttempt(models.Model):
+class DeliveryAttempt(PreparedWrites):
     """One HTTP attempt of a delivery, as the log shows it. Append-only (migration 0002)."""
 
     delivery = models.ForeignKey(Delivery, on_delete=models.PROTECT, related_name="attempt_log")
