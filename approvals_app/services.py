@@ -8,7 +8,6 @@ from django.utils import timezone
 
 from models_app import selectors
 from models_app.audit import diff, record_event, tag_change
-from models_app.context import get_request_id
 from models_app.enums import Action, Stage
 from models_app.exceptions import Conflict, InvalidTransition, NotAllowed
 from models_app.models import ModelVersion
@@ -49,16 +48,17 @@ def card_create_for_new_version(*, version: ModelVersion, actor, **kwargs) -> Mo
     Runs inside model_version_register's transaction through the version_registered signal.
     """
     # The card's history starts with one row ("+") that already names its first revision:
-    # the card is stored, then its revision, then the card's link to it, without history,
-    # and the creation row is written last from the finished card.
+    # the card is stored without history, then its revision, and the save that links the
+    # two writes the card's creation row.
     card = ModelCard(model_version=version)
     card.save_without_historical_record()
     card.current_revision = _new_revision(card=card, sections={}, actor=actor)
-    card.save_without_historical_record(update_fields=["current_revision"])
     tag_change(card, actor=actor)
-    ModelCard.history.bulk_history_create(
-        [card], custom_historical_attrs={"history_request_id": get_request_id()}
-    )
+    card._history_created = True
+    try:
+        card.save(update_fields=["current_revision"])
+    finally:
+        del card._history_created
     return card
 
 

@@ -12,9 +12,12 @@ from .models import AuditEvent, ModelVersion, RegisteredModel, Team
 
 
 @receiver(pre_create_historical_record)
-def _stamp_request_id(sender, history_instance, **kwargs) -> None:
+def _stamp_request_id(sender, instance, history_instance, **kwargs) -> None:
     if hasattr(history_instance, "history_request_id"):
         history_instance.history_request_id = get_request_id()
+    # A row stored in steps records its creation on the save that completes it.
+    if getattr(instance, "_history_created", False):
+        history_instance.history_type = "+"
 
 
 def tag_change(obj, *, actor, reason: str = "") -> None:

@@ -96,6 +96,13 @@ def _access(user) -> tuple[frozenset[str], frozenset[int]]:
     return user._registry_access
 
 
+def prefetch_permissions(user) -> None:
+    """Read `user`'s permissions and teams now, so that the checks a service makes inside
+    its transaction (on SQLite, while holding the database's write lock) cost no query."""
+    if user is not None and user.is_authenticated:
+        _access(user)
+
+
 def has_permission(user, permission: str) -> bool:
     """Django's `user.has_perm(permission)` for an active user, read through `_access`."""
     return permission in _access(user)[0]

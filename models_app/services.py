@@ -21,7 +21,7 @@ from .audit import diff, record_event, tag_change
 from .enums import Action, Stage
 from .exceptions import Conflict, GuardsFailed, InvalidTransition, NotFound
 from .models import Membership, ModelVersion, PromotionPolicy, RegisteredModel, Team
-from .permissions import require_permission
+from .permissions import prefetch_permissions, require_permission
 from .signals import version_registered
 from .validators import (
     SemVer,
@@ -214,7 +214,6 @@ def team_member_remove(*, actor, team: Team, user) -> None:
 # --- Registered models ---------------------------------------------------------------------
 
 
-@transaction.atomic
 def registered_model_create(
     *, actor, name: str, team: Team, description: str = "", tags: dict | None = None
 ) -> RegisteredModel:
@@ -238,23 +237,25 @@ def registered_model_create(
         name=name, team=team, description=description, tags=tags, created_by=actor
     )
     tag_change(model, actor=actor)
-    try:  # a name already taken is refused by the unique constraint
-        with transaction.atomic():
-            model.save()
-    except IntegrityError as exc:
-        raise Conflict(f"A model named '{name}' already exists.") from exc
-    record_event(
-        action=Action.MODEL_CREATED,
-        actor=actor,
-        obj=model,
-        changes=diff(
-            {}, {"name": name, "team": team.slug, "description": description, "tags": tags}
-        ),
-    )
+    # Checked and validated above, outside the transaction: on SQLite it holds the
+    # database's write lock from its first statement.
+    with transaction.atomic():
+        try:  # a name already taken is refused by the unique constraint
+            with transaction.atomic():
+                model.save()
+        except IntegrityError as exc:
+            raise Conflict(f"A model named '{name}' already exists.") from exc
+        record_event(
+            action=Action.MODEL_CREATED,
+            actor=actor,
+            obj=model,
+            changes=diff(
+                {}, {"name": name, "team": team.slug, "description": description, "tags": tags}
+            ),
+        )
     return model
 
 
-@transaction.atomic
 def registered_model_update(
     *,
     actor,
@@ -264,17 +265,19 @@ def registered_model_update(
     tag_changes: dict | None = None,
 ) -> RegisteredModel:
     """Edit a model's description and tags (all of them, or single ones by `tag_changes`)."""
-    model = _lock_model(model.pk)
-    require_permission(actor, "model.change", model)
-    changes = _set_description_and_tags(
-        model, description=description, tags=tags, tag_changes=tag_changes
-    )
-    if changes:
-        model.updated_at = timezone.now()
-        tag_change(model, actor=actor)
-        model.save()
-        record_event(action=Action.MODEL_CHANGED, actor=actor, obj=model, changes=changes)
-    return model
+    prefetch_permissions(actor)
+    with transaction.atomic():
+        model = _lock_model(model.pk)
+        require_permission(actor, "model.change", model)
+        changes = _set_description_and_tags(
+            model, description=description, tags=tags, tag_changes=tag_changes
+        )
+        if changes:
+            model.updated_at = timezone.now()
+            tag_change(model, actor=actor)
+            model.save()
+            record_event(action=Action.MODEL_CHANGED, actor=actor, obj=model, changes=changes)
+        return model
 
 
 @transaction.atomic
@@ -311,7 +314,6 @@ def registered_model_rename(*, actor, model: RegisteredModel, new_name: str) -> 
 # --- Versions ------------------------------------------------------------------------------
 
 
-@transaction.atomic
 def model_version_register(
     *,
     actor,
@@ -363,54 +365,56 @@ def model_version_register(
         )
     if errors:
         raise ValidationError(errors)
-
-    model = _lock_model(model.pk)
-    require_permission(actor, "version.register", model)
-    # The model row is locked (and on SQLite the whole database, from BEGIN IMMEDIATE), so
-    # the number read here is the one to take. A label already used is refused by the
-    # unique constraint, below.
-    number = model.last_number + 1
-    if version is None:
-        version = f"{number}.0.0"
-        semver = SemVer.parse(version)
-    model.last_number, model.updated_at = number, timezone.now()
-    # No history row: the registration's own audit event and version history say it.
-    model.save_without_historical_record(update_fields=["last_number", "updated_at"])
-    mv = ModelVersion(
-        registered_model=model,
-        version=version,
-        precedence=semver.sort_key,
-        number=number,
-        metrics=metrics,
-        params=params,
-        artifact_uri=artifact_uri,
-        artifact_sha256=artifact_sha256,
-        artifact_size=artifact_size,
-        data_version=data_version,
-        code_version=code_version,
-        source_run=source_run,
-        description=description,
-        tags=tags,
-        created_by=actor,
-    )
-    tag_change(mv, actor=actor)
-    try:
-        with transaction.atomic():
-            mv.save()
-    except IntegrityError as exc:
-        raise Conflict(f"{model.name} already has a version {version}.") from exc
-    record_event(
-        action=Action.VERSION_REGISTERED,
-        actor=actor,
-        obj=mv,
-        to_stage=Stage.STAGING,
-        payload={"number": mv.number, "metrics": metrics, "artifact_uri": artifact_uri},
-    )
-    version_registered.send(sender=ModelVersion, version=mv, actor=actor)
+    prefetch_permissions(actor)
+    # Validated above, outside the transaction: on SQLite it holds the database's write
+    # lock from its first statement.
+    with transaction.atomic():
+        model = _lock_model(model.pk)
+        require_permission(actor, "version.register", model)
+        # The model row is locked (and on SQLite the whole database, from BEGIN IMMEDIATE), so
+        # the number read here is the one to take. A label already used is refused by the
+        # unique constraint, below.
+        number = model.last_number + 1
+        if version is None:
+            version = f"{number}.0.0"
+            semver = SemVer.parse(version)
+        model.last_number, model.updated_at = number, timezone.now()
+        # No history row: the registration's own audit event and version history say it.
+        model.save_without_historical_record(update_fields=["last_number", "updated_at"])
+        mv = ModelVersion(
+            registered_model=model,
+            version=version,
+            precedence=semver.sort_key,
+            number=number,
+            metrics=metrics,
+            params=params,
+            artifact_uri=artifact_uri,
+            artifact_sha256=artifact_sha256,
+            artifact_size=artifact_size,
+            data_version=data_version,
+            code_version=code_version,
+            source_run=source_run,
+            description=description,
+            tags=tags,
+            created_by=actor,
+        )
+        tag_change(mv, actor=actor)
+        try:
+            with transaction.atomic():
+                mv.save()
+        except IntegrityError as exc:
+            raise Conflict(f"{model.name} already has a version {version}.") from exc
+        record_event(
+            action=Action.VERSION_REGISTERED,
+            actor=actor,
+            obj=mv,
+            to_stage=Stage.STAGING,
+            payload={"number": mv.number, "metrics": metrics, "artifact_uri": artifact_uri},
+        )
+        version_registered.send(sender=ModelVersion, version=mv, actor=actor)
     return mv
 
 
-@transaction.atomic
 def model_version_update(
     *,
     actor,
@@ -421,16 +425,18 @@ def model_version_update(
 ) -> ModelVersion:
     """Edit the only mutable fields of a version: its description and tags (all of them, or
     single ones by `tag_changes`)."""
-    mv = _locked_version(version)
-    require_permission(actor, "version.change", mv)
-    changes = _set_description_and_tags(
-        mv, description=description, tags=tags, tag_changes=tag_changes
-    )
-    if changes:
-        tag_change(mv, actor=actor)
-        mv.save()
-        record_event(action=Action.VERSION_CHANGED, actor=actor, obj=mv, changes=changes)
-    return mv
+    prefetch_permissions(actor)
+    with transaction.atomic():
+        mv = _locked_version(version)
+        require_permission(actor, "version.change", mv)
+        changes = _set_description_and_tags(
+            mv, description=description, tags=tags, tag_changes=tag_changes
+        )
+        if changes:
+            tag_change(mv, actor=actor)
+            mv.save()
+            record_event(action=Action.VERSION_CHANGED, actor=actor, obj=mv, changes=changes)
+        return mv
 
 
 @transaction.atomic

@@ -4,9 +4,10 @@ from django.contrib import admin
 from django.urls import include, path
 
 urlpatterns = [
+    # First: MLflow's paths start with api/ too, and its clients call them most.
+    path("", include("mlflow_app.urls")),
     path("admin/", admin.site.urls),
     path("api/", include("registry_site.api_urls")),
-    path("", include("mlflow_app.urls")),
     path("", include("federation_app.urls")),
     path("", include("approvals_app.urls")),
     path("", include("webhooks_app.urls")),

@@ -2,10 +2,11 @@
 
 Every transaction on SQLite starts with BEGIN IMMEDIATE; before it, the connection takes an
 exclusive flock on `<database>-writer.lock` and gives it back at COMMIT, ROLLBACK or close,
-so that a waiting writer is woken as soon as the lock is free instead of sleeping in
-SQLite's busy handler. These tests open their own SQLite database with the project's
-backend, whatever database the suite runs on, and watch the lock file from outside with a
-second open file (flock locks conflict between open files, also within one process).
+so that a waiting writer is woken (through `<database>-writer.wake`) as soon as the lock is
+free instead of sleeping in SQLite's busy handler. These tests open their own SQLite
+database with the project's backend, whatever database the suite runs on, and watch the
+lock file from outside with a second open file (flock locks conflict between open files,
+also within one process).
 """
 
 from __future__ import annotations
@@ -193,3 +194,43 @@ def test_in_memory_databases_have_no_lock_file():
         _configured(":memory:", {"transaction_mode": "IMMEDIATE"}), alias="memory"
     )
     assert wrapper._writer_lock_path() is None
+
+
+def test_a_release_wakes_a_waiting_writer_through_the_pipe(sqlite_alias):
+    """The waiter sleeps on `<db>-writer.wake` (up to 2 ms a time); each release writes to it."""
+    connection = connections[ALIAS]
+    with transaction.atomic(using=ALIAS):
+        connection.cursor().execute("INSERT INTO entry VALUES ('a')")
+        wake = connection._writer_wake_fd
+        assert wake is not None
+        assert os.path.exists(f"{sqlite_alias}-writer.wake")
+    # The commit above released the lock and left a byte for any waiter.
+    assert os.read(wake, 16) == b"\0"
+
+
+def test_a_waiting_writer_goes_as_soon_as_the_lock_is_released(sqlite_alias, monkeypatch):
+    """With the fallback poll made slow, only the wake-up can explain a prompt hand-over."""
+    monkeypatch.setattr(DatabaseWrapper, "_WAIT_MAX", 5.0)
+    holder = connections[ALIAS]
+    took: list[float] = []
+    holding = threading.Event()
+
+    def waiter() -> None:
+        try:
+            holding.wait(10)
+            with transaction.atomic(using=ALIAS):
+                took.append(time.monotonic())
+                connections[ALIAS].cursor().execute("INSERT INTO entry VALUES ('waiter')")
+        finally:
+            connections[ALIAS].close()
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    with transaction.atomic(using=ALIAS):
+        holder.cursor().execute("INSERT INTO entry VALUES ('holder')")
+        holding.set()
+        time.sleep(0.3)  # the waiter is in its wait by now
+        released_at = time.monotonic()
+    thread.join(30)
+    assert len(took) == 1
+    assert took[0] - released_at < 1.0  # far below the 5 s fallback poll

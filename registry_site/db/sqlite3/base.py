@@ -5,11 +5,14 @@ Writer hand-over: every atomic block starts with BEGIN IMMEDIATE (settings.py), 
 SQLite's write lock. A writer that finds it taken is put to sleep by SQLite's busy handler
 for 1, 2, 5, 10 … up to 100 ms at a time, and keeps sleeping after the lock is free, so
 under concurrent writes most of a request's time went to sleeping. Before BEGIN IMMEDIATE
-each connection therefore takes an exclusive OS lock (flock) on a file beside the database,
-and gives it back right after COMMIT or ROLLBACK: the kernel wakes the next writer as soon as
-the lock is released. SQLite's own locking still guarantees correctness; the file lock only
-decides who goes next. Readers (WAL) never take it. The wait is bounded by the database
-`timeout`, after which the transaction starts anyway and SQLite's busy handler takes over.
+each connection therefore takes an exclusive OS lock (flock) on `<db>-writer.lock`, and
+gives it back right after COMMIT or ROLLBACK. A writer that finds it taken waits on a
+named pipe beside it, `<db>-writer.wake`, into which every release writes a byte, so that
+it tries again as soon as the lock is free (and at least every 2 ms, should a wake-up be
+missed, e.g. from a process that died holding the lock). SQLite's own locking still
+guarantees correctness; the file lock only decides who goes next. Readers (WAL) never take
+it. The wait is bounded by the database `timeout`, after which the transaction starts
+anyway and SQLite's busy handler takes over.
 
 Flush: the audit tables refuse UPDATE and DELETE through triggers (see
 models_app/migrations/0002_audit_triggers.py) unless a row sits in the unmanaged table
@@ -22,6 +25,8 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import select
+import stat
 import time
 
 from django.db.backends.sqlite3 import base, creation, operations
@@ -31,8 +36,9 @@ class DatabaseCreation(creation.DatabaseCreation):
     def _destroy_test_db(self, test_database_name, verbosity):
         super()._destroy_test_db(test_database_name, verbosity)
         if test_database_name and not self.is_in_memory_db(test_database_name):
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(f"{test_database_name}-writer.lock")
+            for suffix in ("lock", "wake"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(f"{test_database_name}-writer.{suffix}")
 
 
 class DatabaseOperations(operations.DatabaseOperations):
@@ -49,13 +55,13 @@ class DatabaseWrapper(base.DatabaseWrapper):
     ops_class = DatabaseOperations
     creation_class = DatabaseCreation
 
-    # Polling interval while another connection holds the writer lock: the first waits are
-    # short (most transactions take a few milliseconds), later ones back off a little.
-    _WAIT_FIRST, _WAIT_MAX = 0.0002, 0.002
+    # Longest sleep between two tries for the writer lock, should no wake-up come.
+    _WAIT_MAX = 0.002
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._writer_lock_fd: int | None = None
+        self._writer_wake_fd: int | None = None
         self._writer_lock_held = False
 
     def _writer_lock_path(self) -> str | None:
@@ -64,35 +70,56 @@ class DatabaseWrapper(base.DatabaseWrapper):
             return None
         return f"{self.settings_dict['NAME']}-writer.lock"
 
+    def _open_writer_files(self) -> bool:
+        """Open the lock file and the wake-up pipe; False if there is no lock to take."""
+        if self._writer_lock_fd is not None:
+            return True
+        path = self._writer_lock_path()
+        if path is None:
+            return False
+        try:
+            self._writer_lock_fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError:
+            return False  # e.g. a read-only directory: SQLite's busy handler alone decides
+        self._writer_wake_fd = _open_wake_pipe(path.removesuffix(".lock") + ".wake")
+        return True
+
+    def _try_writer_lock(self) -> bool:
+        try:
+            fcntl.flock(self._writer_lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        self._writer_lock_held = True
+        return True
+
     def _acquire_writer_lock(self) -> None:
-        if self._writer_lock_held:
+        if self._writer_lock_held or not self._open_writer_files():
             return
-        if self._writer_lock_fd is None:
-            path = self._writer_lock_path()
-            if path is None:
-                return
-            try:
-                self._writer_lock_fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            except OSError:
-                return  # e.g. a read-only directory: SQLite's busy handler alone decides
+        if self._try_writer_lock():
+            return
         deadline = time.monotonic() + float(self.settings_dict["OPTIONS"].get("timeout", 5))
-        wait = self._WAIT_FIRST
         while True:
-            try:
-                fcntl.flock(self._writer_lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    return  # give up the queue; BEGIN IMMEDIATE waits its own busy timeout
-                time.sleep(wait)
-                wait = min(wait * 2, self._WAIT_MAX)
-                continue
-            self._writer_lock_held = True
-            return
+            if self._writer_wake_fd is not None:
+                # Old wake-ups first, then one more try: a release between the failed try
+                # and the wait leaves its byte for the wait below.
+                _drain(self._writer_wake_fd)
+            if self._try_writer_lock():
+                return
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return  # give up the queue; BEGIN IMMEDIATE waits its own busy timeout
+            if self._writer_wake_fd is not None:
+                select.select([self._writer_wake_fd], [], [], min(remaining, self._WAIT_MAX))
+            else:
+                time.sleep(min(remaining, self._WAIT_MAX / 4))
 
     def _release_writer_lock(self) -> None:
         if self._writer_lock_held:
             self._writer_lock_held = False
             fcntl.flock(self._writer_lock_fd, fcntl.LOCK_UN)
+            if self._writer_wake_fd is not None:
+                with contextlib.suppress(BlockingIOError):  # full: waiters are awake anyway
+                    os.write(self._writer_wake_fd, b"\0")
 
     def _start_transaction_under_autocommit(self):
         self._acquire_writer_lock()
@@ -119,6 +146,32 @@ class DatabaseWrapper(base.DatabaseWrapper):
             return super()._close()
         finally:
             self._release_writer_lock()
-            if self._writer_lock_fd is not None:
-                os.close(self._writer_lock_fd)
-                self._writer_lock_fd = None
+            for name in ("_writer_lock_fd", "_writer_wake_fd"):
+                fd = getattr(self, name)
+                if fd is not None:
+                    os.close(fd)
+                    setattr(self, name, None)
+
+
+def _open_wake_pipe(path: str) -> int | None:
+    """The named pipe writers are woken through, opened without blocking; None if it cannot
+    be made (the waits then poll)."""
+    try:
+        os.mkfifo(path, 0o600)
+    except FileExistsError:
+        pass
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISFIFO(os.stat(path).st_mode):
+            return None
+        # Read and write: opening a pipe for reading alone would wait for a writer.
+        return os.open(path, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+
+
+def _drain(fd: int) -> None:
+    with contextlib.suppress(BlockingIOError):
+        while os.read(fd, 4096):
+            pass
