@@ -427,7 +427,15 @@ def _merge(a: dict, b: dict) -> dict:
 
 
 def bench(
-    servers: dict, sizes, concurrencies, budget, results, memory, errors, client: str = "http"
+    servers: dict,
+    sizes,
+    concurrencies,
+    budget,
+    results,
+    memory,
+    errors,
+    client: str = "http",
+    operations=OPERATIONS,
 ) -> None:
     """Load both servers to each size, then run every cell A-B-B-A.
 
@@ -450,7 +458,7 @@ def bench(
                 f"{kind}: {size} versions loaded in {time.monotonic() - t0:.0f} s", file=sys.stderr
             )
         for threads in concurrencies:
-            for op in OPERATIONS:
+            for op in operations:
                 halves: dict[str, list] = {kind: [] for kind in order}
                 for kind in [*order, *reversed(order)]:
                     halves[kind].append(
@@ -518,6 +526,7 @@ def main() -> None:
         help="threads per gunicorn worker (default 1: sync workers)",
     )
     parser.add_argument("--only", choices=["ours", "mlflow"], default=None)
+    parser.add_argument("--operations", nargs="+", choices=OPERATIONS, default=list(OPERATIONS))
     parser.add_argument(
         "--client",
         choices=["http", "requests"],
@@ -545,7 +554,17 @@ def main() -> None:
             servers["ours"] = stack.enter_context(ours(workdir, args.threads))
         if args.only != "ours":
             servers["mlflow"] = stack.enter_context(mlflow_server(workdir, args.mlflow))
-        bench(servers, args.sizes, args.concurrency, budget, results, memory, errors, args.client)
+        bench(
+            servers,
+            args.sizes,
+            args.concurrency,
+            budget,
+            results,
+            memory,
+            errors,
+            args.client,
+            args.operations,
+        )
     table = markdown(results, memory, errors, args.sizes, args.concurrency, budget)
     print(table)
     for kind, (count, last) in errors.items():

@@ -240,9 +240,11 @@ def registered_model_create(
     # Checked and validated above, outside the transaction: on SQLite it holds the
     # database's write lock from its first statement.
     with transaction.atomic():
-        try:  # a name already taken is refused by the unique constraint
-            with transaction.atomic():
-                model.save()
+        # A name already taken is refused by the unique constraint. No savepoint is needed
+        # around the insert: the Conflict ends this atomic block (a savepoint of its own
+        # when a caller's transaction encloses it) before anything else runs on it.
+        try:
+            model.save()
         except IntegrityError as exc:
             raise Conflict(f"A model named '{name}' already exists.") from exc
         record_event(
@@ -399,9 +401,8 @@ def model_version_register(
             created_by=actor,
         )
         tag_change(mv, actor=actor)
-        try:
-            with transaction.atomic():
-                mv.save()
+        try:  # a taken label: refused by the unique constraint, as in registered_model_create
+            mv.save()
         except IntegrityError as exc:
             raise Conflict(f"{model.name} already has a version {version}.") from exc
         record_event(

@@ -316,7 +316,8 @@ class PreparedWrites(models.Model):
             field.get_db_prep_save(value, connection=connection) for field, _m, value in values
         ]
         params.insert(
-            pk_position, self._meta.pk.get_db_prep_value(pk_val, connection, prepared=False)
+            pk_position,
+            base_qs.model._meta.pk.get_db_prep_value(pk_val, connection, prepared=False),
         )
         with connection.cursor() as cursor:
             cursor.execute(sql, params)

@@ -177,6 +177,10 @@ def test_database_is_configured_for_concurrent_writers(db):
         with connection.cursor() as cursor:
             cursor.execute("PRAGMA journal_mode")
             assert cursor.fetchone()[0] == "wal"
+            cursor.execute("PRAGMA synchronous")
+            assert cursor.fetchone()[0] == 1  # NORMAL: the log is synced at checkpoints
+            cursor.execute("PRAGMA wal_autocheckpoint")
+            assert cursor.fetchone()[0] == 10000
     else:
         assert connection.vendor == "postgresql"
         assert connection.features.has_select_for_update
