@@ -308,8 +308,8 @@ def _skeleton(clauses: list[dict]) -> tuple:
     return tuple(out)
 
 
-def _search(prepared: PreparedQuery, build_q, *, text, ordering, offset, limit) -> list:
-    """The rows `prepared` selects with the filter `text`, in `ordering`, sliced."""
+def _search(prepared: PreparedQuery, build_q, *, text, ordering, offset, limit) -> list[int]:
+    """The ids `prepared` selects with the filter `text`, in `ordering`, sliced."""
     clauses = parse_filter(text)
     bind = _Bind(prepared=False)
     build_q(clauses, bind)  # every check of the clauses and values, before anything runs
@@ -319,16 +319,19 @@ def _search(prepared: PreparedQuery, build_q, *, text, ordering, offset, limit) 
         "offset": offset,
         "limit": limit,
     }
-    return prepared(shape=shape, context={"clauses": clauses}, **bind.values)
+    return [pk for (pk,) in prepared(shape=shape, context={"clauses": clauses}, **bind.values)]
 
 
 def _prepared_search(rows, build_q) -> PreparedQuery:
-    """`rows()` filtered, ordered and sliced, compiled once per filter shape and page."""
+    """The ids of `rows()` filtered, ordered and sliced, compiled once per filter shape and
+    page. Only ids: the database sorts narrow rows (a model's versions can be thousands),
+    and the page's rows with their model, team and author are read by id afterwards."""
     return PreparedQuery(
         lambda skeleton, ordering, offset, limit, clauses: (
             rows()
             .filter(build_q(clauses, _Bind(prepared=True)))
-            .order_by(*ordering)[offset : offset + limit]
+            .order_by(*ordering)
+            .values_list("pk")[offset : offset + limit]
         ),
         shapes=256,
     )
@@ -340,7 +343,7 @@ _VERSION_SEARCH = _prepared_search(wire.visible_versions, _version_q)
 
 def find_models(text: str | None, order_by: list[str], offset: int, limit: int) -> list:
     """Visible models matching an MLflow filter, in its order_by, `limit` from `offset`."""
-    return _search(
+    ids = _search(
         _MODEL_SEARCH,
         _model_q,
         text=text,
@@ -348,11 +351,12 @@ def find_models(text: str | None, order_by: list[str], offset: int, limit: int) 
         offset=offset,
         limit=limit,
     )
+    return wire.models_by_id(ids)
 
 
 def find_versions(text: str | None, order_by: list[str], offset: int, limit: int) -> list:
     """Visible versions matching an MLflow filter, in its order_by, `limit` from `offset`."""
-    return _search(
+    ids = _search(
         _VERSION_SEARCH,
         _version_q,
         text=text,
@@ -360,6 +364,7 @@ def find_versions(text: str | None, order_by: list[str], offset: int, limit: int
         offset=offset,
         limit=limit,
     )
+    return wire.versions_by_id(ids)
 
 
 def _parse_order(clause: str, valid: dict[str, str]) -> tuple[str, bool]:

@@ -1,7 +1,9 @@
 """Our models and versions in MLflow's JSON shapes (mlflow/protos/model_registry.proto).
 
 Reads for lists are batched: one query for the rows, one for their aliases, two for the
-latest version per stage, whatever the number of rows.
+latest version per stage, whatever the number of rows. The lookups every call makes are
+prepared (registry_site/prepared.py): their SQL is compiled once, for lists once per
+length up to PREPARED_IDS.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from django.db import models
-from django.db.models import Max, Q
+from django.db.models import OuterRef, Q, Subquery
 
 from models_app.enums import Stage
 from models_app.models import ModelVersion, RegisteredModel
@@ -84,13 +86,38 @@ def _aliases(version_ids: list):
     )
 
 
-def _top_numbers(model_ids: list):
-    """(model id, stage, highest number) of the models' versions not deleted through MLflow."""
+def _model_aliases(model_ids: list):
+    """(model id, alias, version id, version number) of the models' aliases, by alias."""
     return (
-        ModelVersion.objects.filter(one_of("registered_model_id", model_ids))
-        .filter(mlflow_deleted__isnull=True)
-        .values_list("registered_model_id", "stage")
-        .annotate(top=Max("number"))
+        ModelAlias.objects.filter(one_of("registered_model_id", model_ids))
+        .order_by("alias")
+        .values_list("registered_model_id", "alias", "model_version_id", "model_version__number")
+    )
+
+
+def _top_numbers(model_ids: list):
+    """Per model: its id, then the highest number of its versions not deleted through MLflow
+    in each of our stages (None where it has none), in the order of Stage.values.
+
+    One probe per model and stage, each the last entry of the (model, stage, number)
+    index, instead of a scan of all of a model's versions: thousands of them cost the
+    same as a few.
+    """
+    tops = {
+        f"top_{stage}": Subquery(
+            ModelVersion.objects.filter(
+                registered_model=OuterRef("pk"), stage=stage, mlflow_deleted__isnull=True
+            )
+            .order_by("-number")
+            .values("number")[:1]
+        )
+        for stage in Stage.values
+    }
+    return (
+        RegisteredModel.objects.filter(one_of("pk", model_ids))
+        .order_by()
+        .values_list("pk")
+        .annotate(**tops)
     )
 
 
@@ -119,6 +146,7 @@ _ID = models.BigIntegerField()
 _ALIASES = PreparedQuery(
     lambda count: _aliases(numbered("v", count, _ID)),
 )
+_MODEL_ALIASES = PreparedQuery(lambda count: _model_aliases(numbered("m", count, _ID)))
 _TOP_NUMBERS = PreparedQuery(
     lambda count: _top_numbers(numbered("m", count, _ID)),
 )
@@ -127,6 +155,35 @@ _NUMBERED_VERSIONS = PreparedQuery(
         list(zip(numbered("m", count, _ID), numbered("n", count, _ID), strict=True))
     ),
 )
+
+
+_MODELS_BY_ID = PreparedQuery(
+    lambda count: visible_models().filter(one_of("pk", numbered("id", count, _ID)))
+)
+_VERSIONS_BY_ID = PreparedQuery(
+    lambda count: visible_versions().filter(one_of("pk", numbered("id", count, _ID)))
+)
+
+
+def _in_order(rows, ids: list[int]) -> list:
+    by_id = {row.pk: row for row in rows}
+    return [by_id[pk] for pk in ids if pk in by_id]
+
+
+def models_by_id(ids: list[int]) -> list[RegisteredModel]:
+    """The visible models with these ids, with team and author, in the order of `ids`."""
+    if not ids:
+        return []
+    rows = _run(_MODELS_BY_ID, lambda ids: visible_models().filter(pk__in=ids), id=ids)
+    return _in_order(rows, ids)
+
+
+def versions_by_id(ids: list[int]) -> list[ModelVersion]:
+    """The visible versions with these ids, with model, team and author, in that order."""
+    if not ids:
+        return []
+    rows = _run(_VERSIONS_BY_ID, lambda ids: visible_versions().filter(pk__in=ids), id=ids)
+    return _in_order(rows, ids)
 
 
 def _run(prepared: PreparedQuery, fallback, **lists: list):
@@ -192,10 +249,11 @@ def latest_versions(model_ids: list[int], stages: list[str] | None = None) -> di
     if not model_ids:
         return {}
     best: dict[tuple[int, str], int] = {}
-    for model_id, stage, top in _run(_TOP_NUMBERS, _top_numbers, m=model_ids):
-        key = (model_id, STAGE_TO_MLFLOW[stage])
-        if key[1] in wanted:
-            best[key] = max(best.get(key, 0), top)
+    for model_id, *tops in _run(_TOP_NUMBERS, _top_numbers, m=model_ids):
+        for stage, top in zip(Stage.values, tops, strict=True):
+            key = (model_id, STAGE_TO_MLFLOW[stage])
+            if top is not None and key[1] in wanted:
+                best[key] = max(best.get(key, 0), top)
     out: dict[int, list] = defaultdict(list)
     if not best:
         return out
@@ -222,13 +280,7 @@ def models_json(models: list[RegisteredModel]) -> list[dict]:
     model_aliases: dict[int, list[dict]] = defaultdict(list)
     version_aliases: dict[int, list[str]] = defaultdict(list)
     if ids:
-        for model_id, alias, version_id, number in (
-            ModelAlias.objects.filter(registered_model_id__in=ids)
-            .order_by("alias")
-            .values_list(
-                "registered_model_id", "alias", "model_version_id", "model_version__number"
-            )
-        ):
+        for model_id, alias, version_id, number in _run(_MODEL_ALIASES, _model_aliases, m=ids):
             model_aliases[model_id].append({"alias": alias, "version": str(number)})
             version_aliases[version_id].append(alias)
     return [

@@ -226,7 +226,11 @@ class ModelVersion(FSMModelMixin, PreparedWrites):
         ]
         indexes = [
             models.Index(fields=["registered_model", "precedence"], name="modelversion_order"),
-            models.Index(fields=["registered_model", "stage"], name="modelversion_stage"),
+            # The production lookup, and the MLflow door's highest number per stage: one
+            # probe at the end of the (model, stage) range, however many versions there are.
+            models.Index(
+                fields=["registered_model", "stage", "number"], name="modelversion_stage_number"
+            ),
         ]
 
     def __str__(self) -> str:

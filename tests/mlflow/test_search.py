@@ -129,11 +129,11 @@ def test_one_filter_shape_is_compiled_once_for_every_value(
     shapes = set(search._VERSION_SEARCH._compiled)
     found = search.find_versions("run_id = 'run-1.0.0'", [], 0, 10)
     assert [mv.version for mv in found] == ["1.0.0"]
-    with django_assert_num_queries(1):
+    with django_assert_num_queries(2):  # the page's ids, then its rows
         found = search.find_versions("run_id = 'run-3.0.0'", [], 0, 10)
     assert [mv.version for mv in found] == ["3.0.0"]
     assert len(set(search._VERSION_SEARCH._compiled) - shapes) <= 1
-    with django_assert_num_queries(1):
+    with django_assert_num_queries(2):
         found = search.find_versions("name = 'fraud_detector'", ["version_number ASC"], 0, 2)
     assert [mv.number for mv in found] == [1, 2]
 

@@ -267,3 +267,30 @@ def test_basic_auth_acts_as_the_user(call, fraud, people):
     assert status == 200
     event = AuditEvent.objects.get(model_name="fraud_detector", action="model.changed")
     assert event.actor_username == "author"
+
+
+def test_latest_versions_per_stage_skip_deleted_versions_and_merge_archived(people, promote):
+    """The highest number per MLflow stage, with rolled-back and deprecated versions read as
+    Archived, and versions deleted through MLflow left out (wire.latest_versions)."""
+    from mlflow_app import services as door
+    from mlflow_app import wire
+
+    model = make_model(actor=people.author, team=people.team, name="stages")
+    first = promote(model, "1.0.0")  # 1: production, then rolled back
+    second = promote(model, "2.0.0")  # 2: production (1 is archived by the promotion)
+    services.registered_model_rollback(actor=people.release, model=model, reason="bad")
+    deprecated = register(actor=people.author, model=model, version="3.0.0")  # 3
+    services.model_version_deprecate(actor=people.release, version=deprecated, reason="old")
+    register(actor=people.author, model=model, version="4.0.0")  # 4: staging
+    gone = register(actor=people.author, model=model, version="5.0.0")  # 5: staging, deleted
+    door.model_version_delete(actor=people.release, version=gone)
+    stages = {mv.number: mv.stage for mv in ModelVersion.objects.filter(registered_model=model)}
+    assert stages[first.number] == "production" and stages[second.number] == "rolled_back"
+    latest = wire.latest_versions([model.pk])[model.pk]
+    assert [(wire.STAGE_TO_MLFLOW[mv.stage], mv.number) for mv in latest] == [
+        ("Staging", 4),
+        ("Production", 1),
+        ("Archived", 3),
+    ]
+    only = wire.latest_versions([model.pk], ["Archived"])[model.pk]
+    assert [mv.number for mv in only] == [3]
