@@ -28,6 +28,16 @@ def model_list() -> QuerySet[RegisteredModel]:
     )
 
 
+_MODEL_WITH_COUNTS = PreparedQuery(
+    lambda: model_list().filter(name=Param("name", models.CharField()))[:1]
+)
+
+
+def model_with_counts(*, name: str) -> RegisteredModel | None:
+    """One model as model_list() gives it (team, author, versions per stage), or None."""
+    return _MODEL_WITH_COUNTS.first(name=name)
+
+
 _MODEL_FOR_UPDATE = PreparedQuery(
     lambda: (
         RegisteredModel.objects.select_for_update()
@@ -67,8 +77,19 @@ def team_by_pk(*, pk: int) -> Team | None:
     return _TEAM_BY_PK.first(pk=pk)
 
 
+_MODEL_BY_NAME = PreparedQuery(
+    lambda: RegisteredModel.objects.select_related("team", "created_by").filter(
+        name=Param("name", models.CharField())
+    )[:1]
+)
+
+
 def model_get(*, name: str) -> RegisteredModel:
-    return RegisteredModel.objects.select_related("team", "created_by").get(name=name)
+    """The model with its team and author; raises RegisteredModel.DoesNotExist."""
+    model = _MODEL_BY_NAME.first(name=name)
+    if model is None:
+        raise RegisteredModel.DoesNotExist("RegisteredModel matching query does not exist.")
+    return model
 
 
 def version_list(*, model: RegisteredModel | None = None) -> QuerySet[ModelVersion]:
@@ -79,12 +100,40 @@ def version_list(*, model: RegisteredModel | None = None) -> QuerySet[ModelVersi
     return qs.order_by("registered_model_id", "-precedence")
 
 
+_ID = models.BigIntegerField()
+_VERSION_BY_LABEL = PreparedQuery(
+    lambda: version_list().filter(
+        registered_model_id=Param("model", _ID), version=Param("version", models.CharField())
+    )[:1]
+)
+_VERSION_BY_NUMBER = PreparedQuery(
+    lambda: version_list().filter(
+        registered_model_id=Param("model", _ID),
+        number=Param("number", models.PositiveIntegerField()),
+    )[:1]
+)
+# What serving systems poll: compiled once.
+_PRODUCTION = PreparedQuery(
+    lambda: version_list().filter(registered_model_id=Param("model", _ID), stage=Stage.PRODUCTION)[
+        :1
+    ]
+)
+
+
 def version_get(*, model: RegisteredModel, version: str) -> ModelVersion:
-    return version_list(model=model).get(version=version)
+    """The version labelled `version`; raises ModelVersion.DoesNotExist."""
+    mv = _VERSION_BY_LABEL.first(model=model.pk, version=version)
+    if mv is None:
+        raise ModelVersion.DoesNotExist("ModelVersion matching query does not exist.")
+    return mv
+
+
+def version_by_number(*, model: RegisteredModel, number: int) -> ModelVersion | None:
+    return _VERSION_BY_NUMBER.first(model=model.pk, number=number)
 
 
 def production_version(*, model: RegisteredModel) -> ModelVersion | None:
-    return version_list(model=model).filter(stage=Stage.PRODUCTION).first()
+    return _PRODUCTION.first(model=model.pk)
 
 
 def last_known_good(*, model: RegisteredModel) -> ModelVersion | None:

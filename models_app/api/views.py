@@ -137,11 +137,13 @@ def model_or_404(name: str) -> RegisteredModel:
 def version_or_404(model: RegisteredModel, segment: str) -> ModelVersion:
     if "\x00" in segment:
         raise NotFound(f"{model.name} has no such version.")
-    qs = selectors.version_list(model=model)
     if _NUMBER.fullmatch(segment):
-        found = qs.filter(number=int(segment)).first()
+        found = selectors.version_by_number(model=model, number=int(segment))
     else:
-        found = qs.filter(version=segment).first()
+        try:
+            found = selectors.version_get(model=model, version=segment)
+        except ModelVersion.DoesNotExist:
+            found = None
     if found is None:
         raise NotFound(f"{model.name} has no version '{segment[:100]}'.")
     return found
@@ -167,9 +169,11 @@ def with_production(qs):
 def model_output(name: str) -> dict:
     if "\x00" in name:
         raise NotFound("No model with that name.")
-    model = with_production(selectors.model_list()).filter(name=name).first()
+    model = selectors.model_with_counts(name=name)
     if model is None:
         raise NotFound(f"No model named '{name[:100]}'.")
+    production = selectors.production_version(model=model)
+    model.production_versions = [production] if production is not None else []
     return ModelOutput(model).data
 
 
