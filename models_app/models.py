@@ -175,7 +175,11 @@ class ModelVersion(FSMModelMixin, PreparedWrites):
     WRITE_ONCE_FIELDS = ("artifact_uri", "artifact_sha256", "artifact_size")
 
     registered_model = models.ForeignKey(
-        RegisteredModel, on_delete=models.PROTECT, related_name="versions"
+        RegisteredModel,
+        on_delete=models.PROTECT,
+        related_name="versions",
+        # No index of its own: every index in Meta starts with this column.
+        db_index=False,
     )
     version = models.CharField(max_length=64)
     # Hex sort key whose text order is SemVer precedence (validators.SemVer.sort_key).
@@ -382,10 +386,13 @@ class AuditEvent(PreparedWrites):
         blank=True,
         related_name="+",
     )
+    # No index of their own for these two: audit_by_model and audit_by_version start with
+    # them, and every audit row would write one more index entry for nothing.
     registered_model = models.ForeignKey(
         RegisteredModel,
         on_delete=models.DO_NOTHING,
         db_constraint=False,
+        db_index=False,
         null=True,
         blank=True,
         related_name="audit_events",
@@ -394,6 +401,7 @@ class AuditEvent(PreparedWrites):
         ModelVersion,
         on_delete=models.DO_NOTHING,
         db_constraint=False,
+        db_index=False,
         null=True,
         blank=True,
         related_name="audit_events",
