@@ -289,6 +289,8 @@ class PreparedWrites(models.Model):
             _remember(key, statement)
         compiler = statement.compiler
         params = [compiler.prepare_value(f, compiler.pre_save_val(f, self)) for f in fields]
+        if any(hasattr(value, "as_sql") for value in params):  # a pre_save gave an expression
+            return super()._do_insert(manager, using, fields, returning_fields, raw)
         return statement.run(connection, params)
 
     def _do_update(self, base_qs, using, pk_val, values, update_fields, forced_update):
