@@ -274,12 +274,7 @@ class PreparedWrites(models.Model):
             tuple(f.attname for f in returning_fields or ()),
         )
         statement = _WRITES.get(key)
-        if (
-            raw
-            or not fields
-            or statement is _NOT_REUSABLE
-            or any(hasattr(getattr(self, f.attname), "resolve_expression") for f in fields)
-        ):
+        if raw or not fields or statement is _NOT_REUSABLE:
             return super()._do_insert(manager, using, fields, returning_fields, raw)
         if statement is None:
             statement = _prepare_insert(manager.model, fields, returning_fields, using)
@@ -287,10 +282,16 @@ class PreparedWrites(models.Model):
                 _remember(key, _NOT_REUSABLE)
                 return super()._do_insert(manager, using, fields, returning_fields, raw)
             _remember(key, statement)
-        compiler = statement.compiler
-        params = [compiler.prepare_value(f, compiler.pre_save_val(f, self)) for f in fields]
-        if any(hasattr(value, "as_sql") for value in params):  # a pre_save gave an expression
-            return super()._do_insert(manager, using, fields, returning_fields, raw)
+        # What InsertCompiler.prepare_value(field, pre_save_val(field, obj)) does for a plain
+        # value. An expression (set on the object, or given by a pre_save) needs the
+        # compiler's checks and SQL of its own: that row goes Django's way, whose pre_save
+        # then runs once more (auto_now takes a new time; nothing else here has effects).
+        params = []
+        for field in fields:
+            value = field.pre_save(self, True)
+            if hasattr(value, "resolve_expression"):
+                return super()._do_insert(manager, using, fields, returning_fields, raw)
+            params.append(field.get_db_prep_save(value, connection=connection))
         return statement.run(connection, params)
 
     def _do_update(self, base_qs, using, pk_val, values, update_fields, forced_update):

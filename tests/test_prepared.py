@@ -203,3 +203,25 @@ def test_an_update_of_a_missing_row_is_reported_as_django_reports_it(people, mod
     team.description = "x"
     with pytest.raises(DatabaseError, match="did not affect any rows"):
         team.save_without_historical_record(update_fields=["description"])
+
+
+def test_an_insert_with_an_expression_goes_djangos_way(people, monkeypatch):
+    from django.db import transaction
+    from django.db.models import F, Value
+
+    from models_app.models import Team
+
+    Team.objects.create(name="Plain", slug="plain")  # the reusable INSERT exists
+    team = Team.objects.create(name="Valued", slug="valued", description=Value("by value"))
+    assert Team.objects.get(pk=team.pk).description == "by value"
+    with (
+        pytest.raises(ValueError, match="F\\(\\) expressions can only be used to update"),
+        transaction.atomic(),
+    ):
+        Team.objects.create(name="Ref", slug="ref", description=F("name"))
+    assert not Team.objects.filter(slug="ref").exists()
+    # A field whose pre_save gives an expression (as a custom field may) is written too.
+    field = Team._meta.get_field("description")
+    monkeypatch.setattr(field, "pre_save", lambda obj, add: Value("from pre_save"))
+    team = Team.objects.create(name="Hooked", slug="hooked")
+    assert Team.objects.get(pk=team.pk).description == "from pre_save"

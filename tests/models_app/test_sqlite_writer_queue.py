@@ -19,7 +19,7 @@ import time
 import pytest
 from django.db import connections, transaction
 
-from registry_site.db.sqlite3.base import DatabaseWrapper
+from registry_site.db.sqlite3.base import CursorWrapper, DatabaseWrapper
 
 ALIAS = "writer_queue_test"
 
@@ -234,3 +234,29 @@ def test_a_waiting_writer_goes_as_soon_as_the_lock_is_released(sqlite_alias, mon
     thread.join(30)
     assert len(took) == 1
     assert took[0] - released_at < 1.0  # far below the 5 s fallback poll
+
+
+def test_the_cursor_rewrites_placeholders_once_per_query_text(sqlite_alias):
+    connection = connections[ALIAS]
+    sql = "SELECT %s, '100%%', %s /* cursor cache test */"
+    CursorWrapper._converted.pop(sql, None)
+    for value in ("first", "second"):
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [value, 7])
+            assert cursor.fetchall() == [(value, "100%", 7)]
+    assert CursorWrapper._converted[sql] == "SELECT ?, '100%', ? /* cursor cache test */"
+    # Named ("pyformat") parameters are not cached: their text depends on the names given.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT %(a)s, %(b)s", {"a": 1, "b": 2})
+        assert cursor.fetchall() == [(1, 2)]
+    assert "SELECT %(a)s, %(b)s" not in CursorWrapper._converted
+
+
+def test_the_cursor_cache_is_bounded(sqlite_alias, monkeypatch):
+    monkeypatch.setattr(CursorWrapper, "_converted", {})
+    monkeypatch.setattr(CursorWrapper, "_CONVERTED_MAX", 3)
+    with connections[ALIAS].cursor() as cursor:
+        for n in range(10):
+            cursor.execute(f"SELECT %s + {n}", [1])
+            assert cursor.fetchall() == [(1 + n,)]
+    assert len(CursorWrapper._converted) <= 3

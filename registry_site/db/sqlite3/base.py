@@ -14,6 +14,11 @@ guarantees correctness; the file lock only decides who goes next. Readers (WAL) 
 it. The wait is bounded by the database `timeout`, after which the transaction starts
 anyway and SQLite's busy handler takes over.
 
+Query text: Django writes its SQL with `%s` placeholders and the SQLite driver wants `?`,
+so every statement is rewritten with a regular expression before it runs. The cursor here
+remembers the rewritten text of the statements it has seen (the registry runs a few
+hundred distinct ones), which spares a regular-expression pass on every query.
+
 Flush: the audit tables refuse UPDATE and DELETE through triggers (see
 models_app/migrations/0002_audit_triggers.py) unless a row sits in the unmanaged table
 `registry_maintenance`. Only `flush` (used between tests and by `manage.py flush`, which
@@ -51,6 +56,24 @@ class DatabaseOperations(operations.DatabaseOperations):
         return super().execute_sql_flush(sql_list)
 
 
+class CursorWrapper(base.SQLiteCursorWrapper):
+    """Django's SQLite cursor, with the "format" to "qmark" rewrite of each query cached."""
+
+    _converted: dict[str, str] = {}
+    _CONVERTED_MAX = 2048
+
+    def convert_query(self, query, *, param_names=None):
+        if param_names is not None:
+            return super().convert_query(query, param_names=param_names)
+        converted = self._converted.get(query)
+        if converted is None:
+            converted = super().convert_query(query)
+            if len(self._converted) >= self._CONVERTED_MAX:
+                self._converted.clear()  # ad-hoc SQL (e.g. long IN lists): start over
+            self._converted[query] = converted
+        return converted
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
     ops_class = DatabaseOperations
     creation_class = DatabaseCreation
@@ -63,6 +86,9 @@ class DatabaseWrapper(base.DatabaseWrapper):
         self._writer_lock_fd: int | None = None
         self._writer_wake_fd: int | None = None
         self._writer_lock_held = False
+
+    def create_cursor(self, name=None):
+        return self.connection.cursor(factory=CursorWrapper)
 
     def _writer_lock_path(self) -> str | None:
         mode = str(self.settings_dict["OPTIONS"].get("transaction_mode") or "").upper()
