@@ -260,3 +260,9 @@ def test_the_cursor_cache_is_bounded(sqlite_alias, monkeypatch):
             cursor.execute(f"SELECT %s + {n}", [1])
             assert cursor.fetchall() == [(1 + n,)]
     assert len(CursorWrapper._converted) <= 3
+    # A very long statement is rewritten as usual but not kept.
+    long_sql = "SELECT %s" + " " * 9000
+    with connections[ALIAS].cursor() as cursor:
+        cursor.execute(long_sql, [5])
+        assert cursor.fetchall() == [(5,)]
+    assert long_sql not in CursorWrapper._converted

@@ -17,7 +17,8 @@ anyway and SQLite's busy handler takes over.
 Query text: Django writes its SQL with `%s` placeholders and the SQLite driver wants `?`,
 so every statement is rewritten with a regular expression before it runs. The cursor here
 remembers the rewritten text of the statements it has seen (the registry runs a few
-hundred distinct ones), which spares a regular-expression pass on every query.
+hundred distinct ones; at most 2,048 of up to 8 KiB each are kept), which spares a
+regular-expression pass on every query.
 
 Flush: the audit tables refuse UPDATE and DELETE through triggers (see
 models_app/migrations/0002_audit_triggers.py) unless a row sits in the unmanaged table
@@ -60,16 +61,17 @@ class CursorWrapper(base.SQLiteCursorWrapper):
     """Django's SQLite cursor, with the "format" to "qmark" rewrite of each query cached."""
 
     _converted: dict[str, str] = {}
-    _CONVERTED_MAX = 2048
+    _CONVERTED_MAX = 2048  # statements kept
+    _CACHED_LENGTH_MAX = 8192  # longer ones (long IN lists, say) are rewritten each time
 
     def convert_query(self, query, *, param_names=None):
-        if param_names is not None:
+        if param_names is not None or len(query) > self._CACHED_LENGTH_MAX:
             return super().convert_query(query, param_names=param_names)
         converted = self._converted.get(query)
         if converted is None:
             converted = super().convert_query(query)
             if len(self._converted) >= self._CONVERTED_MAX:
-                self._converted.clear()  # ad-hoc SQL (e.g. long IN lists): start over
+                self._converted.clear()  # more distinct statements than expected: start over
             self._converted[query] = converted
         return converted
 
