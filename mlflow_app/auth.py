@@ -46,6 +46,9 @@ def authenticate_request(request):
         username, sep, password = decoded.partition(":")
         if not sep:
             raise Unauthenticated("Malformed basic authentication header.")
+        if "\x00" in username:
+            # No username holds NUL (and PostgreSQL cannot compare one): nothing to check.
+            raise Unauthenticated("Invalid username or password.")
         user = authenticate(request, username=username, password=password)
         if user is None or not user.is_active:
             raise Unauthenticated("Invalid username or password.")

@@ -1,5 +1,5 @@
-"""The REST API's shared machinery: one error shape, a careful JSON parser, pagination,
-throttling and token authentication.
+"""The REST API's shared machinery: one error shape, a careful JSON parser, pagination
+and token authentication.
 
 Every error the API answers has the shape of SPEC §8::
 
@@ -42,7 +42,6 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
-from rest_framework.throttling import SimpleRateThrottle
 
 from models_app.exceptions import RegistryError
 
@@ -315,7 +314,7 @@ class RegistryPagination(PageNumberPagination):
     max_page_size = 200
 
 
-# --- Authentication and throttling ------------------------------------------------------
+# --- Authentication ------------------------------------------------------------------------
 
 
 # Tokens whose key (the first characters, stored in clear) is the one given, with their
@@ -366,24 +365,6 @@ class TokenAuthentication(KnoxTokenAuthentication):
             auth_token.delete()
             return True
         return False
-
-
-class TokenObtainThrottle(SimpleRateThrottle):
-    """Limits password guessing at POST /api/v1/auth/token/ per client address.
-
-    The rate is read from settings at each request (REGISTRY_TOKEN_THROTTLE_RATE, e.g.
-    "10/min") rather than once at import, so deployments and tests can change it.
-    """
-
-    scope = "auth_token"
-
-    def get_rate(self):
-        return getattr(settings, "REGISTRY_TOKEN_THROTTLE_RATE", "10/min")
-
-    def get_cache_key(self, request, view):
-        if request.method != "POST":
-            return None
-        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
 
 # --- Schema helpers ---------------------------------------------------------------------

@@ -5,6 +5,7 @@ environment; docs/deployment.md lists them. Without DATABASE_URL the registry ru
 SQLite file under var/ in WAL mode with immediate write transactions.
 """
 
+import ipaddress
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -238,8 +239,6 @@ REST_KNOX = {
     "AUTO_REFRESH": False,
     "AUTH_HEADER_PREFIX": "Token",
 }
-# Password guesses at POST /api/v1/auth/token/, per client address.
-REGISTRY_TOKEN_THROTTLE_RATE = os.environ.get("REGISTRY_TOKEN_THROTTLE_RATE", "10/min")
 # Largest artifact PUT /api/v1/…/artifact/ accepts (bytes); larger uploads get 413.
 REGISTRY_MAX_ARTIFACT_BYTES = int(
     os.environ.get("REGISTRY_MAX_ARTIFACT_BYTES", str(512 * 1024 * 1024))
@@ -280,6 +279,77 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
+
+# --- Password guessing (django-axes; docs/deployment.md) --------------------------------
+
+# Every password check (dashboard and admin sign-in, POST /api/v1/auth/token/, MLflow basic
+# authentication) goes through authenticate(), where axes' backend refuses a (username,
+# client address) pair after REGISTRY_LOGIN_MAX_FAILURES failures, for
+# REGISTRY_LOGIN_LOCKOUT_MINUTES after the last one. The middleware, last, turns a refusal
+# into 429 (registry_site.logins.lockout_response).
+INSTALLED_APPS.append("axes")
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")
+
+
+def env_positive_int(name: str, default: int) -> int:
+    value = os.environ.get(name) or str(default)
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise ImproperlyConfigured(f"{name} must be a whole number of at least 1, not {value!r}.")
+    return number
+
+
+AXES_FAILURE_LIMIT = env_positive_int("REGISTRY_LOGIN_MAX_FAILURES", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_positive_int("REGISTRY_LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# Attempts during a lockout are refused without being counted, so the lockout ends a
+# fixed time after the failure that started it, as the 429 answer says.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# A success leaves the counters alone: every door counts the same way (API and MLflow
+# password checks are not sign-ins), and no success ever clears another pair's counter.
+AXES_RESET_ON_SUCCESS = False
+# No table of successful sign-ins: only the counters of failures are kept.
+AXES_DISABLE_ACCESS_LOG = True
+AXES_CLIENT_IP_CALLABLE = "registry_site.logins.client_ip"
+AXES_USERNAME_CALLABLE = "registry_site.logins.attempted_username"
+AXES_LOCKOUT_CALLABLE = "registry_site.logins.lockout_response"
+
+# Addresses (or CIDR networks) of the reverse proxies in front of the app. Only a request
+# whose REMOTE_ADDR is one of them has its X-Forwarded-For read, from the right, past
+# every trusted proxy. Without it, X-Forwarded-For is ignored: a client could write it.
+REGISTRY_TRUSTED_PROXIES = env_list("REGISTRY_TRUSTED_PROXIES")
+for _proxy in REGISTRY_TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError as _exc:
+        raise ImproperlyConfigured(
+            f"REGISTRY_TRUSTED_PROXIES: {_proxy!r} is not an IP address or CIDR network."
+        ) from _exc
+# DRF's throttles (none is used today) would read X-Forwarded-For the same way: not at
+# all without a trusted proxy, else the address the nearest proxy saw.
+REST_FRAMEWORK["NUM_PROXIES"] = 1 if REGISTRY_TRUSTED_PROXIES else 0
+
+# The counters live in the database (axes' own tables, created by `migrate`), which every
+# app process shares; with REDIS_URL they live in Redis instead.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+REDIS_URL = os.environ.get("REDIS_URL", "")
+if REDIS_URL:
+    CACHES["axes"] = {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "registry",
+    }
+    AXES_CACHE = "axes"
+    AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"
+else:
+    AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
 
 # --- Webhooks (webhooks_app, SPEC §10) ----------------------------------------------------
 

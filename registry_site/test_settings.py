@@ -21,3 +21,8 @@ SECURE_SSL_REDIRECT = False
 # Serve static files from the app folders, as runserver does: tests do not collectstatic.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+# Counters of failed logins live in the test database, which every test starts empty,
+# even when REDIS_URL is set; tests/test_login_limits.py puts them in Redis on purpose.
+CACHES.pop("axes", None)  # noqa: F405
+AXES_CACHE = "default"
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"

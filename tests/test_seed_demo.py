@@ -9,7 +9,7 @@ from django.apps import apps
 from django.contrib.auth import authenticate, get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.test import override_settings
+from django.test import RequestFactory, override_settings
 
 from approvals_app.models import CardRevision, Decision, Review
 from approvals_app.selectors import card_for, review_inbox
@@ -32,6 +32,11 @@ def seed(**options) -> str:
     with override_settings(DEBUG=True):
         call_command("seed_demo", stdout=out, **options)
     return out.getvalue()
+
+
+def _request():
+    # Password checks need the request: the guessing limit counts per client address.
+    return RequestFactory().post("/accounts/login/")
 
 
 def stages(model_name: str) -> dict[str, str]:
@@ -150,14 +155,14 @@ def test_seed_demo_every_transition_has_actor_and_reason(seeded):
 
 def test_seed_demo_logins_work_with_demo_passwords(seeded):
     for username in DEMO_USERS:
-        user = authenticate(username=username, password=f"demo-{username}")
+        user = authenticate(_request(), username=username, password=f"demo-{username}")
         assert user is not None, username
     admin = get_user_model().objects.get(username="admin")
     assert admin.is_superuser and admin.is_staff
     ds_fraud = get_user_model().objects.get(username="ds_fraud")
     assert list(ds_fraud.groups.values_list("name", flat=True)) == ["contributor"]
     assert list(ds_fraud.teams.values_list("slug", flat=True)) == ["fraud"]
-    assert authenticate(username="admin", password="admin") is None
+    assert authenticate(_request(), username="admin", password="admin") is None
 
 
 def test_seed_demo_reviewer_inboxes(seeded):
@@ -195,7 +200,7 @@ def test_seed_demo_restores_a_changed_demo_password(seeded):
     admin.save()
     events = AuditEvent.objects.count()
     seed()
-    assert authenticate(username="admin", password="demo-admin") is not None
+    assert authenticate(_request(), username="admin", password="demo-admin") is not None
     assert AuditEvent.objects.count() == events
 
 

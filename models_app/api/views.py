@@ -42,7 +42,6 @@ from registry_site.api import (
     LengthRequired,
     RegistryPagination,
     RequestTooLarge,
-    TokenObtainThrottle,
     error_response,
 )
 
@@ -765,10 +764,10 @@ class TokenView(APIView):
     """POST exchanges a username and password for a token; DELETE revokes the token in use.
 
     Tokens are django-rest-knox tokens: only a hash is stored, each expires after
-    REST_KNOX["TOKEN_TTL"], and each can be revoked on its own.
+    REST_KNOX["TOKEN_TTL"], and each can be revoked on its own. Password guessing is
+    limited as at every door that checks a password (registry_site/logins.py): past the
+    limit the answer is 429 `locked_out`.
     """
-
-    throttle_classes = [TokenObtainThrottle]
 
     def get_permissions(self):
         if self.request.method == "POST":

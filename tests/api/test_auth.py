@@ -1,4 +1,4 @@
-"""Tokens: obtained with a password, stored hashed, expiring, revocable, throttled."""
+"""Tokens: obtained with a password (guessing locks out), stored hashed, expiring, revocable."""
 
 from __future__ import annotations
 
@@ -96,16 +96,19 @@ def test_garbage_authorization_headers_are_401_not_500(people):
         error_of(r)
 
 
-def test_token_endpoint_is_throttled(people, settings):
-    settings.REGISTRY_TOKEN_THROTTLE_RATE = "3/min"
-    codes = [obtain("author", "wrong").status_code for _ in range(4)]
-    assert codes == [401, 401, 401, 429]
-    r = obtain("author")
+def test_token_endpoint_locks_out_password_guessing(people, settings):
+    settings.AXES_FAILURE_LIMIT = 3
+    codes = [obtain("author", "wrong").status_code for _ in range(3)]
+    assert codes == [401, 401, 429]
+    r = obtain("author")  # the right password, too late
     assert r.status_code == 429
     error = error_of(r)
-    assert error["code"] == "throttled"
+    assert error["code"] == "locked_out"
     assert error["details"]["retry_after"] > 0
     assert int(r["Retry-After"]) > 0
+    assert not AuthToken.objects.exists()
+    assert obtain("author", "pw").status_code == 429
+    assert obtain("reviewer").status_code == 201  # another username from the same address
 
 
 def test_session_login_works_with_csrf(people):

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import pytest
 import requests
-from django.core.cache import cache
 
 from approvals_app.cards import SECTION_TITLES
 from modelreg_cli import exit_codes
@@ -41,7 +40,6 @@ PASSWORD = "pw"  # tests.factories.UserFactory's password
 def cli(live_server, settings, tmp_path, monkeypatch, capsys, people):
     """cli(*argv, token=…) → (exit code, stdout, stderr), against the live server."""
     settings.MEDIA_ROOT = str(tmp_path / "artifacts")
-    cache.clear()  # the token endpoint's throttle counts per address
     monkeypatch.setenv("REGISTRY_URL", live_server.url)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     for name in ("REGISTRY_TOKEN", "REGISTRY_PASSWORD", "REGISTRY_USERNAME"):
