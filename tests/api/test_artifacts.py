@@ -193,3 +193,29 @@ def test_upload_answers_json_even_when_format_bin_is_asked(people, version, clie
     assert r.status_code == 201
     assert r["Content-Type"] == "application/json"
     assert r.json()["artifact_size"] == 3
+
+
+BAD_URIS_AT_THE_API = [
+    "s3://b/..%c0%af..%c0%afetc/passwd",
+    "s3://b/%c0%ae%c0%ae/etc",
+    "s3://b/%25c0%25af%25c0%25afetc",
+    "https://host/models/a%80b",
+    "gs://b/%ed%a0%80",
+    "s3://b/%2e%2e/etc",
+    "s3://b/%252e%252e/%252e%252e/etc",
+    "s3://b/models\\..\\etc",
+    "s3://b/models/..%5cetc",
+    "s3://b/models%255c%252e%252e%255cetc",
+]
+
+
+@pytest.mark.parametrize("uri", BAD_URIS_AT_THE_API)
+def test_bad_encodings_in_artifact_uri_are_400_at_the_api(people, model, client_for, uri):
+    r = client_for(people.author).post(
+        "/api/v1/models/fraud_detector/versions/",
+        {"version": "1.0.0", "artifact_uri": uri},
+        format="json",
+    )
+    assert r.status_code == 400
+    assert "artifact_uri" in error_of(r)["details"]
+    assert not model.versions.exists()
