@@ -1,6 +1,7 @@
-"""The MLflow door's model-versions/create: `source` is a client-given artifact URI, so
-URIs whose percent-encoding hides a traversal or is not UTF-8 are refused, under /api/ and
-/ajax-api/ alike, and a refused request stores nothing."""
+"""The MLflow door's model-versions/create: `source` is a client-given artifact URI, so a
+`registry:` URI (made only by the registry's own upload) and URIs whose percent-encoding
+hides a traversal or is not UTF-8 are refused, under /api/ and /ajax-api/ alike, and a
+refused request stores nothing."""
 
 from __future__ import annotations
 
@@ -46,6 +47,23 @@ def refused_and_nothing_stored(fraud, status, body, events_before) -> str:
     assert fraud.last_number == 0
     assert AuditEvent.objects.count() == events_before
     return body["message"]
+
+
+@pytest.mark.parametrize("prefix", PREFIXES)
+@pytest.mark.parametrize(
+    "source",
+    [
+        "registry:/artifacts/price_optimizer/1.0.0/0123456789abcdef0123456789abcdef",
+        "REGISTRY:/artifacts/fraud_detector/1.0.0/x",
+        "registry:artifacts/x",
+    ],
+)
+def test_registry_source_is_refused(create, fraud, prefix, source):
+    events = AuditEvent.objects.count()
+    status, body = create(prefix, source)
+    message = refused_and_nothing_stored(fraud, status, body, events)
+    assert message.startswith("source: ")
+    assert "made only by the registry" in message
 
 
 @pytest.mark.parametrize("prefix", PREFIXES)

@@ -395,6 +395,35 @@ def test_valid_utf8_escapes_and_literals_are_still_accepted(people, model):
         register(actor=people.author, model=model, version=f"1.0.{number}", artifact_uri=uri)
 
 
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "registry:/artifacts/fraud_detector/1.0.0/0123456789abcdef0123456789abcdef",
+        "registry:/artifacts/pricing/2.0.0/x",
+        "REGISTRY:/artifacts/fraud_detector/1.0.0/x",
+        "Registry:artifacts/fraud_detector/1.0.0/x",
+        "registry://fraud/1.0.0",
+    ],
+)
+def test_registry_uris_are_refused_from_clients_at_registration(people, model, uri):
+    before = model.last_number
+    with pytest.raises(ValidationError) as excinfo:
+        register(
+            actor=people.author,
+            model=model,
+            version="1.0.0",
+            artifact_uri=uri,
+            artifact_sha256="a" * 64,
+            artifact_size=1,
+        )
+    messages = excinfo.value.message_dict
+    assert list(messages) == ["artifact_uri"]
+    assert "made only by the registry" in messages["artifact_uri"][0]
+    assert not model.versions.exists()
+    model.refresh_from_db()
+    assert model.last_number == before
+
+
 def test_artifact_sha256_and_size_validated_at_registration(people, model):
     with pytest.raises(ValidationError) as excinfo:
         register(
