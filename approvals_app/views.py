@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from models_app import selectors as model_selectors
 from models_app import services as model_services
+from models_app import storage as model_storage
 from models_app.enums import Stage
 from models_app.forms import CompareForm, ReasonForm
 from models_app.models import ModelVersion
@@ -62,10 +63,10 @@ def get_version_or_404(name: str, version: str) -> ModelVersion:
 def artifact_download_url(mv: ModelVersion) -> str:
     """The API's download address for artifacts held in the registry's own storage.
 
-    The registry never links to or fetches a user-given URI (SPEC §2); those are shown
-    as text only.
+    The registry never links to or fetches a user-given URI; those are shown as text only,
+    and so is a `registry:` URI mirrored from a team registry (its file is stored there).
     """
-    if not mv.artifact_uri.startswith("registry:"):
+    if model_storage.upload_record(mv) is None:
         return ""
     name = quote(mv.registered_model.name, safe="")
     version = quote(mv.version, safe="")

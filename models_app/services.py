@@ -16,7 +16,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_fsm import can_proceed
 
-from . import selectors
+from . import selectors, storage
 from .audit import diff, record_event, tag_change
 from .enums import Action, Stage
 from .exceptions import Conflict, GuardsFailed, InvalidTransition, NotFound
@@ -316,6 +316,22 @@ def registered_model_rename(*, actor, model: RegisteredModel, new_name: str) -> 
 # --- Versions ------------------------------------------------------------------------------
 
 
+def _refuse_registry_uri(uri: str) -> None:
+    """`registry:` URIs name files in this registry's own storage; only the upload makes them.
+
+    Accepting one from a client would let a version claim another version's stored file
+    with a checksum and size of the client's choosing.
+    """
+    if storage.is_registry_uri(uri):
+        raise ValidationError(
+            "registry: URIs name files stored by this registry and are made only by the "
+            "registry itself, when it stores an upload. Register the version without this "
+            "URI, then upload the file (PUT /api/v1/models/<name>/versions/<version>/"
+            "artifact/, or `modelreg register --artifact FILE`).",
+            code="invalid_uri",
+        )
+
+
 def model_version_register(
     *,
     actor,
@@ -342,8 +358,8 @@ def model_version_register(
     metrics = _collect(errors, "metrics", validate_metrics, metrics if metrics is not None else {})
     params = _collect(errors, "params", validate_params, params if params is not None else {})
     tags = _collect(errors, "tags", validate_tags, tags if tags is not None else {})
-    if artifact_uri:
-        _collect(errors, "artifact_uri", validate_artifact_uri, artifact_uri)
+    if artifact_uri and _collect(errors, "artifact_uri", validate_artifact_uri, artifact_uri):
+        _collect(errors, "artifact_uri", _refuse_registry_uri, artifact_uri)
     if artifact_sha256:
         _collect(errors, "artifact_sha256", validate_sha256, artifact_sha256)
     if artifact_size is not None and (
@@ -444,7 +460,13 @@ def model_version_update(
 def model_version_attach_artifact(
     *, actor, version: ModelVersion, uri: str, sha256: str, size: int
 ) -> ModelVersion:
-    """Record the artifact of a version registered without one; refused once it has one."""
+    """Record the artifact of a version registered without one; refused once it has one.
+
+    The server's own path, called by the upload only, with the storage URI it made and the
+    sha256 and size it measured while storing the bytes (models_app.storage.store_stream);
+    never with values a client sent. Its audit event is the upload's record that a
+    download reads back (models_app.storage.upload_record).
+    """
     mv = _locked_version(version)
     require_permission(actor, "version.change", mv)
     validate_sha256(sha256)

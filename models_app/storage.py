@@ -4,8 +4,14 @@ Artifacts live wherever STORAGES["default"] points: the local disk under MEDIA_R
 default, or an S3-compatible bucket through django-storages (settings read
 REGISTRY_S3_BUCKET and friends). Storage names are made by the server from the model's
 name, the version and a random id, never from anything the client sends, and are checked
-to stay under the storage root (PITFALLS 12). The registry serves only what it stored
-itself: a version whose artifact_uri points elsewhere has nothing to download.
+to stay under the storage root. The registry serves only what it stored itself: a version
+whose artifact_uri points elsewhere has nothing to download.
+
+`registry:` URIs are made here only. The register service refuses them from clients, so
+the one way a version gets one is an upload (`model_version_attach_artifact`), which also
+records the size and sha256 the server measured while streaming the bytes to storage.
+A download takes its headers from that record and from the stored file itself, never
+from values a client sent.
 """
 
 from __future__ import annotations
@@ -22,7 +28,8 @@ from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import TemporaryUploadedFile
 
-from .models import ModelVersion
+from .enums import Action
+from .models import AuditEvent, ModelVersion
 
 REGISTRY_SCHEME = "registry"
 URI_PREFIX = f"{REGISTRY_SCHEME}:/"
@@ -128,14 +135,21 @@ def delete_stored(name: str) -> None:
     default_storage.delete(name)
 
 
+def is_registry_uri(uri: str) -> bool:
+    """True when `uri` uses the scheme of this registry's own storage (any letter case)."""
+    scheme, colon, _rest = (uri or "").partition(":")
+    return bool(colon) and scheme.strip().lower() == REGISTRY_SCHEME
+
+
 def stored_name(version: ModelVersion) -> str | None:
     """The storage name of `version`'s uploaded artifact, or None when it has none here.
 
     A URI with another scheme (s3://, https://, …) was given by a client and is never
-    opened or fetched.
+    opened or fetched. A version mirrored from a team registry may carry that registry's
+    `registry:` URI: it names a file in the team registry's storage, never in this one.
     """
     uri = version.artifact_uri or ""
-    if not uri.startswith(URI_PREFIX):
+    if not uri.startswith(URI_PREFIX) or version.registered_model.origin:
         return None
     name = uri[len(URI_PREFIX) :]
     if not name.startswith(STORAGE_DIR + "/"):
@@ -147,8 +161,53 @@ def stored_name(version: ModelVersion) -> str | None:
     return name
 
 
+def upload_record(version: ModelVersion) -> StoredArtifact | None:
+    """What this registry stored for `version` when its artifact was uploaded here.
+
+    Read from the version's `version.artifact_stored` audit event, which only the upload
+    path writes (append-only), with the size and sha256 the server measured while it
+    streamed the bytes to storage. None when the version has no artifact in this
+    registry's storage, or when its `registry:` URI was not made by an upload to this very
+    version (a client could once register another version's URI): such a record is never
+    served.
+    """
+    name = stored_name(version)
+    if name is None:
+        return None
+    event = (
+        AuditEvent.objects.filter(model_version=version, action=Action.ARTIFACT_STORED)
+        .order_by("-id")
+        .first()
+    )
+    changes = event.changes if event is not None else {}
+
+    def after(field: str):
+        value = changes.get(field) if isinstance(changes, dict) else None
+        return value[1] if isinstance(value, list) and len(value) == 2 else None
+
+    uri, sha256, size = after("artifact_uri"), after("artifact_sha256"), after("artifact_size")
+    if (
+        uri != version.artifact_uri
+        or not isinstance(sha256, str)
+        or not re.fullmatch(r"[0-9a-f]{64}", sha256)
+        or isinstance(size, bool)
+        or not isinstance(size, int)
+        or size < 0
+    ):
+        return None
+    return StoredArtifact(name=name, uri=uri, sha256=sha256, size=size)
+
+
 def open_stored(name: str):
     """Open a stored artifact for reading; None when it has gone from storage."""
     if not default_storage.exists(name):
         return None
-    return default_storage.open(name, "rb")
+    try:
+        return default_storage.open(name, "rb")
+    except FileNotFoundError:  # removed between the two calls
+        return None
+
+
+def size_of(handle) -> int:
+    """The real size in bytes of an open stored file, whatever its record says."""
+    return handle.size

@@ -11,7 +11,7 @@ import posixpath
 import re
 import unicodedata
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote_to_bytes, urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -210,16 +210,16 @@ def _refuse_nul(value: object, where: str, depth: int = 0) -> None:
         raise ValidationError(f"{where} contains NaN or infinity.", code="invalid")
 
 
-# --- Artifact URIs (PITFALLS 12) ------------------------------------------------------
+# --- Artifact URIs ------------------------------------------------------------------
 
 
 def validate_artifact_uri(uri: object) -> str:
     """Accept a URI only with an allowed scheme and no path traversal in any encoding.
 
     The registry never opens a user-given URI; this check keeps a stored URI from
-    pointing a downstream consumer somewhere it should not. The path is percent-decoded
-    until it stops changing, backslashes count as separators, and any `..` segment,
-    NUL, `;` parameter or fragment is refused.
+    pointing a downstream consumer somewhere it should not. The URI is percent-decoded
+    until it stops changing, each step as strict UTF-8; backslashes count as separators,
+    and any `..` segment (at any step), NUL, `;` parameter or fragment is refused.
     """
     if not isinstance(uri, str) or not uri:
         raise ValidationError("artifact_uri must be a non-empty string.", code="invalid_uri")
@@ -241,7 +241,9 @@ def validate_artifact_uri(uri: object) -> str:
         raise ValidationError("artifact_uri must not have a fragment ('#').", code="invalid_uri")
     decoded = uri
     for _ in range(10):
-        step = unquote(decoded)
+        # Every decoding step is checked, not only the last: a consumer may decode once.
+        _refuse_dot_dot(decoded)
+        step = _unquote_strict(decoded)
         if step == decoded:
             break
         decoded = step
@@ -256,11 +258,6 @@ def validate_artifact_uri(uri: object) -> str:
         raise ValidationError("artifact_uri must not have a fragment ('#').", code="invalid_uri")
     normalised = decoded.replace("\\", "/")
     path = urlsplit(normalised).path if "://" in normalised else normalised.split(":", 1)[-1]
-    segments = [s for s in normalised.split("/")]
-    if ".." in segments or any(s.strip() == ".." for s in path.split("/")):
-        raise ValidationError(
-            "artifact_uri must not contain '..' path segments.", code="invalid_uri"
-        )
     if scheme in {"https"} and not parts.netloc:
         raise ValidationError("An https artifact_uri needs a host.", code="invalid_uri")
     if scheme in {"s3", "gs"} and not parts.netloc:
@@ -270,6 +267,33 @@ def validate_artifact_uri(uri: object) -> str:
         if not resolved.startswith("/"):
             raise ValidationError("A file artifact_uri needs an absolute path.", code="invalid_uri")
     return uri
+
+
+def _unquote_strict(text: str) -> str:
+    """Percent-decode one level; refuse bytes that are not valid UTF-8.
+
+    `unquote` would replace them with U+FFFD, letting an overlong form such as `%c0%af`
+    (a '/' to lenient decoders) through unseen; the strict decoder refuses overlong forms,
+    stray continuation bytes and surrogates.
+    """
+    try:
+        return unquote_to_bytes(text).decode("utf-8")
+    except UnicodeError as exc:  # also a lone surrogate, which cannot be encoded at all
+        raise ValidationError(
+            "artifact_uri is not valid UTF-8 once percent-decoded (for example an overlong "
+            "encoding such as %c0%af, or a stray continuation byte such as %80).",
+            code="invalid_uri",
+        ) from exc
+
+
+def _refuse_dot_dot(text: str) -> None:
+    """Refuse a '..' path segment, with backslashes counted as separators."""
+    normalised = text.replace("\\", "/")
+    path = urlsplit(normalised).path if "://" in normalised else normalised.split(":", 1)[-1]
+    if ".." in normalised.split("/") or any(s.strip() == ".." for s in path.split("/")):
+        raise ValidationError(
+            "artifact_uri must not contain '..' path segments.", code="invalid_uri"
+        )
 
 
 def validate_sha256(value: object) -> str:

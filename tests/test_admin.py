@@ -699,6 +699,13 @@ def test_version_add_registers_through_the_service(su, people, model):
         ({"artifact_uri": "s3://bucket/../../etc/passwd"}, "artifact_uri", ""),
         ({"artifact_uri": "file:///etc/shadow"}, "artifact_uri", ""),
         ({"artifact_uri": "https://h/a/%2e%2e/%2e%2e/etc"}, "artifact_uri", ""),
+        ({"artifact_uri": "s3://b/..%c0%af..%c0%afetc"}, "artifact_uri", "not valid UTF-8"),
+        ({"artifact_uri": "s3://b/model%80.pkl"}, "artifact_uri", "not valid UTF-8"),
+        (
+            {"artifact_uri": "registry:/artifacts/price_optimizer/1.0.0/x"},
+            "artifact_uri",
+            "made only by the registry",
+        ),
         ({"params": '{"a\\u0000b": 1}'}, "params", "NUL"),
         ({"artifact_sha256": "xyz"}, "artifact_sha256", ""),
     ],

@@ -534,22 +534,41 @@ class ArtifactView(APIView):
         responses={
             (200, "application/octet-stream"): OpenApiResponse(
                 OpenApiTypes.BINARY,
-                description="The artifact bytes; X-Checksum-SHA256 carries their sha256.",
+                description="The artifact bytes; X-Checksum-SHA256 carries the sha256 the "
+                "registry computed when it stored them, Content-Length the stored file's size.",
             ),
             **errors(404),
+            409: OpenApiResponse(
+                ErrorSerializer,
+                description="`artifact_mismatch`: the stored file's size differs from the "
+                "size recorded at upload; nothing is sent.",
+            ),
         },
     )
     def get(self, request, name, version):
         from django.http import FileResponse
 
         mv = version_or_404(model_or_404(name), version)
-        stored = storage.stored_name(mv)
-        handle = storage.open_stored(stored) if stored else None
+        # The headers come from the upload's own record (the size and sha256 the server
+        # measured) and from the stored file, never from what a client registered.
+        record = storage.upload_record(mv)
+        handle = storage.open_stored(record.name) if record else None
         if handle is None:
             raise NotFound(
                 f"{mv.registered_model.name} {mv.version} has no artifact uploaded to this "
                 "registry"
                 + (f" (its artifact_uri is {mv.artifact_uri})." if mv.artifact_uri else ".")
+            )
+        size = storage.size_of(handle)
+        if size != record.size:
+            handle.close()
+            return error_response(
+                409,
+                "artifact_mismatch",
+                f"The stored artifact of {mv.registered_model.name} {mv.version} does not "
+                f"match its record: storage holds {size} bytes, the upload stored "
+                f"{record.size}. Nothing was sent; an operator must restore the file.",
+                {"recorded_size": record.size, "stored_size": size},
             )
         response = FileResponse(
             handle,
@@ -557,9 +576,8 @@ class ArtifactView(APIView):
             as_attachment=True,
             filename=f"{mv.registered_model.name}-{mv.version}.bin",
         )
-        response["X-Checksum-SHA256"] = mv.artifact_sha256
-        if mv.artifact_size is not None:
-            response["Content-Length"] = str(mv.artifact_size)
+        response["X-Checksum-SHA256"] = record.sha256
+        response["Content-Length"] = str(size)
         return response
 
     @extend_schema(

@@ -193,3 +193,154 @@ def test_upload_answers_json_even_when_format_bin_is_asked(people, version, clie
     assert r.status_code == 201
     assert r["Content-Type"] == "application/json"
     assert r.json()["artifact_size"] == 3
+
+
+# --- registry: URIs are the server's; download headers come from what it stored ----------
+
+
+def uploaded(actor, client_for, model, version: str, body: bytes) -> ModelVersion:
+    """Register `version` of `model` and upload `body` through the API; the stored version."""
+    register(actor=actor, model=model, version=version)
+    url = f"/api/v1/models/{model.name}/versions/{version}/artifact/"
+    assert upload(client_for(actor), body, url=url).status_code == 201
+    return ModelVersion.objects.get(registered_model=model, version=version)
+
+
+@pytest.fixture
+def pricing_upload(people, client_for):
+    """Another team's model with an uploaded artifact: what an attacker would point at."""
+    from tests.factories import make_model
+
+    other = make_model(actor=people.admin, team=people.other_team, name="price_optimizer")
+    return uploaded(people.outsider, client_for, other, "1.0.0", b"pricing team's secret weights")
+
+
+def test_registering_another_teams_registry_uri_is_400_and_stores_nothing(
+    people, model, pricing_upload, client_for
+):
+    events = AuditEvent.objects.count()
+    r = client_for(people.author).post(
+        "/api/v1/models/fraud_detector/versions/",
+        {
+            "version": "1.0.0",
+            "artifact_uri": pricing_upload.artifact_uri,
+            "artifact_sha256": "0" * 64,
+            "artifact_size": 3,
+        },
+        format="json",
+    )
+    assert r.status_code == 400
+    error = error_of(r)
+    assert error["code"] == "invalid"
+    assert list(error["details"]) == ["artifact_uri"]
+    assert "made only by the registry" in error["details"]["artifact_uri"][0]
+    assert not model.versions.exists()
+    model.refresh_from_db()
+    assert model.last_number == 0
+    assert AuditEvent.objects.count() == events
+    # Nothing to download under the attacker's name either.
+    assert client_for(people.author).get(f"{V}/artifact/").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "REGISTRY:/artifacts/price_optimizer/1.0.0/x",
+        "registry:artifacts/fraud_detector/1.0.0/x",
+        "registry:/etc/passwd",
+    ],
+)
+def test_any_registry_uri_from_a_client_is_400(people, model, client_for, uri):
+    r = client_for(people.author).post(
+        "/api/v1/models/fraud_detector/versions/",
+        {"version": "1.0.0", "artifact_uri": uri},
+        format="json",
+    )
+    assert r.status_code == 400
+    assert "artifact_uri" in error_of(r)["details"]
+    assert not model.versions.exists()
+
+
+def test_a_registry_uri_not_made_by_an_upload_to_this_version_is_never_served(
+    people, model, pricing_upload, client_for
+):
+    # A row written before clients were refused registry: URIs: another team's stored file
+    # under this version, with a checksum and size of the client's choosing.
+    mv = register(actor=people.author, model=model, version="1.0.0")
+    ModelVersion.objects.filter(pk=mv.pk).update(
+        artifact_uri=pricing_upload.artifact_uri, artifact_sha256="0" * 64, artifact_size=3
+    )
+    r = client_for(people.author).get(f"{V}/artifact/")
+    assert r.status_code == 404
+    assert "no artifact uploaded to this registry" in error_of(r)["message"]
+    # The owner's own version still downloads.
+    r = client_for(people.viewer).get("/api/v1/models/price_optimizer/versions/1.0.0/artifact/")
+    assert r.status_code == 200
+    assert b"".join(r.streaming_content) == b"pricing team's secret weights"
+
+
+def test_download_headers_are_the_servers_own_measurements(people, model, client_for):
+    body = b"x" * 5000
+    mv = uploaded(people.author, client_for, model, "1.0.0", body)
+    event = AuditEvent.objects.get(action="version.artifact_stored", model_version=mv)
+    assert event.changes["artifact_sha256"] == [None, hashlib.sha256(body).hexdigest()]
+    assert event.changes["artifact_size"] == [None, len(body)]
+    r = client_for(people.viewer).get(f"{V}/artifact/")
+    assert r.status_code == 200
+    assert r["X-Checksum-SHA256"] == hashlib.sha256(body).hexdigest()
+    assert r["Content-Length"] == str(len(body))
+    assert b"".join(r.streaming_content) == body
+
+
+@pytest.mark.parametrize("change", [b"extra bytes", None], ids=["grown", "truncated"])
+def test_stored_file_whose_size_differs_from_its_record_is_409_and_sends_nothing(
+    people, model, client_for, artifact_root, change
+):
+    body = b"y" * 4096
+    mv = uploaded(people.author, client_for, model, "1.0.0", body)
+    path = artifact_root / mv.artifact_uri.removeprefix(storage.URI_PREFIX)
+    path.write_bytes(body + change if change else body[:100])
+    r = client_for(people.viewer).get(f"{V}/artifact/")
+    assert r.status_code == 409
+    assert r["Content-Type"] == "application/json"
+    error = error_of(r)
+    assert error["code"] == "artifact_mismatch"
+    assert "does not match its record" in error["message"]
+    assert error["details"] == {
+        "recorded_size": len(body),
+        "stored_size": path.stat().st_size,
+    }
+
+
+def test_stored_file_gone_from_storage_is_404(people, model, client_for, artifact_root):
+    mv = uploaded(people.author, client_for, model, "1.0.0", b"abc")
+    (artifact_root / mv.artifact_uri.removeprefix(storage.URI_PREFIX)).unlink()
+    r = client_for(people.viewer).get(f"{V}/artifact/")
+    assert r.status_code == 404
+    assert "no artifact uploaded to this registry" in error_of(r)["message"]
+
+
+BAD_URIS_AT_THE_API = [
+    "s3://b/..%c0%af..%c0%afetc/passwd",
+    "s3://b/%c0%ae%c0%ae/etc",
+    "s3://b/%25c0%25af%25c0%25afetc",
+    "https://host/models/a%80b",
+    "gs://b/%ed%a0%80",
+    "s3://b/%2e%2e/etc",
+    "s3://b/%252e%252e/%252e%252e/etc",
+    "s3://b/models\\..\\etc",
+    "s3://b/models/..%5cetc",
+    "s3://b/models%255c%252e%252e%255cetc",
+]
+
+
+@pytest.mark.parametrize("uri", BAD_URIS_AT_THE_API)
+def test_bad_encodings_in_artifact_uri_are_400_at_the_api(people, model, client_for, uri):
+    r = client_for(people.author).post(
+        "/api/v1/models/fraud_detector/versions/",
+        {"version": "1.0.0", "artifact_uri": uri},
+        format="json",
+    )
+    assert r.status_code == 400
+    assert "artifact_uri" in error_of(r)["details"]
+    assert not model.versions.exists()

@@ -280,6 +280,24 @@ def test_cli_exit_codes_against_the_live_registry(cli, tmp_path, monkeypatch):
         token=author,
     )  # fmt: skip
     assert code == exit_codes.VALIDATION
+    # Validation: a registry: URI is the registry's to make; the CLI says how to upload.
+    code, out, err = cli(
+        "register", "fraud_detector", "2.0.1",
+        "--artifact-uri", "registry:/artifacts/fraud_detector/2.0.0/0123456789abcdef",
+        token=author,
+    )  # fmt: skip
+    assert code == exit_codes.VALIDATION
+    assert "artifact_uri: registry: URIs" in err
+    assert "made only by the registry" in err and "--artifact FILE" in err
+    # Validation: percent-encoding that is not UTF-8 (an overlong '/').
+    code, out, err = cli(
+        "register", "fraud_detector", "2.0.1", "--artifact-uri", "s3://b/..%c0%af..%c0%afetc",
+        token=author,
+    )  # fmt: skip
+    assert code == exit_codes.VALIDATION
+    assert "not valid UTF-8" in err
+    fraud = RegisteredModel.objects.get(name="fraud_detector")
+    assert not selectors.version_list(model=fraud).filter(version="2.0.1").exists()
     # Not found: production before anything is promoted; a URI-only version has no download.
     assert cli("production", "fraud_detector", token=author)[0] == exit_codes.NOT_FOUND
     code, out, err = cli(

@@ -129,20 +129,31 @@ def test_version_page_shows_lineage_checklist_card_and_timeline(people, scene, l
         assert version_url(scene.candidate, action[1:]) not in html
 
 
-def test_version_page_links_registry_artifacts_to_api_download(people, model, login):
+def test_version_page_links_registry_artifacts_to_api_download(
+    people, model, login, settings, tmp_path
+):
+    import hashlib
+
+    from models_app import services, storage
+    from models_app.models import ModelVersion
     from tests.factories import register
 
-    mv = register(
-        actor=people.author,
-        model=model,
-        version="3.0.0",
-        artifact_uri="registry:fraud_detector/3.0.0/model.bin",
-        artifact_sha256="a" * 64,
-        artifact_size=1234,
+    settings.MEDIA_ROOT = str(tmp_path)
+    mv = register(actor=people.author, model=model, version="3.0.0")
+    stored = storage.store_stream(mv, [b"model bytes"], limit=1000)
+    services.model_version_attach_artifact(
+        actor=people.author, version=mv, uri=stored.uri, sha256=stored.sha256, size=stored.size
     )
     html = login(people.viewer).get(version_url(mv)).content.decode()
     assert 'href="/api/v1/models/fraud_detector/versions/3.0.0/artifact/"' in html
-    assert "a" * 64 in html
+    assert hashlib.sha256(b"model bytes").hexdigest() in html
+    # A registry: URI that no upload to this version made (a row from before clients were
+    # refused them) is text, not a download link.
+    borrowed = register(actor=people.author, model=model, version="3.0.2")
+    ModelVersion.objects.filter(pk=borrowed.pk).update(artifact_uri=stored.uri)
+    html = login(people.viewer).get(version_url(borrowed)).content.decode()
+    assert stored.uri in html
+    assert "/versions/3.0.2/artifact/" not in html
     other = register(
         actor=people.author, model=model, version="3.0.1", artifact_uri="s3://bucket/m.bin"
     )

@@ -385,3 +385,35 @@ def test_mlflow_door_refuses_changes_to_a_mirrored_model(client, people, mirrore
     assert "owned by registry team-x" in response.json()["message"]
     mirrored.refresh_from_db()
     assert mirrored.tags == before
+
+
+def test_a_mirrored_registry_uri_is_kept_as_metadata_and_never_served(
+    people, mirrored, model, settings, tmp_path
+):
+    """A team registry's upload reaches the catalog as its `registry:` URI: recorded, but
+    it names a file in the team registry's storage, so the central registry never serves
+    it from its own, even when a file of that name exists here."""
+    from models_app import storage
+
+    settings.MEDIA_ROOT = str(tmp_path)
+    local = model.versions.get(version="1.1.0")
+    stored = storage.store_stream(local, [b"team weights"], limit=1000)
+    services.model_version_attach_artifact(
+        actor=people.author, version=local, uri=stored.uri, sha256=stored.sha256, size=12
+    )
+    items = pending_items(SyncState.objects.get(registry_id="team-x"))
+    federation.catalog_ingest(actor=people.admin, origin="team-x", items=items)
+    copy = mirrored.versions.get(version="1.1.0")
+    assert (copy.artifact_uri, copy.artifact_sha256, copy.artifact_size) == (
+        stored.uri,
+        stored.sha256,
+        12,
+    )
+    client = APIClient()
+    client.force_authenticate(user=people.viewer)
+    answer = client.get("/api/v1/models/team-x.fraud_detector/versions/1.1.0/")
+    assert answer.json()["artifact_stored"] is False
+    download = client.get("/api/v1/models/team-x.fraud_detector/versions/1.1.0/artifact/")
+    assert download.status_code == 404
+    assert "no artifact uploaded to this registry" in download.json()["error"]["message"]
+    assert client.get("/api/v1/models/fraud_detector/versions/1.1.0/artifact/").status_code == 200

@@ -1,5 +1,5 @@
 """Validation of user input (SPEC §2): SemVer and its precedence, metrics, names, tags and
-artifact URIs (PITFALLS row 12), both as functions and through the register service."""
+artifact URIs, both as functions and through the register service."""
 
 from __future__ import annotations
 
@@ -268,7 +268,7 @@ def test_tags_accepted():
     }
 
 
-# --- Artifact URIs (PITFALLS row 12) --------------------------------------------------------
+# --- Artifact URIs --------------------------------------------------------------------------
 
 BAD_URIS = [
     "../../etc/passwd",
@@ -338,6 +338,90 @@ def test_file_uris_only_when_enabled_and_still_without_traversal(settings):
     for uri in ("file:///data/../etc/shadow", "file:///data/%2e%2e/etc/shadow", "file:rel/x"):
         with pytest.raises(ValidationError):
             validate_artifact_uri(uri)
+
+
+# Percent-encodings that are not UTF-8: `unquote` turned their bytes into U+FFFD and let
+# them through, while a lenient consumer may read `%c0%af` as '/' and `%c0%ae` as '.'.
+INVALID_UTF8_URIS = [
+    "s3://b/..%c0%af..%c0%afetc/passwd",  # overlong '/'
+    "s3://b/%c0%ae%c0%ae/%c0%ae%c0%ae/etc",  # overlong '.'
+    "s3://b/x%e0%80%afetc",  # three-byte overlong '/'
+    "s3://b/%25c0%25af%25c0%25afetc",  # the overlong '/' encoded twice
+    "https://host/models/a%80b",  # a continuation byte with no lead byte
+    "https://host/models/%c3",  # a lead byte with no continuation
+    "https://host/models/%c3%28",  # a lead byte followed by a non-continuation byte
+    "gs://b/%ed%a0%80",  # an encoded UTF-16 surrogate
+    "runs:/abc/%f8%88%80%80%80",  # a five-byte form
+    "s3://b/caf\u00e9%a9",  # a literal 'é' then a stray continuation byte
+]
+TRAVERSAL_URIS = [
+    "s3://b/%2e%2e/etc",
+    "s3://b/x/%2E%2e%2Fetc",
+    "s3://b/%252e%252e/%252e%252e/etc",
+    "s3://b/%25252e%25252e%25252fetc",
+    "s3://b/models\\..\\etc",
+    "s3://b/models/..%5cetc",
+    "s3://b/models%5c%2e%2e%5cetc",
+    "s3://b/models%255c%252e%252e%255cetc",
+    "s3://b/models/%2e%2e\\x",
+    "runs:/abc\\..%2f..%5cetc",
+]
+
+
+@pytest.mark.parametrize("uri", INVALID_UTF8_URIS)
+def test_artifact_uri_that_is_not_utf8_once_decoded_is_refused(people, model, uri):
+    with pytest.raises(ValidationError, match="not valid UTF-8"):
+        validate_artifact_uri(uri)
+    with pytest.raises(ValidationError) as excinfo:
+        register(actor=people.author, model=model, version="1.0.0", artifact_uri=uri)
+    assert "not valid UTF-8" in " ".join(excinfo.value.message_dict["artifact_uri"])
+    assert not model.versions.exists()
+
+
+@pytest.mark.parametrize("uri", TRAVERSAL_URIS)
+def test_encoded_and_backslashed_traversal_is_refused(people, model, uri):
+    with pytest.raises(ValidationError, match="'\\.\\.' path segments"):
+        validate_artifact_uri(uri)
+    with pytest.raises(ValidationError):
+        register(actor=people.author, model=model, version="1.0.0", artifact_uri=uri)
+    assert not model.versions.exists()
+
+
+def test_valid_utf8_escapes_and_literals_are_still_accepted(people, model):
+    for number, uri in enumerate(
+        ["s3://b/caf%C3%A9/model.pkl", "s3://b/caf\u00e9/model.pkl", "gs://b/%E2%82%AC/m"]
+    ):
+        assert validate_artifact_uri(uri) == uri
+        register(actor=people.author, model=model, version=f"1.0.{number}", artifact_uri=uri)
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "registry:/artifacts/fraud_detector/1.0.0/0123456789abcdef0123456789abcdef",
+        "registry:/artifacts/pricing/2.0.0/x",
+        "REGISTRY:/artifacts/fraud_detector/1.0.0/x",
+        "Registry:artifacts/fraud_detector/1.0.0/x",
+        "registry://fraud/1.0.0",
+    ],
+)
+def test_registry_uris_are_refused_from_clients_at_registration(people, model, uri):
+    before = model.last_number
+    with pytest.raises(ValidationError) as excinfo:
+        register(
+            actor=people.author,
+            model=model,
+            version="1.0.0",
+            artifact_uri=uri,
+            artifact_sha256="a" * 64,
+            artifact_size=1,
+        )
+    messages = excinfo.value.message_dict
+    assert list(messages) == ["artifact_uri"]
+    assert "made only by the registry" in messages["artifact_uri"][0]
+    assert not model.versions.exists()
+    model.refresh_from_db()
+    assert model.last_number == before
 
 
 def test_artifact_sha256_and_size_validated_at_registration(people, model):
