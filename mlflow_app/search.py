@@ -8,6 +8,12 @@ value`, where the key is an attribute (`name`, `run_id`, `source_path`, `version
 The client itself appends ``tag.`mlflow.prompt.is_prompt` != 'true'`` to model searches,
 which matches models without that tag, as in MLflow. Filtering runs in the database, so a
 search costs the same few queries however many rows there are.
+
+Everything here takes time linear in the filter's length: the filter is read by a scanner
+that looks at each character a bounded number of times (no regular expression that can
+backtrack, no re-splitting of what is left), and LIKE patterns become the database's own
+LIKE (or, for case-sensitive LIKE on SQLite, GLOB), never a regular expression. The caps
+below keep what reaches the database small.
 """
 
 from __future__ import annotations
@@ -22,9 +28,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 from django.db.models.fields.json import HasKey, KeyTextTransform
-from django.db.models.lookups import Exact, IRegex, Regex
-
-from registry_site.prepared import Param, PreparedQuery
+from django.db.models.lookups import Exact, Lookup
 
 from . import wire
 
@@ -36,14 +40,6 @@ _PREFIXES = {
     "attributes": "attribute",
     "attr": "attribute",
 }
-_CLAUSE_RE = re.compile(
-    r"""^\s*(?P<key>(?:[A-Za-z_]\w*\.)?(?:`[^`]+`|"[^"]+"|[\w.\-]+))\s*
-        (?P<op>!=|<=|>=|=|<|>|NOT\s+IN\b|ILIKE\b|LIKE\b|IN\b)\s*
-        (?P<value>.+?)\s*$""",
-    re.IGNORECASE | re.VERBOSE | re.DOTALL,
-)
-_STRING_RE = re.compile(r"""^(?:'(?P<s>(?:[^']|'')*)'|"(?P<d>(?:[^"]|"")*)")$""", re.DOTALL)
-_NUMBER_RE = re.compile(r"^-?\d+$")
 
 STRING_OPS = {"=", "!=", "LIKE", "ILIKE"}
 LIST_OPS = {"IN", "NOT IN"}
@@ -51,143 +47,336 @@ NUMERIC_OPS = {"=", "!=", "<", "<=", ">", ">="}
 # Page tokens carry an offset; beyond this one no page has rows.
 MAX_OFFSET = 2**31
 
+# A whole filter: GET requests carry it in the URL, and common web servers refuse request
+# lines longer than a few KiB, so no working client sends more than this.
+MAX_FILTER_LENGTH = 8192
+# Clauses of one filter: each becomes a condition of the query; MLflow's client adds one.
+MAX_CLAUSES = 50
+# A LIKE/ILIKE pattern, in characters as written (escapes included). Model names have at
+# most 100 characters and run ids 32; longer artifact URIs are matched by a prefix.
+MAX_PATTERN_LENGTH = 256
+# `%` and `_` wildcards of one pattern (unescaped, each one counted). Searches use one or
+# two (`fraud%`, `%tree%`); the cost of a match grows with the number of `%`.
+MAX_PATTERN_WILDCARDS = 16
+# Digits of a number: a 64-bit integer has at most 19.
+MAX_NUMBER_DIGITS = 20
+LIKE_ESCAPE = "\\"
+
 
 class SearchError(ValidationError):
     """A filter, order or page token the door cannot read (INVALID_PARAMETER_VALUE)."""
 
 
-def _split_and(text: str) -> list[str]:
-    """Split on AND outside quotes."""
-    parts, buf, quote, i = [], [], None, 0
-    while i < len(text):
-        char = text[i]
-        if quote:
-            buf.append(char)
-            if char == quote:
-                quote = None
-            i += 1
-            continue
-        if char in "'\"`":
-            quote = char
-            buf.append(char)
-            i += 1
-            continue
-        match = re.match(r"\s+AND\s+", text[i:], re.IGNORECASE)
-        if match:
-            parts.append("".join(buf))
-            buf = []
-            i += match.end()
-            continue
-        buf.append(char)
-        i += 1
-    if quote:
-        raise SearchError(f"Invalid filter '{text}': unterminated quote {quote}.")
-    parts.append("".join(buf))
-    return [p for p in parts if p.strip()]
+# --- Reading a filter --------------------------------------------------------------------------
+
+# Each of these is one character class repeated, matched from a given position: it takes
+# time linear in what it consumes and cannot backtrack.
+_SPACE = re.compile(r"\s*")
+_BARE_KEY = re.compile(r"[\w.\-]+")
+_WORD = re.compile(r"[A-Za-z]+")
+_DIGITS = re.compile(r"[0-9]+")
 
 
-def _unquote_string(raw: str) -> str | None:
-    match = _STRING_RE.match(raw.strip())
-    if not match:
+def _show(text: str, limit: int = 80) -> str:
+    """`text` for an error message, cut short if long."""
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+class _Scanner:
+    """Reads a filter left to right, once; every error names where it stopped."""
+
+    def __init__(self, text: str) -> None:
+        self.text, self.pos, self.end = text, 0, len(text)
+
+    def error(self, message: str) -> SearchError:
+        return SearchError(f"Invalid filter '{_show(self.text)}': {message}")
+
+    def skip_space(self) -> bool:
+        """Skip whitespace; True if there was some."""
+        start = self.pos
+        self.pos = _SPACE.match(self.text, self.pos).end()
+        return self.pos > start
+
+    def peek(self) -> str:
+        return self.text[self.pos] if self.pos < self.end else ""
+
+    def rest(self) -> str:
+        return _show(self.text[self.pos :], 40)
+
+    def word(self) -> str:
+        match = _WORD.match(self.text, self.pos)
+        if not match:
+            return ""
+        self.pos = match.end()
+        return match.group().upper()
+
+    def quoted(self, *, doubled: bool) -> str:
+        """The text between the quote at `pos` and its closing quote; with `doubled`, a
+        quote written twice stands for itself (SQL's 'it''s')."""
+        quote = self.text[self.pos]
+        parts, start = [], self.pos + 1
+        while True:
+            close = self.text.find(quote, start)
+            if close < 0:
+                raise self.error(f"unterminated quote {quote}.")
+            parts.append(self.text[start:close])
+            if doubled and self.text.startswith(quote, close + 1):
+                parts.append(quote)
+                start = close + 2
+                continue
+            self.pos = close + 1
+            return "".join(parts)
+
+    def key(self) -> tuple[str, str]:
+        """(kind, key) of a clause: `attribute` or `tag`, and the unquoted key."""
+        if self.peek() in ("`", '"'):
+            name = self.quoted(doubled=False)
+            if not name:
+                raise self.error("a quoted key must not be empty.")
+            return "attribute", name
+        match = _BARE_KEY.match(self.text, self.pos)
+        if not match:
+            raise self.error(f"expected a key at '{self.rest()}'.")
+        bare, self.pos = match.group(), match.end()
+        if bare.endswith(".") and self.peek() in ("`", '"'):
+            head, name = bare[:-1], self.quoted(doubled=False)
+            if not name:
+                raise self.error("a quoted key must not be empty.")
+            if head.lower() in _PREFIXES:
+                return _PREFIXES[head.lower()], name
+            return "attribute", f"{head}.{name}"
+        head, dot, rest = bare.partition(".")
+        if dot and rest and head.lower() in _PREFIXES:
+            return _PREFIXES[head.lower()], rest
+        return "attribute", bare
+
+    def operator(self) -> str:
+        for op in ("!=", "<=", ">=", "=", "<", ">"):
+            if self.text.startswith(op, self.pos):
+                self.pos += len(op)
+                return op
+        word = self.word()
+        if word in ("LIKE", "ILIKE", "IN"):
+            return word
+        if word == "NOT" and self.skip_space() and self.word() == "IN":
+            return "NOT IN"
+        raise self.error(
+            "expected a comparator (=, !=, <, <=, >, >=, LIKE, ILIKE, IN, NOT IN) "
+            f"at '{self.rest()}'."
+        )
+
+    def string(self) -> str | None:
+        if self.peek() in ("'", '"'):
+            return self.quoted(doubled=True)
         return None
-    if match["s"] is not None:
-        return match["s"].replace("''", "'")
-    return match["d"].replace('""', '"')
 
+    def number(self) -> int | None:
+        start = self.pos
+        if self.peek() == "-":
+            self.pos += 1
+        match = _DIGITS.match(self.text, self.pos)
+        if not match:
+            self.pos = start
+            return None
+        if len(match.group()) > MAX_NUMBER_DIGITS:
+            raise self.error(f"the number {_show(match.group(), 20)} is out of range.")
+        self.pos = match.end()
+        return int(self.text[start : self.pos])
 
-def _unquote_key(raw: str) -> str:
-    if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in '`"':
-        return raw[1:-1]
-    return raw
+    def string_list(self, op: str) -> list[str]:
+        message = f"'{op}' needs a parenthesised list of quoted strings."
+        if self.peek() != "(":
+            raise self.error(message)
+        self.pos += 1
+        values = []
+        while True:
+            self.skip_space()
+            value = self.string()
+            if value is None:
+                raise self.error(message)
+            values.append(value)
+            self.skip_space()
+            char = self.peek()
+            self.pos += 1
+            if char == ")":
+                return values
+            if char != ",":
+                raise self.error(message)
+
+    def value(self, op: str):
+        if op in LIST_OPS:
+            return self.string_list(op)
+        value = self.string()
+        if value is None:
+            value = self.number()
+        if value is None:
+            raise self.error(f"invalid value at '{self.rest()}': quote strings with ' or \".")
+        return value
+
+    def clauses(self) -> list[dict]:
+        clauses = []
+        while True:
+            self.skip_space()
+            if len(clauses) == MAX_CLAUSES:
+                raise self.error(f"a filter has at most {MAX_CLAUSES} clauses.")
+            kind, key = self.key()
+            self.skip_space()
+            op = self.operator()
+            self.skip_space()
+            value = self.value(op)
+            clauses.append({"type": kind, "key": key, "op": op, "value": value})
+            self.skip_space()
+            if self.pos == self.end:
+                return clauses
+            where = self.rest()
+            joiner = self.word()
+            if joiner == "AND" and self.skip_space() and self.pos < self.end:
+                continue
+            if joiner == "AND":
+                raise self.error("expected another clause after AND.")
+            hint = " (OR is not supported; join clauses with AND)" if joiner == "OR" else ""
+            raise self.error(f"expected AND and another clause at '{where}'{hint}.")
 
 
 def parse_filter(text: str | None) -> list[dict]:
     """[{"type": "attribute"|"tag", "key", "op", "value"}] for an MLflow filter string."""
-    if not text or not text.strip():
+    if not text:
         return []
-    clauses = []
-    for part in _split_and(text):
-        match = _CLAUSE_RE.match(part)
-        if not match:
-            hint = " (OR is not supported; join clauses with AND)" if " or " in part.lower() else ""
-            raise SearchError(f"Invalid clause '{part.strip()}' in filter '{text}'{hint}.")
-        key, op, raw = match["key"], re.sub(r"\s+", " ", match["op"].upper()), match["value"]
-        kind = "attribute"
-        head, dot, rest = key.partition(".")
-        if dot and head.lower() in _PREFIXES and rest:
-            kind, key = _PREFIXES[head.lower()], _unquote_key(rest)
-        else:
-            key = _unquote_key(key)
-        if op in LIST_OPS:
-            inner = raw.strip()
-            if not (inner.startswith("(") and inner.endswith(")")):
-                raise SearchError(f"'{op}' needs a parenthesised list of quoted strings: {part}.")
-            items = [s for s in re.split(r",(?=(?:[^']*'[^']*')*[^']*$)", inner[1:-1]) if s.strip()]
-            values = [_unquote_string(s) for s in items]
-            if not values or any(v is None for v in values):
-                raise SearchError(f"'{op}' needs a parenthesised list of quoted strings: {part}.")
-            value: object = values
-        else:
-            value = _unquote_string(raw)
-            if value is None:
-                if _NUMBER_RE.match(raw.strip()):
-                    value = int(raw.strip())
-                else:
-                    raise SearchError(
-                        f"Invalid value {raw.strip()} in '{part.strip()}': quote strings "
-                        "with ' or \"."
-                    )
-        clauses.append({"type": kind, "key": key, "op": op, "value": value})
-    return clauses
+    if len(text) > MAX_FILTER_LENGTH:
+        raise SearchError(
+            f"Invalid filter: it has {len(text)} characters, at most {MAX_FILTER_LENGTH} "
+            "are accepted."
+        )
+    if "\x00" in text:
+        raise SearchError("Invalid filter: it contains a NUL character.")
+    if not text.strip():
+        return []
+    return _Scanner(text).clauses()
 
 
-def like_to_regex(pattern: str) -> str:
-    """SQL LIKE (% any run, _ one character) as an anchored regular expression."""
-    out = []
+# --- LIKE and ILIKE ----------------------------------------------------------------------------
+
+
+def like_parts(pattern: str) -> list[str]:
+    """An MLflow LIKE pattern read once: each item is `%` (any run of characters), `_` (one
+    character) or a literal character prefixed by the escape character `\\`. A `\\` in the
+    pattern makes the next character literal (`\\%`, `\\_`, `\\\\`); runs of `%` become
+    one. Refuses patterns over the caps and a pattern that ends with a lone `\\`."""
+    if len(pattern) > MAX_PATTERN_LENGTH:
+        raise SearchError(
+            f"Invalid LIKE pattern: it has {len(pattern)} characters, at most "
+            f"{MAX_PATTERN_LENGTH} are accepted."
+        )
+    parts: list[str] = []
+    wildcards, escaped = 0, False
     for char in pattern:
-        if char == "%":
-            out.append(".*")
-        elif char == "_":
-            out.append(".")
+        if escaped:
+            parts.append(LIKE_ESCAPE + char)
+            escaped = False
+        elif char == LIKE_ESCAPE:
+            escaped = True
+        elif char in "%_":
+            wildcards += 1
+            if not (char == "%" and parts and parts[-1] == "%"):
+                parts.append(char)
         else:
-            out.append(re.escape(char))
-    return "^" + "".join(out) + "$"
+            parts.append(LIKE_ESCAPE + char)
+    if escaped:
+        raise SearchError(
+            f"Invalid LIKE pattern '{_show(pattern)}': it ends with the escape character "
+            "\\; write \\\\ for a backslash."
+        )
+    if wildcards > MAX_PATTERN_WILDCARDS:
+        raise SearchError(
+            f"Invalid LIKE pattern '{_show(pattern)}': it has {wildcards} wildcards (% and _), "
+            f"at most {MAX_PATTERN_WILDCARDS} are accepted; escape literal ones as \\% and \\_."
+        )
+    return parts
 
 
-class _Bind:
-    """Where a filter's values go: into the Q itself (plain), or into `values` with a Param
-    standing in for each (prepared), in the order the filter is built."""
-
-    def __init__(self, *, prepared: bool) -> None:
-        self.prepared = prepared
-        self.values: dict[str, object] = {}
-
-    def __call__(self, value, field):
-        name = f"p{len(self.values)}"
-        self.values[name] = value
-        return Param(name, field) if self.prepared else value
+def like_sql_pattern(pattern: str) -> str:
+    """The pattern for SQL `LIKE … ESCAPE '\\'`: the escape only where it is needed."""
+    out = []
+    for part in like_parts(pattern):
+        if part in ("%", "_") or part[1] in ("%", "_", LIKE_ESCAPE):
+            out.append(part)
+        else:
+            out.append(part[1])
+    return "".join(out)
 
 
-_TEXT, _NUMBER, _WHEN = models.TextField(), models.BigIntegerField(), models.DateTimeField()
-_INT64 = (-(2**63), 2**63 - 1)
+def like_glob_pattern(pattern: str) -> str:
+    """The same pattern for SQLite's GLOB (case-sensitive): `*` and `?` for the wildcards,
+    GLOB's own special characters in brackets, which make them literal."""
+    out = []
+    for part in like_parts(pattern):
+        if part == "%":
+            out.append("*")
+        elif part == "_":
+            out.append("?")
+        elif part[1] in ("*", "?", "["):
+            out.append(f"[{part[1]}]")
+        else:
+            out.append(part[1])
+    return "".join(out)
 
 
-def _string_q(field, op: str, value, *, what: str, bind: _Bind) -> Q:
+@models.CharField.register_lookup
+@models.TextField.register_lookup
+class MlflowLike(Lookup):
+    """MLflow's case-sensitive LIKE (`field__mlflow_like=pattern`), the same on every
+    database: SQL `LIKE … ESCAPE '\\'` on PostgreSQL, whose LIKE is case-sensitive, and
+    `GLOB` on SQLite, whose LIKE ignores ASCII case. Neither wraps the column in a
+    function, so a pattern with a literal prefix can use an index on the column."""
+
+    lookup_name = "mlflow_like"
+    prepare_rhs = False
+
+    def as_sql(self, compiler, connection):
+        lhs, params = self.process_lhs(compiler, connection)
+        return f"{lhs} LIKE %s ESCAPE '\\'", [*params, like_sql_pattern(self.rhs)]
+
+    def as_sqlite(self, compiler, connection):
+        lhs, params = self.process_lhs(compiler, connection)
+        return f"{lhs} GLOB %s", [*params, like_glob_pattern(self.rhs)]
+
+
+@models.CharField.register_lookup
+@models.TextField.register_lookup
+class MlflowILike(Lookup):
+    """MLflow's case-insensitive ILIKE (`field__mlflow_ilike=pattern`): PostgreSQL's ILIKE,
+    SQLite's LIKE (which folds ASCII letters only); see docs/mlflow.md."""
+
+    lookup_name = "mlflow_ilike"
+    prepare_rhs = False
+
+    def as_sql(self, compiler, connection):
+        lhs, params = self.process_lhs(compiler, connection)
+        return f"{lhs} LIKE %s ESCAPE '\\'", [*params, like_sql_pattern(self.rhs)]
+
+    def as_postgresql(self, compiler, connection):
+        lhs, params = self.process_lhs(compiler, connection)
+        return f"{lhs} ILIKE %s ESCAPE '\\'", [*params, like_sql_pattern(self.rhs)]
+
+
+# --- Filters -----------------------------------------------------------------------------------
+
+
+def _string_q(field, op: str, value, *, what: str) -> Q:
     """A comparison of a text expression or field name with MLflow's string comparators."""
     expr = F(field) if isinstance(field, str) else field
-    if op in LIST_OPS:
-        q = Q(*[Q(Exact(expr, bind(v, _TEXT))) for v in value], _connector=Q.OR)
+    if op in LIST_OPS:  # fields only: tags take no lists
+        q = Q(**{f"{field}__in": value})
         return ~q if op == "NOT IN" else q
     if not isinstance(value, str):
         raise SearchError(f"{what} compares with a quoted string, not {value!r}.")
     if op == "=":
-        return Q(Exact(expr, bind(value, _TEXT)))
+        return Q(Exact(expr, value))
     if op == "!=":
-        return ~Q(Exact(expr, bind(value, _TEXT)))
-    if op == "LIKE":
-        return Q(Regex(expr, bind(like_to_regex(value), _TEXT)))
-    if op == "ILIKE":
-        return Q(IRegex(expr, bind(like_to_regex(value), _TEXT)))
+        return ~Q(Exact(expr, value))
+    if op in ("LIKE", "ILIKE"):
+        like_parts(value)  # refuse a bad pattern now, before any query runs
+        return Q((MlflowLike if op == "LIKE" else MlflowILike)(expr, value))
     raise SearchError(f"Comparator '{op}' is not supported for {what}.")
 
 
@@ -198,27 +387,25 @@ def _is_prompt_exclusion(key: str, op: str, value) -> bool:
     )
 
 
-def _tag_q(key: str, op: str, value, *, bind: _Bind) -> Q:
+def _tag_q(key: str, op: str, value) -> Q:
     if op not in STRING_OPS:
         raise SearchError(f"Comparator '{op}' is not supported for tags; use =, !=, LIKE, ILIKE.")
     present = Q(HasKey(F("tags"), key))
-    q = present & _string_q(
-        KeyTextTransform(key, "tags"), op, value, what=f"tag '{key}'", bind=bind
-    )
+    q = present & _string_q(KeyTextTransform(key, "tags"), op, value, what=f"tag '{key}'")
     # Models carry no prompt tag, so MLflow counts "is_prompt != 'true'" as a match for them.
     if _is_prompt_exclusion(key, op, value):
         q |= ~present
     return q
 
 
-def _timestamp_q(field: str, op: str, value, *, bind: _Bind) -> Q:
+def _timestamp_q(field: str, op: str, value) -> Q:
     if op not in NUMERIC_OPS or not isinstance(value, int):
         raise SearchError("Timestamps compare with =, !=, <, <=, >, >= and a number in ms.")
     try:
         when = datetime.fromtimestamp(value / 1000, tz=UTC)
     except (OverflowError, OSError, ValueError) as exc:
         raise SearchError(f"Timestamp {value} is out of range.") from exc
-    return _numeric_q(field, op, bind(when, _WHEN))
+    return _numeric_q(field, op, when)
 
 
 def _numeric_q(field: str, op: str, value) -> Q:
@@ -230,140 +417,99 @@ def _numeric_q(field: str, op: str, value) -> Q:
     return Q(**{f"{field}__{lookup[op]}": value})
 
 
-def _model_q(clauses: list[dict], bind: _Bind) -> Q:
+def _model_q(clauses: list[dict]) -> Q:
     q = Q()
     for clause in clauses:
         key, op, value = clause["key"], clause["op"], clause["value"]
         if clause["type"] == "tag":
-            q &= _tag_q(key, op, value, bind=bind)
+            q &= _tag_q(key, op, value)
         elif key == "name":
-            q &= _string_q("name", op, value, what="name", bind=bind)
+            q &= _string_q("name", op, value, what="name")
         elif key == "creation_timestamp":
-            q &= _timestamp_q("created_at", op, value, bind=bind)
+            q &= _timestamp_q("created_at", op, value)
         elif key == "last_updated_timestamp":
-            q &= _timestamp_q("updated_at", op, value, bind=bind)
+            q &= _timestamp_q("updated_at", op, value)
         else:
             raise SearchError(
-                f"Invalid attribute key '{key}' specified. Valid keys are "
+                f"Invalid attribute key '{_show(key)}' specified. Valid keys are "
                 "'name', 'creation_timestamp', 'last_updated_timestamp' and tags."
             )
     return q
 
 
-def _version_q(clauses: list[dict], bind: _Bind) -> Q:
+def _version_q(clauses: list[dict]) -> Q:
     q = Q()
     fields = {"name": "registered_model__name", "run_id": "source_run"}
     for clause in clauses:
         key, op, value = clause["key"], clause["op"], clause["value"]
         if clause["type"] == "tag":
-            q &= _tag_q(key, op, value, bind=bind)
+            q &= _tag_q(key, op, value)
         elif key in fields:
-            q &= _string_q(fields[key], op, value, what=key, bind=bind)
+            q &= _string_q(fields[key], op, value, what=key)
         elif key == "source_path":
             if op in LIST_OPS:
                 raise SearchError("source_path compares with =, !=, LIKE or ILIKE.")
-            q &= _string_q("artifact_uri", op, value, what=key, bind=bind)
+            q &= _string_q("artifact_uri", op, value, what=key)
         elif key == "version_number":
             if op in LIST_OPS:
                 raise SearchError("version_number compares with =, !=, <, <=, >, >=.")
-            if isinstance(value, str) and _NUMBER_RE.match(value):
+            digits = value.removeprefix("-") if isinstance(value, str) else ""
+            if digits.isascii() and digits.isdigit():
+                if len(digits) > MAX_NUMBER_DIGITS:
+                    raise SearchError(f"version_number {_show(value, 20)} is out of range.")
                 value = int(value)
             if not isinstance(value, int) or op not in NUMERIC_OPS:
                 raise SearchError("version_number compares with a whole number.")
             if not _INT64[0] <= value <= _INT64[1]:
                 raise SearchError(f"version_number {value} is out of range.")
-            q &= _numeric_q("number", op, bind(value, _NUMBER))
+            q &= _numeric_q("number", op, value)
         elif key == "creation_timestamp":
-            q &= _timestamp_q("created_at", op, value, bind=bind)
+            q &= _timestamp_q("created_at", op, value)
         elif key == "last_updated_timestamp":
-            q &= _timestamp_q("stage_changed_at", op, value, bind=bind)
+            q &= _timestamp_q("stage_changed_at", op, value)
         else:
             raise SearchError(
-                f"Invalid attribute key '{key}' specified. Valid keys are 'name', 'run_id', "
-                "'source_path', 'version_number', 'creation_timestamp', "
+                f"Invalid attribute key '{_show(key)}' specified. Valid keys are 'name', "
+                "'run_id', 'source_path', 'version_number', 'creation_timestamp', "
                 "'last_updated_timestamp' and tags."
             )
     return q
 
 
+_INT64 = (-(2**63), 2**63 - 1)
+
+
 def model_filter(text: str | None) -> Q:
     """Filter for RegisteredModel rows."""
-    return _model_q(parse_filter(text), _Bind(prepared=False))
+    return _model_q(parse_filter(text))
 
 
 def version_filter(text: str | None) -> Q:
     """Filter for ModelVersion rows."""
-    return _version_q(parse_filter(text), _Bind(prepared=False))
+    return _version_q(parse_filter(text))
 
 
-def _skeleton(clauses: list[dict]) -> tuple:
-    """What decides the SQL of a filter: its clauses without the values that become
-    parameters (tag keys and the prompt-tag exclusion stay: they are part of the SQL)."""
-    out = []
-    for clause in clauses:
-        value = clause["value"]
-        kind = len(value) if isinstance(value, list) else type(value).__name__
-        exclusion = _is_prompt_exclusion(clause["key"], clause["op"], value)
-        out.append((clause["type"], clause["key"], clause["op"], kind, exclusion))
-    return tuple(out)
-
-
-def _search(prepared: PreparedQuery, build_q, *, text, ordering, offset, limit) -> list[int]:
-    """The ids `prepared` selects with the filter `text`, in `ordering`, sliced."""
-    clauses = parse_filter(text)
-    bind = _Bind(prepared=False)
-    build_q(clauses, bind)  # every check of the clauses and values, before anything runs
-    shape = {
-        "skeleton": _skeleton(clauses),
-        "ordering": tuple(ordering),
-        "offset": offset,
-        "limit": limit,
-    }
-    return [pk for (pk,) in prepared(shape=shape, context={"clauses": clauses}, **bind.values)]
-
-
-def _prepared_search(rows, build_q) -> PreparedQuery:
-    """The ids of `rows()` filtered, ordered and sliced, compiled once per filter shape and
-    page. Only ids: the database sorts narrow rows (a model's versions can be thousands),
+def _page_ids(rows, condition: Q, ordering: list[str], offset: int, limit: int) -> list[int]:
+    """The ids of `rows` matching `condition`, in `ordering`, `limit` from `offset`: one
+    query. Only ids: the database sorts narrow rows (a model's versions can be thousands),
     and the page's rows with their model, team and author are read by id afterwards."""
-    return PreparedQuery(
-        lambda skeleton, ordering, offset, limit, clauses: (
-            rows()
-            .filter(build_q(clauses, _Bind(prepared=True)))
-            .order_by(*ordering)
-            .values_list("pk")[offset : offset + limit]
-        ),
-        shapes=256,
-    )
-
-
-_MODEL_SEARCH = _prepared_search(wire.visible_models, _model_q)
-_VERSION_SEARCH = _prepared_search(wire.visible_versions, _version_q)
+    page = rows.filter(condition).order_by(*ordering).values_list("pk", flat=True)
+    return list(page[offset : offset + limit])
 
 
 def find_models(text: str | None, order_by: list[str], offset: int, limit: int) -> list:
     """Visible models matching an MLflow filter, in its order_by, `limit` from `offset`."""
-    ids = _search(
-        _MODEL_SEARCH,
-        _model_q,
-        text=text,
-        ordering=model_ordering(order_by),
-        offset=offset,
-        limit=limit,
-    )
+    condition = model_filter(text)  # every check of the filter, before anything runs
+    ordering = model_ordering(order_by)
+    ids = _page_ids(wire.visible_models(), condition, ordering, offset, limit)
     return wire.models_by_id(ids)
 
 
 def find_versions(text: str | None, order_by: list[str], offset: int, limit: int) -> list:
     """Visible versions matching an MLflow filter, in its order_by, `limit` from `offset`."""
-    ids = _search(
-        _VERSION_SEARCH,
-        _version_q,
-        text=text,
-        ordering=version_ordering(order_by),
-        offset=offset,
-        limit=limit,
-    )
+    condition = version_filter(text)
+    ordering = version_ordering(order_by)
+    ids = _page_ids(wire.visible_versions(), condition, ordering, offset, limit)
     return wire.versions_by_id(ids)
 
 

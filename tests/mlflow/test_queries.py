@@ -57,6 +57,27 @@ def test_search_query_count_does_not_grow_with_rows(client, people, path, query,
     assert many == few
 
 
+@pytest.mark.parametrize(
+    ("path", "text", "pinned"),
+    [
+        # the token with its user, the page's ids, its rows, the latest version per stage
+        # (which, then their rows), the aliases
+        ("registered-models/search", "name LIKE 'fraud\\_%' AND name ILIKE '%0_'", 6),
+        ("registered-models/search", "", 6),
+        # the token with its user, the page's ids, its rows with model, team and author,
+        # their aliases
+        ("model-versions/search", "name LIKE 'fraud%' AND source_path ILIKE 'S3://%'", 4),
+        ("model-versions/search", "run_id NOT IN ('a', 'b') AND version_number > 0", 4),
+    ],
+)
+def test_search_page_query_count_is_pinned(client, people, path, text, pinned):
+    token = AuthToken.objects.create(people.viewer)[1]
+    _fill(people, models=5, versions=3)
+    count, body = _count(client, token, path, {"filter": text, "max_results": 4})
+    assert len(body.get("registered_models", body.get("model_versions", []))) == 4
+    assert count == pinned
+
+
 def test_admin_shows_aliases_read_only(client, people):
     _fill(people, models=1, versions=1)
     client.force_login(people.admin)
