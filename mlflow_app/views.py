@@ -240,6 +240,10 @@ def rename_registered_model(request, actor, p: Params):
     try:
         model = core.registered_model_rename(actor=actor, model=model, new_name=new_name)
     except Conflict as exc:
+        if exc.details is not None:
+            # A model that was in production, or one owned by another registry: a refusal
+            # of the rename itself (INVALID_STATE, 409), not a name clash.
+            raise
         raise MlflowError(
             "RESOURCE_ALREADY_EXISTS", f"Registered Model (name={new_name}) already exists.", 400
         ) from exc

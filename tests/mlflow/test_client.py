@@ -413,20 +413,40 @@ def test_client_refuses_bad_names_and_sources(mlflow, people):
 
 
 def test_client_rename_keeps_versions_and_audit(mlflow, people):
-    client = mlflow.as_user(people.author)
-    _make(client, versions=2)
+    _make(mlflow.as_user(people.author), versions=2)
+    for who in (people.author, people.release, people.outsider):
+        with pytest.raises(MlflowException) as refused:
+            mlflow.as_user(who).rename_registered_model("fraud_scorer", "mine")
+        assert _code(refused) == "PERMISSION_DENIED"
+        assert "only admins rename" in refused.value.message
+    client = mlflow.as_user(people.admin)
     client.rename_registered_model("fraud_scorer", "fraud_scorer_v2")
     assert client.get_registered_model("fraud_scorer_v2").latest_versions[0].version == "2"
     assert client.get_model_version("fraud_scorer_v2", "2").source == "s3://bucket/fraud_scorer/2"
     with pytest.raises(MlflowException) as old:
         client.get_registered_model("fraud_scorer")
     assert _code(old) == "RESOURCE_DOES_NOT_EXIST"
-    event = AuditEvent.objects.get(action=Action.MODEL_CHANGED, model_name="fraud_scorer_v2")
+    event = AuditEvent.objects.get(action=Action.MODEL_RENAMED, model_name="fraud_scorer_v2")
     assert event.changes == {"name": ["fraud_scorer", "fraud_scorer_v2"]}
-    assert event.actor_username == "author"
+    assert event.actor_username == "admin_user"
+
+
+def test_client_cannot_rename_a_model_that_was_in_production(mlflow, people):
+    _make(mlflow.as_user(people.author), versions=1)
+    mv = ModelVersion.objects.get(registered_model__name="fraud_scorer", number=1)
+    make_promotable(mv, author=people.author, reviewer=people.reviewer)
+    services.model_version_promote(actor=people.release, version=mv, reason="ship")
+    services.model_version_archive(actor=people.release, version=mv, reason="retire")
+    client = mlflow.as_user(people.admin)
     with pytest.raises(MlflowException) as refused:
-        mlflow.as_user(people.outsider).rename_registered_model("fraud_scorer_v2", "mine")
-    assert _code(refused) == "PERMISSION_DENIED"
+        client.rename_registered_model("fraud_scorer", "fraud_scorer_v2")
+    assert _code(refused) == "INVALID_STATE"
+    assert "were in production" in refused.value.message
+    with pytest.raises(MlflowException) as author:
+        mlflow.as_user(people.author).rename_registered_model("fraud_scorer", "x")
+    assert _code(author) == "PERMISSION_DENIED"
+    assert RegisteredModel.objects.filter(name="fraud_scorer").exists()
+    assert not AuditEvent.objects.filter(action=Action.MODEL_RENAMED).exists()
 
 
 def test_client_team_mapping_for_new_models(mlflow, people):
