@@ -27,7 +27,7 @@ from models_app.permissions import can, require_permission, team_ids
 
 from .models import DeletedModel, DeletedVersion, ModelAlias
 
-# Tags that MLflow clients may send but that this registry reads as instructions, not tags.
+# Tags that MLflow clients may send and that this registry also reads as instructions.
 TEAM_TAG = "team"
 SEMVER_TAG = "semver"
 # Tags this door adds to its answers; read-only, never stored.
@@ -96,22 +96,33 @@ def team_for_new_model(*, actor, team_tag: str | None) -> Team:
 def registered_model_create(
     *, actor, name: str, description: str = "", tags: dict[str, str] | None = None
 ) -> RegisteredModel:
-    """Create a model through the core's service, mapping MLflow's tags onto a team."""
-    tags = dict(tags or {})
-    team_tag = tags.pop(TEAM_TAG, None)
-    tags = {k: v for k, v in tags.items() if not k.startswith(SYNTHETIC_PREFIX)}
-    team = team_for_new_model(actor=actor, team_tag=team_tag)
+    """Create a model through the core's service, mapping MLflow's tags onto a team.
+
+    The `team` tag chooses the team and is kept as set, so that the client reads back the
+    tags it sent (the team itself shows in `registry.team`). A name already taken is
+    refused before the team is chosen, whatever the caller's teams, as MLflow's
+    `register_model` expects (every signed-in user may read every model, so this tells
+    nobody anything new).
+    """
+    tags = {k: v for k, v in dict(tags or {}).items() if not k.startswith(SYNTHETIC_PREFIX)}
+    if RegisteredModel.objects.filter(name=name).exists():
+        raise _name_taken(name)
+    team = team_for_new_model(actor=actor, team_tag=tags.get(TEAM_TAG))
     try:
         return core.registered_model_create(
             actor=actor, name=name, team=team, description=description, tags=tags
         )
     except Conflict as exc:
-        if RegisteredModel.objects.filter(name=name, mlflow_deleted__isnull=False).exists():
-            raise Conflict(
-                f"Registered Model (name={name}) already exists: it was deleted through the "
-                "MLflow API but is kept, deprecated, for the audit trail. Choose another name."
-            ) from exc
-        raise
+        raise _name_taken(name) from exc
+
+
+def _name_taken(name: str) -> Conflict:
+    if RegisteredModel.objects.filter(name=name, mlflow_deleted__isnull=False).exists():
+        return Conflict(
+            f"Registered Model (name={name}) already exists: it was deleted through the "
+            "MLflow API but is kept, deprecated, for the audit trail. Choose another name."
+        )
+    return Conflict(f"A model named '{name}' already exists.")
 
 
 def registered_model_tag_set(*, actor, model: RegisteredModel, key: str, value: str):

@@ -603,3 +603,49 @@ def test_client_champion_always_names_the_native_production_version(mlflow, peop
     client.set_registered_model_alias("fraud_scorer", "shadow", "3")
     assert client.get_model_version_by_alias("fraud_scorer", "shadow").version == "3"
     assert champion() == "1"
+
+
+# --- MLflow's own contract ----------------------------------------------------------------------
+
+
+def test_client_second_create_is_already_exists_whatever_the_teams(mlflow, people):
+    mlflow.as_user(people.author).create_registered_model("fraud_scorer")
+    # The admin belongs to no team and the viewer to none either: still "already exists",
+    # which is what mlflow.register_model catches to go on and register the version.
+    for who in (people.admin, people.viewer, people.outsider, people.author):
+        with pytest.raises(MlflowException) as again:
+            mlflow.as_user(who).create_registered_model("fraud_scorer")
+        assert _code(again) == "RESOURCE_ALREADY_EXISTS"
+    with pytest.raises(MlflowException) as tagged:
+        mlflow.as_user(people.admin).create_registered_model(
+            "fraud_scorer", tags={"team": "no_such_team"}
+        )
+    assert _code(tagged) == "RESOURCE_ALREADY_EXISTS"
+    assert RegisteredModel.objects.filter(name="fraud_scorer").count() == 1
+
+
+def test_client_register_model_on_an_existing_model_adds_a_version(mlflow, people, monkeypatch):
+    """mlflow.register_model creates the model, takes RESOURCE_ALREADY_EXISTS as "go on",
+    and registers the version: for a caller in no team (an admin) as for anyone."""
+    import mlflow as mlflow_module
+
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", mlflow.url)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow.url)
+    mlflow.as_user(people.admin).create_registered_model("fraud_scorer", tags={"team": "fraud"})
+    mv = mlflow_module.register_model("s3://bucket/fraud_scorer/2", "fraud_scorer")
+    assert mv.version == "1"
+    stored = ModelVersion.objects.get(registered_model__name="fraud_scorer")
+    assert (stored.created_by, stored.artifact_uri) == (people.admin, "s3://bucket/fraud_scorer/2")
+
+
+def test_client_team_tag_comes_back_as_set(mlflow, people):
+    admin = mlflow.as_user(people.admin)
+    created = admin.create_registered_model("pricing_model", tags={"team": "Pricing", "o": "x"})
+    assert created.tags == {"team": "Pricing", "o": "x", "registry.team": "pricing"}
+    read = admin.get_registered_model("pricing_model")
+    assert read.tags == {"team": "Pricing", "o": "x", "registry.team": "pricing"}
+    assert RegisteredModel.objects.get(name="pricing_model").team == people.other_team
+    with pytest.raises(MlflowException) as moved:
+        admin.set_registered_model_tag("pricing_model", "team", "fraud")
+    assert _code(moved) == "INVALID_PARAMETER_VALUE"
+    assert admin.get_registered_model("pricing_model").tags["team"] == "Pricing"

@@ -291,3 +291,43 @@ def test_unprotected_aliases_stay_free(call, people, fraud, settings):
         query={"name": fraud.name, "alias": "champion"},
     )
     assert body["model_version"]["version"] == "2"
+
+
+# --- MLflow's own contract: create and tags --------------------------------------------------
+
+
+def test_second_create_is_already_exists_for_a_caller_without_one_team(call, people, fraud):
+    for who in (people.admin, people.viewer, people.author):
+        status, body = call(
+            "POST", "registered-models/create", who, body={"name": "fraud_detector"}
+        )
+        assert (status, body["error_code"]) == (400, "RESOURCE_ALREADY_EXISTS"), who
+        assert body["message"] == "Registered Model (name=fraud_detector) already exists."
+    assert RegisteredModel.objects.filter(name="fraud_detector").count() == 1
+
+
+def test_the_team_tag_is_echoed_as_set_beside_registry_team(call, people):
+    status, body = call(
+        "POST",
+        "registered-models/create",
+        people.admin,
+        body={"name": "pricing_model", "tags": [{"key": "team", "value": "Pricing"}]},
+    )
+    assert status == 200, body
+    expected = [
+        {"key": "team", "value": "Pricing"},
+        {"key": "registry.team", "value": "pricing"},
+    ]
+    assert body["registered_model"]["tags"] == expected
+    status, body = call(
+        "GET", "registered-models/get", people.viewer, query={"name": "pricing_model"}
+    )
+    assert body["registered_model"]["tags"] == expected
+    status, body = call(
+        "POST",
+        "registered-models/set-tag",
+        people.admin,
+        body={"name": "pricing_model", "key": "team", "value": "fraud"},
+    )
+    assert (status, body["error_code"]) == (400, "INVALID_PARAMETER_VALUE")
+    assert RegisteredModel.objects.get(name="pricing_model").team == people.other_team
