@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -26,7 +27,7 @@ from models_app.permissions import can, require_permission, team_ids
 
 from .models import DeletedModel, DeletedVersion, ModelAlias
 
-# Tags that MLflow clients may send but that this registry reads as instructions, not tags.
+# Tags that MLflow clients may send and that this registry also reads as instructions.
 TEAM_TAG = "team"
 SEMVER_TAG = "semver"
 # Tags this door adds to its answers; read-only, never stored.
@@ -95,22 +96,33 @@ def team_for_new_model(*, actor, team_tag: str | None) -> Team:
 def registered_model_create(
     *, actor, name: str, description: str = "", tags: dict[str, str] | None = None
 ) -> RegisteredModel:
-    """Create a model through the core's service, mapping MLflow's tags onto a team."""
-    tags = dict(tags or {})
-    team_tag = tags.pop(TEAM_TAG, None)
-    tags = {k: v for k, v in tags.items() if not k.startswith(SYNTHETIC_PREFIX)}
-    team = team_for_new_model(actor=actor, team_tag=team_tag)
+    """Create a model through the core's service, mapping MLflow's tags onto a team.
+
+    The `team` tag chooses the team and is kept as set, so that the client reads back the
+    tags it sent (the team itself shows in `registry.team`). A name already taken is
+    refused before the team is chosen, whatever the caller's teams, as MLflow's
+    `register_model` expects (every signed-in user may read every model, so this tells
+    nobody anything new).
+    """
+    tags = {k: v for k, v in dict(tags or {}).items() if not k.startswith(SYNTHETIC_PREFIX)}
+    if RegisteredModel.objects.filter(name=name).exists():
+        raise _name_taken(name)
+    team = team_for_new_model(actor=actor, team_tag=tags.get(TEAM_TAG))
     try:
         return core.registered_model_create(
             actor=actor, name=name, team=team, description=description, tags=tags
         )
     except Conflict as exc:
-        if RegisteredModel.objects.filter(name=name, mlflow_deleted__isnull=False).exists():
-            raise Conflict(
-                f"Registered Model (name={name}) already exists: it was deleted through the "
-                "MLflow API but is kept, deprecated, for the audit trail. Choose another name."
-            ) from exc
-        raise
+        raise _name_taken(name) from exc
+
+
+def _name_taken(name: str) -> Conflict:
+    if RegisteredModel.objects.filter(name=name, mlflow_deleted__isnull=False).exists():
+        return Conflict(
+            f"Registered Model (name={name}) already exists: it was deleted through the "
+            "MLflow API but is kept, deprecated, for the audit trail. Choose another name."
+        )
+    return Conflict(f"A model named '{name}' already exists.")
 
 
 def registered_model_tag_set(*, actor, model: RegisteredModel, key: str, value: str):
@@ -256,6 +268,21 @@ def validate_alias(alias: object, *, setting: bool) -> str:
     return alias
 
 
+def protected_aliases() -> list[str]:
+    """The aliases that always name the production version (REGISTRY_PROTECTED_ALIASES)."""
+    return list(settings.REGISTRY_PROTECTED_ALIASES)
+
+
+def is_protected(alias: str) -> bool:
+    """Whether `alias` is protected; compared case-insensitively, as MLflow compares the
+    reserved 'latest', so that 'Champion' is no way around 'champion'."""
+    return alias.lower() in settings.REGISTRY_PROTECTED_ALIASES
+
+
+def alias_reason(alias: str, reason: str | None = None) -> str:
+    return reason or f"set alias {alias} through the MLflow door"
+
+
 def _require_alias_permission(actor, mv: ModelVersion) -> None:
     # Aliases are how MLflow projects name what they deploy, so the model's own team and
     # release managers may move them; nobody else.
@@ -269,9 +296,38 @@ def _require_alias_permission(actor, mv: ModelVersion) -> None:
 
 
 @transaction.atomic
-def alias_set(*, actor, version: ModelVersion, alias: str) -> ModelAlias:
-    """Point `alias` of the version's model at the version (moving it if it exists)."""
+def protected_alias_set(
+    *, actor, version: ModelVersion, alias: str, reason: str | None = None
+) -> ModelVersion:
+    """Point a protected alias at `version`: that is, promote it.
+
+    A protected alias is never stored; it always names the model's production version.
+    Setting it is a promotion through `model_version_promote` (its permission, guards and
+    audit event); on the version already in production it changes nothing, once the
+    caller is shown to hold the promote permission.
+    """
     validate_alias(alias, setting=True)
+    _lock(version.registered_model_id)
+    mv = selectors.version_by_pk(pk=version.pk)
+    if mv.stage == Stage.PRODUCTION:
+        require_permission(actor, "version.promote", mv)
+        return mv
+    return core.model_version_promote(actor=actor, version=mv, reason=alias_reason(alias, reason))
+
+
+@transaction.atomic
+def alias_set(
+    *, actor, version: ModelVersion, alias: str, reason: str | None = None
+) -> ModelAlias | None:
+    """Point `alias` of the version's model at the version (moving it if it exists).
+
+    A protected alias is not stored: setting it promotes the version
+    (`protected_alias_set`), and None is returned.
+    """
+    validate_alias(alias, setting=True)
+    if is_protected(alias):
+        protected_alias_set(actor=actor, version=version, alias=alias, reason=reason)
+        return None
     model = _lock(version.registered_model_id)
     mv = selectors.version_by_pk(pk=version.pk)
     _require_alias_permission(actor, mv)
@@ -320,6 +376,12 @@ def _alias_remove(*, actor, alias: ModelAlias, reason: str = "") -> None:
 def alias_delete(*, actor, model: RegisteredModel, alias: str) -> None:
     """Remove an alias; removing one that does not exist changes nothing (as in MLflow)."""
     validate_alias(alias, setting=False)
+    if is_protected(alias):
+        raise Conflict(
+            f"Cannot delete the alias '{alias}' of {model.name}: it is protected and always "
+            "names the version in production. To take that version out of service, archive "
+            "it or roll the model back (dashboard, REST API or modelreg)."
+        )
     model = _lock(model.pk)
     row = (
         ModelAlias.objects.select_related("model_version__registered_model__team")

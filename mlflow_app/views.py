@@ -19,6 +19,7 @@ from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig, Valida
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from models_app import selectors as core_selectors
 from models_app import services as core
 from models_app.exceptions import (
     Conflict,
@@ -240,6 +241,10 @@ def rename_registered_model(request, actor, p: Params):
     try:
         model = core.registered_model_rename(actor=actor, model=model, new_name=new_name)
     except Conflict as exc:
+        if exc.details is not None:
+            # A model that was in production, or one owned by another registry: a refusal
+            # of the rename itself (INVALID_STATE, 409), not a name clash.
+            raise
         raise MlflowError(
             "RESOURCE_ALREADY_EXISTS", f"Registered Model (name={new_name}) already exists.", 400
         ) from exc
@@ -312,7 +317,16 @@ def set_alias(request, actor, p: Params):
     alias = p.str("alias", required=True)
     door.validate_alias(alias, setting=True)
     mv = find_version(name, p.version())
-    door.alias_set(actor=actor, version=mv, alias=alias)
+    try:
+        door.alias_set(actor=actor, version=mv, alias=alias, reason=p.str("reason"))
+    except (GuardsFailed, InvalidTransition) as exc:
+        # Setting a protected alias is a promotion: say so, with the guards' reasons.
+        raise MlflowError(
+            "INVALID_STATE",
+            f"Setting the protected alias '{alias}' of {name} promotes version {mv.number}, "
+            f"and the promotion was refused. {exc.message}",
+            409,
+        ) from exc
     return {}
 
 
@@ -333,6 +347,14 @@ def get_by_alias(request, actor, p: Params):
                 "RESOURCE_DOES_NOT_EXIST", f"Latest version not found for model {model.name}.", 404
             )
         return {"model_version": fresh_version(mv)}
+    if door.is_protected(alias):
+        production = core_selectors.production_version(model=model)
+        if production is None:
+            raise invalid(
+                f"Registered model alias {alias} not found: it is protected and names the "
+                f"version in production, and {model.name} has none."
+            )
+        return {"model_version": fresh_version(production)}
     row = ModelAlias.objects.filter(registered_model=model, alias=alias).first()
     if row is None:
         # MLflow's own server answers INVALID_PARAMETER_VALUE here; clients rely on it.

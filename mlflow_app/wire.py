@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
+from django.conf import settings
 from django.db import models
 from django.db.models import OuterRef, Q, Subquery
 
@@ -210,13 +211,24 @@ def version_by_number(name: str, number: int) -> ModelVersion | None:
     return _VERSION_BY_NUMBER.first(name=name, number=number)
 
 
-def aliases_by_version(version_ids: Iterable[int]) -> dict[int, list[str]]:
+def _protected(alias: str) -> bool:
+    # Stored rows of protected aliases (from before an alias became protected) are
+    # ignored: a protected alias always names the production version, never a row.
+    return alias.lower() in settings.REGISTRY_PROTECTED_ALIASES
+
+
+def aliases_by_version(versions: Iterable[ModelVersion]) -> dict[int, list[str]]:
+    """Each version's aliases: its stored ones, and the protected ones if in production."""
     out: dict[int, list[str]] = defaultdict(list)
-    ids = list(dict.fromkeys(version_ids))
+    versions = list(versions)
+    ids = list(dict.fromkeys(mv.pk for mv in versions))
     if not ids:
         return out
     for version_id, alias in _run(_ALIASES, _aliases, v=ids):
-        out[version_id].append(alias)
+        if not _protected(alias):
+            out[version_id].append(alias)
+    for version_id in {mv.pk for mv in versions if mv.stage == Stage.PRODUCTION}:
+        out[version_id].extend(settings.REGISTRY_PROTECTED_ALIASES)
     return out
 
 
@@ -239,7 +251,7 @@ def version_json(mv: ModelVersion, aliases: list[str] | None = None) -> dict:
 
 
 def versions_json(versions: list[ModelVersion]) -> list[dict]:
-    aliases = aliases_by_version(mv.pk for mv in versions)
+    aliases = aliases_by_version(versions)
     return [version_json(mv, aliases.get(mv.pk)) for mv in versions]
 
 
@@ -281,8 +293,20 @@ def models_json(models: list[RegisteredModel]) -> list[dict]:
     version_aliases: dict[int, list[str]] = defaultdict(list)
     if ids:
         for model_id, alias, version_id, number in _run(_MODEL_ALIASES, _model_aliases, m=ids):
+            if _protected(alias):
+                continue
             model_aliases[model_id].append({"alias": alias, "version": str(number)})
             version_aliases[version_id].append(alias)
+    # The protected aliases name each model's production version, its latest Production.
+    for model_id, versions in latest.items():
+        for mv in versions:
+            if mv.stage == Stage.PRODUCTION:
+                version_aliases[mv.pk].extend(settings.REGISTRY_PROTECTED_ALIASES)
+                model_aliases[model_id].extend(
+                    {"alias": alias, "version": str(mv.number)}
+                    for alias in settings.REGISTRY_PROTECTED_ALIASES
+                )
+                model_aliases[model_id].sort(key=lambda item: item["alias"])
     return [
         _model_json(
             m,

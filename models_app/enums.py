@@ -34,6 +34,7 @@ class Action(models.TextChoices):
     MEMBER_REMOVED = "team.member_removed", "Team member removed"
     MODEL_CREATED = "model.created", "Model created"
     MODEL_CHANGED = "model.changed", "Model changed"
+    MODEL_RENAMED = "model.renamed", "Model renamed"
     VERSION_REGISTERED = "version.registered", "Version registered"
     VERSION_CHANGED = "version.changed", "Version changed"
     VERSION_PROMOTED = "version.promoted", "Version promoted"

@@ -13,13 +13,14 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django_fsm import can_proceed
 
 from . import selectors, storage
 from .audit import diff, record_event, tag_change
 from .enums import Action, Stage
-from .exceptions import Conflict, GuardsFailed, InvalidTransition, NotFound
+from .exceptions import Conflict, GuardsFailed, InvalidTransition, NotAllowed, NotFound
 from .models import Membership, ModelVersion, PromotionPolicy, RegisteredModel, Team
 from .permissions import prefetch_permissions, require_permission
 from .signals import version_registered
@@ -282,33 +283,85 @@ def registered_model_update(
         return model
 
 
+def _require_rename_permission(actor, model: RegisteredModel) -> None:
+    """Only admins rename models: a name is what serving systems look a model up by."""
+    if actor is not None and actor.is_authenticated and actor.is_active and actor.is_superuser:
+        return
+    name = actor.get_username() if actor is not None and actor.is_authenticated else "anonymous"
+    raise NotAllowed(
+        f"{name} may not rename models: a model's name is how serving systems find it, so "
+        "only admins rename, and only models that were never in production."
+    )
+
+
+def was_ever_in_production(model: RegisteredModel) -> list[str]:
+    """The labels of the model's versions that are or ever were in production.
+
+    `promoted_at` is set on every entry into production and never cleared; the version
+    history is read as well, so a version whose stage history shows production counts
+    whatever its current fields say.
+    """
+    labels = set(
+        model.versions.filter(Q(promoted_at__isnull=False) | Q(stage=Stage.PRODUCTION)).values_list(
+            "version", flat=True
+        )
+    )
+    labels.update(
+        ModelVersion.history.filter(
+            registered_model_id=model.pk, stage=Stage.PRODUCTION
+        ).values_list("version", flat=True)
+    )
+    return sorted(labels)
+
+
 @transaction.atomic
 def registered_model_rename(*, actor, model: RegisteredModel, new_name: str) -> RegisteredModel:
-    """Give a model a new name; its versions, history and audit trail stay with it."""
+    """Give a model a new name; its versions, history and audit trail stay with it.
+
+    One rule for every door: only admins rename, and only models none of whose versions
+    was ever in production (serving systems and pinned URIs such as `models:/name/…`
+    find a model by its name). The permission is checked first, so a refusal tells a
+    non-admin nothing about the model. A federation mirror applies the rename its team
+    registry already allowed (`_mirroring`), so the rule does not apply to it there.
+    """
+    mirroring = _mirroring.get()
+    if not mirroring:
+        _require_rename_permission(actor, model)
     model = _lock_model(model.pk)
-    require_permission(actor, "model.change", model)
     try:
         validate_model_name(new_name)
     except ValidationError as exc:
         raise ValidationError({"name": exc.messages}) from exc
     if new_name == model.name:
         return model
+    if not mirroring:
+        in_production = was_ever_in_production(model)
+        if in_production:
+            raise Conflict(
+                f"Cannot rename {model.name}: versions {', '.join(in_production)} were in "
+                "production, and serving systems find a model by its name. Register the "
+                "new name as a new model instead.",
+                details={"versions": in_production},
+            )
     if RegisteredModel.objects.filter(name=new_name).exists():
         raise Conflict(f"A model named '{new_name}' already exists.")
     old_name = model.name
     model.name = new_name
     model.updated_at = timezone.now()
-    tag_change(model, actor=actor, reason=f"renamed from {old_name}")
+    reason = f"renamed from {old_name}"
+    tag_change(model, actor=actor, reason=reason)
     try:
         with transaction.atomic():
             model.save()
     except IntegrityError as exc:
         raise Conflict(f"A model named '{new_name}' already exists.") from exc
     record_event(
-        action=Action.MODEL_CHANGED,
+        action=Action.MODEL_RENAMED,
         actor=actor,
         obj=model,
+        reason=reason,
         changes=diff({"name": old_name}, {"name": new_name}),
+        payload={"old_name": old_name, "new_name": new_name},
     )
     return model
 

@@ -202,6 +202,12 @@ REGISTRY_ARTIFACT_SCHEMES = env_list(
 if env_bool("REGISTRY_ALLOW_FILE_URIS", False) and "file" not in REGISTRY_ARTIFACT_SCHEMES:
     REGISTRY_ARTIFACT_SCHEMES.append("file")
 
+# MLflow aliases that are not stored but always name the model's production version;
+# setting one promotes through the guards (docs/mlflow.md). Compared case-insensitively.
+REGISTRY_PROTECTED_ALIASES = [
+    alias.lower() for alias in env_list("REGISTRY_PROTECTED_ALIASES", "champion,production")
+]
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

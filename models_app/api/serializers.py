@@ -132,6 +132,12 @@ class ModelUpdateInput(StrictInputSerializer):
     tags = TagsField(required=False)
 
 
+class ModelRenameInput(StrictInputSerializer):
+    """The model's new name (admins only; never for a model that was in production)."""
+
+    new_name = ModelNameField(max_length=200, trim_whitespace=False)
+
+
 class ProductionSummarySerializer(serializers.Serializer):
     version = serializers.CharField()
     number = serializers.IntegerField()

@@ -20,6 +20,7 @@ urlpatterns = [
     path("models/<str:name>/versions/", views.VersionListView.as_view(), name="api-versions"),
     path("models/<str:name>/versions/<str:version>/", include(version_patterns)),
     path("models/<str:name>/production/", views.ProductionView.as_view(), name="api-production"),
+    path("models/<str:name>/rename/", views.ModelRenameView.as_view(), name="api-rename"),
     path("models/<str:name>/rollback/", views.RollbackView.as_view(), name="api-rollback"),
     path("models/<str:name>/policy/", views.PolicyView.as_view(), name="api-policy"),
     path("models/<str:name>/history/", views.HistoryView.as_view(), name="api-history"),

@@ -15,6 +15,7 @@ import hashlib
 import re
 
 from django.contrib.auth import authenticate
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Prefetch
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -51,6 +52,7 @@ from .serializers import (
     ChecksOutput,
     ModelCreateInput,
     ModelOutput,
+    ModelRenameInput,
     ModelUpdateInput,
     PolicyInput,
     PolicyOutput,
@@ -260,6 +262,28 @@ class ModelDetailView(APIView):
             tags=data.get("tags"),
         )
         return Response(model_output(name))
+
+
+class ModelRenameView(APIView):
+    """Rename a model: admins only, and only a model that was never in production."""
+
+    @extend_schema(
+        operation_id="models_rename",
+        parameters=[NAME],
+        request=ModelRenameInput,
+        responses={200: ModelOutput, **errors(400, 403, 404, 409)},
+    )
+    def post(self, request, name):
+        model = model_or_404(name)
+        data = ModelRenameInput.validated(request.data)
+        try:
+            model = services.registered_model_rename(
+                actor=request.user, model=model, new_name=data["new_name"]
+            )
+        except DjangoValidationError as exc:
+            # The service names the field "name"; this endpoint's field is "new_name".
+            raise exceptions.ValidationError({"new_name": exc.messages}) from exc
+        return Response(model_output(model.name))
 
 
 class ProductionView(APIView):

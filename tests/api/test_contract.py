@@ -45,6 +45,7 @@ CASES = [
     ),
     Case("model get", "get", f"{BASE}/", EVERYONE),
     Case("model patch", "patch", f"{BASE}/", {"author", "admin"}, body={"description": "d"}),
+    Case("model rename", "post", f"{BASE}/rename/", {"admin"}, body={"new_name": "renamed"}),
     Case("versions list", "get", f"{BASE}/versions/", EVERYONE),
     Case(
         "version register",

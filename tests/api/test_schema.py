@@ -44,7 +44,7 @@ def test_schema_lists_every_endpoint_of_the_spec(api_schema):
         (f"{v}/", "get"), (f"{v}/", "patch"),
         (f"{m}/production/", "get"), (f"{v}/checks/", "get"),
         (f"{v}/promote/", "post"), (f"{v}/archive/", "post"), (f"{v}/deprecate/", "post"),
-        (f"{m}/rollback/", "post"),
+        (f"{m}/rollback/", "post"), (f"{m}/rename/", "post"),
         (f"{v}/card/", "get"), (f"{v}/card/", "put"),
         (f"{v}/reviews/", "get"), (f"{v}/reviews/", "post"), (f"{v}/request-review/", "post"),
         (f"{v}/artifact/", "get"), (f"{v}/artifact/", "put"),

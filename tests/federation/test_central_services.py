@@ -417,3 +417,22 @@ def test_a_mirrored_registry_uri_is_kept_as_metadata_and_never_served(
     assert download.status_code == 404
     assert "no artifact uploaded to this registry" in download.json()["error"]["message"]
     assert client.get("/api/v1/models/fraud_detector/versions/1.1.0/artifact/").status_code == 200
+
+
+def test_a_rename_in_the_team_registry_is_mirrored_even_after_production(people, mirrored):
+    """The rename rule (admins only, never after production) is the owning registry's to
+    apply; the catalog mirrors what it pushes."""
+    assert mirrored.versions.filter(promoted_at__isnull=False).exists()
+    items = pending_items(SyncState.objects.create(central_url="again", registry_id="team-x"))
+    for item in items:
+        if item["kind"] == "model":
+            item["data"]["name"] = "fraud_scorer"
+            item["fingerprint"] = "renamed"
+    federation.catalog_ingest(actor=people.admin, origin="team-x", items=items)
+    mirrored.refresh_from_db()
+    assert mirrored.name == "team-x.fraud_scorer"
+    with federation.mirroring():
+        services.registered_model_rename(
+            actor=people.release, model=mirrored, new_name="team-x.fraud_scorer2"
+        )
+    assert RegisteredModel.objects.get(pk=mirrored.pk).name == "team-x.fraud_scorer2"

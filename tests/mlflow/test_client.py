@@ -7,6 +7,8 @@ the audit trail says, through the registry's own models and selectors.
 from __future__ import annotations
 
 import pytest
+import requests
+from knox.models import AuthToken
 from mlflow.exceptions import MlflowException
 
 from approvals_app import services as approvals
@@ -161,15 +163,15 @@ def test_client_search_with_filters_and_paging(mlflow, people):
 def test_client_sets_and_resolves_aliases_with_audit(mlflow, people):
     client = mlflow.as_user(people.author)
     _make(client, versions=2)
-    client.set_registered_model_alias("fraud_scorer", "champion", "1")
-    assert client.get_model_version_by_alias("fraud_scorer", "champion").version == "1"
-    client.set_registered_model_alias("fraud_scorer", "champion", "2")
+    client.set_registered_model_alias("fraud_scorer", "shadow", "1")
+    assert client.get_model_version_by_alias("fraud_scorer", "shadow").version == "1"
+    client.set_registered_model_alias("fraud_scorer", "shadow", "2")
     client.set_registered_model_alias("fraud_scorer", "challenger", "1")
-    resolved = client.get_model_version_by_alias("fraud_scorer", "champion")
-    assert (resolved.version, resolved.aliases) == ("2", ["champion"])
+    resolved = client.get_model_version_by_alias("fraud_scorer", "shadow")
+    assert (resolved.version, resolved.aliases) == ("2", ["shadow"])
     assert client.get_registered_model("fraud_scorer").aliases == {
         "challenger": "1",
-        "champion": "2",
+        "shadow": "2",
     }
     assert client.get_model_version_by_alias("fraud_scorer", "latest").version == "2"
     client.delete_registered_model_alias("fraud_scorer", "challenger")
@@ -186,8 +188,8 @@ def test_client_sets_and_resolves_aliases_with_audit(mlflow, people):
         for e in events.order_by("id")
     ]
     assert trail == [
-        ("alias.set", "champion", "1.0.0", "author"),
-        ("alias.set", "champion", "2.0.0", "author"),
+        ("alias.set", "shadow", "1.0.0", "author"),
+        ("alias.set", "shadow", "2.0.0", "author"),
         ("alias.set", "challenger", "1.0.0", "author"),
         ("alias.deleted", "challenger", "1.0.0", "author"),
     ]
@@ -199,7 +201,7 @@ def test_client_alias_refused_for_other_team(mlflow, people):
     _make(client, versions=1)
     other = mlflow.as_user(people.outsider)
     with pytest.raises(MlflowException) as refused:
-        other.set_registered_model_alias("fraud_scorer", "champion", "1")
+        other.set_registered_model_alias("fraud_scorer", "shadow", "1")
     assert _code(refused) == "PERMISSION_DENIED"
     assert not AuditEvent.objects.filter(action="alias.set").exists()
 
@@ -413,20 +415,40 @@ def test_client_refuses_bad_names_and_sources(mlflow, people):
 
 
 def test_client_rename_keeps_versions_and_audit(mlflow, people):
-    client = mlflow.as_user(people.author)
-    _make(client, versions=2)
+    _make(mlflow.as_user(people.author), versions=2)
+    for who in (people.author, people.release, people.outsider):
+        with pytest.raises(MlflowException) as refused:
+            mlflow.as_user(who).rename_registered_model("fraud_scorer", "mine")
+        assert _code(refused) == "PERMISSION_DENIED"
+        assert "only admins rename" in refused.value.message
+    client = mlflow.as_user(people.admin)
     client.rename_registered_model("fraud_scorer", "fraud_scorer_v2")
     assert client.get_registered_model("fraud_scorer_v2").latest_versions[0].version == "2"
     assert client.get_model_version("fraud_scorer_v2", "2").source == "s3://bucket/fraud_scorer/2"
     with pytest.raises(MlflowException) as old:
         client.get_registered_model("fraud_scorer")
     assert _code(old) == "RESOURCE_DOES_NOT_EXIST"
-    event = AuditEvent.objects.get(action=Action.MODEL_CHANGED, model_name="fraud_scorer_v2")
+    event = AuditEvent.objects.get(action=Action.MODEL_RENAMED, model_name="fraud_scorer_v2")
     assert event.changes == {"name": ["fraud_scorer", "fraud_scorer_v2"]}
-    assert event.actor_username == "author"
+    assert event.actor_username == "admin_user"
+
+
+def test_client_cannot_rename_a_model_that_was_in_production(mlflow, people):
+    _make(mlflow.as_user(people.author), versions=1)
+    mv = ModelVersion.objects.get(registered_model__name="fraud_scorer", number=1)
+    make_promotable(mv, author=people.author, reviewer=people.reviewer)
+    services.model_version_promote(actor=people.release, version=mv, reason="ship")
+    services.model_version_archive(actor=people.release, version=mv, reason="retire")
+    client = mlflow.as_user(people.admin)
     with pytest.raises(MlflowException) as refused:
-        mlflow.as_user(people.outsider).rename_registered_model("fraud_scorer_v2", "mine")
-    assert _code(refused) == "PERMISSION_DENIED"
+        client.rename_registered_model("fraud_scorer", "fraud_scorer_v2")
+    assert _code(refused) == "INVALID_STATE"
+    assert "were in production" in refused.value.message
+    with pytest.raises(MlflowException) as author:
+        mlflow.as_user(people.author).rename_registered_model("fraud_scorer", "x")
+    assert _code(author) == "PERMISSION_DENIED"
+    assert RegisteredModel.objects.filter(name="fraud_scorer").exists()
+    assert not AuditEvent.objects.filter(action=Action.MODEL_RENAMED).exists()
 
 
 def test_client_team_mapping_for_new_models(mlflow, people):
@@ -489,3 +511,141 @@ def test_client_copies_a_version_to_another_model(mlflow, people):
         "registry.semver": "1.0.0",
         "registry.stage": "staging",
     }
+
+
+# --- Protected aliases: `champion` and `production` always name the production version --------
+
+
+def _native(mlflow, user, method, path, **kwargs):
+    """A call of the native REST API (not through `mlflow.as_user`, which would change the
+    token the MLflow client sends)."""
+    return requests.request(
+        method,
+        f"{mlflow.url}/api/v1/models/{path}",
+        headers={"Authorization": f"Token {AuthToken.objects.create(user)[1]}"},
+        timeout=30,
+        **kwargs,
+    )
+
+
+def _native_production(mlflow, people, name) -> str | None:
+    answer = _native(mlflow, people.viewer, "GET", f"{name}/production/")
+    if answer.status_code == 404:
+        return None
+    assert answer.status_code == 200, answer.text
+    return str(answer.json()["number"])
+
+
+def test_client_champion_on_an_unapproved_version_is_refused_with_the_guards(mlflow, people):
+    _make(mlflow.as_user(people.author), versions=1)
+    release = mlflow.as_user(people.release)
+    with pytest.raises(MlflowException) as refused:
+        release.set_registered_model_alias("fraud_scorer", "champion", "1")
+    assert _code(refused) == "INVALID_STATE"
+    message = refused.value.message
+    assert "protected alias 'champion'" in message
+    assert "Promotion refused" in message
+    assert "required approvals" in message
+    assert "model card sections empty" in message
+    assert ModelVersion.objects.get(number=1).stage == Stage.STAGING
+    with pytest.raises(MlflowException) as no_alias:
+        release.get_model_version_by_alias("fraud_scorer", "champion")
+    assert _code(no_alias) == "INVALID_PARAMETER_VALUE"
+    with pytest.raises(MlflowException) as delete:
+        release.delete_registered_model_alias("fraud_scorer", "champion")
+    assert _code(delete) == "INVALID_STATE"
+    assert "archive it or roll the model back" in delete.value.message
+
+
+def test_client_champion_always_names_the_native_production_version(mlflow, people):
+    client = mlflow.as_user(people.author)
+    _make(client, versions=3)
+    for mv in ModelVersion.objects.filter(registered_model__name="fraud_scorer"):
+        make_promotable(mv, author=people.author, reviewer=people.reviewer)
+    release = mlflow.as_user(people.release)
+
+    def champion():
+        try:
+            return release.get_model_version_by_alias("fraud_scorer", "champion").version
+        except MlflowException:
+            return None
+
+    assert champion() is None is _native_production(mlflow, people, "fraud_scorer")
+    # Setting the alias promotes, through the same service as the native promote.
+    release.set_registered_model_alias("fraud_scorer", "champion", "1")
+    assert champion() == "1" == _native_production(mlflow, people, "fraud_scorer")
+    assert release.get_registered_model("fraud_scorer").aliases == {
+        "champion": "1",
+        "production": "1",
+    }
+    promoted = AuditEvent.objects.get(action=Action.VERSION_PROMOTED)
+    assert promoted.reason == "set alias champion through the MLflow door"
+    assert promoted.actor_username == "release"
+    # A promotion through the native API moves the alias with it.
+    answer = _native(
+        mlflow, people.release, "POST", "fraud_scorer/versions/2/promote/", json={"reason": "v2"}
+    )
+    assert answer.status_code == 200, answer.text
+    assert champion() == "2" == _native_production(mlflow, people, "fraud_scorer")
+    assert release.get_model_version("fraud_scorer", "2").aliases == ["champion", "production"]
+    assert release.get_model_version("fraud_scorer", "1").aliases == []
+    # So does a rollback through the native API.
+    answer = _native(
+        mlflow, people.release, "POST", "fraud_scorer/rollback/", json={"reason": "bad"}
+    )
+    assert answer.status_code == 200, answer.text
+    assert champion() == "1" == _native_production(mlflow, people, "fraud_scorer")
+    # Setting it on the production version changes nothing.
+    events = AuditEvent.objects.count()
+    release.set_registered_model_alias("fraud_scorer", "champion", "1")
+    assert AuditEvent.objects.count() == events
+    # An unprotected alias stays a free pointer, stored as before.
+    client.set_registered_model_alias("fraud_scorer", "shadow", "3")
+    assert client.get_model_version_by_alias("fraud_scorer", "shadow").version == "3"
+    assert champion() == "1"
+
+
+# --- MLflow's own contract ----------------------------------------------------------------------
+
+
+def test_client_second_create_is_already_exists_whatever_the_teams(mlflow, people):
+    mlflow.as_user(people.author).create_registered_model("fraud_scorer")
+    # The admin belongs to no team and the viewer to none either: still "already exists",
+    # which is what mlflow.register_model catches to go on and register the version.
+    for who in (people.admin, people.viewer, people.outsider, people.author):
+        with pytest.raises(MlflowException) as again:
+            mlflow.as_user(who).create_registered_model("fraud_scorer")
+        assert _code(again) == "RESOURCE_ALREADY_EXISTS"
+    with pytest.raises(MlflowException) as tagged:
+        mlflow.as_user(people.admin).create_registered_model(
+            "fraud_scorer", tags={"team": "no_such_team"}
+        )
+    assert _code(tagged) == "RESOURCE_ALREADY_EXISTS"
+    assert RegisteredModel.objects.filter(name="fraud_scorer").count() == 1
+
+
+def test_client_register_model_on_an_existing_model_adds_a_version(mlflow, people, monkeypatch):
+    """mlflow.register_model creates the model, takes RESOURCE_ALREADY_EXISTS as "go on",
+    and registers the version: for a caller in no team (an admin) as for anyone."""
+    import mlflow as mlflow_module
+
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", mlflow.url)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow.url)
+    mlflow.as_user(people.admin).create_registered_model("fraud_scorer", tags={"team": "fraud"})
+    mv = mlflow_module.register_model("s3://bucket/fraud_scorer/2", "fraud_scorer")
+    assert mv.version == "1"
+    stored = ModelVersion.objects.get(registered_model__name="fraud_scorer")
+    assert (stored.created_by, stored.artifact_uri) == (people.admin, "s3://bucket/fraud_scorer/2")
+
+
+def test_client_team_tag_comes_back_as_set(mlflow, people):
+    admin = mlflow.as_user(people.admin)
+    created = admin.create_registered_model("pricing_model", tags={"team": "Pricing", "o": "x"})
+    assert created.tags == {"team": "Pricing", "o": "x", "registry.team": "pricing"}
+    read = admin.get_registered_model("pricing_model")
+    assert read.tags == {"team": "Pricing", "o": "x", "registry.team": "pricing"}
+    assert RegisteredModel.objects.get(name="pricing_model").team == people.other_team
+    with pytest.raises(MlflowException) as moved:
+        admin.set_registered_model_tag("pricing_model", "team", "fraud")
+    assert _code(moved) == "INVALID_PARAMETER_VALUE"
+    assert admin.get_registered_model("pricing_model").tags["team"] == "Pricing"

@@ -27,7 +27,7 @@ def _fill(people, models: int, versions: int):
         for v in range(1, versions + 1):
             register(actor=people.author, model=model, version=f"{v}.0.0", artifact_uri="s3://b/x")
         mv = ModelVersion.objects.get(registered_model=model, number=1)
-        door.alias_set(actor=people.author, version=mv, alias="champion")
+        door.alias_set(actor=people.author, version=mv, alias="shadow")
 
 
 @pytest.mark.parametrize(
@@ -48,7 +48,7 @@ def test_search_query_count_does_not_grow_with_rows(client, people, path, query,
         door.alias_set(
             actor=people.author,
             version=ModelVersion.objects.get(registered_model=model, number=1),
-            alias="champion",
+            alias="shadow",
         )
     many, large = _count(client, token, path, query)
     assert len(large[key]) > len(small[key])

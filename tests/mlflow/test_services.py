@@ -29,9 +29,9 @@ def test_model_delete_twice_is_not_found(people, model):
 def test_release_manager_may_move_an_alias(people, model):
     first = register(actor=people.author, model=model, version="1.0.0")
     second = register(actor=people.author, model=model, version="2.0.0")
-    door.alias_set(actor=people.author, version=first, alias="champion")
-    door.alias_set(actor=people.release, version=second, alias="champion")
-    alias = ModelAlias.objects.get(registered_model=model, alias="champion")
+    door.alias_set(actor=people.author, version=first, alias="shadow")
+    door.alias_set(actor=people.release, version=second, alias="shadow")
+    alias = ModelAlias.objects.get(registered_model=model, alias="shadow")
     assert alias.model_version == second
     assert [h.history_username for h in alias.history.order_by("history_id")] == [
         "author",
@@ -41,6 +41,6 @@ def test_release_manager_may_move_an_alias(people, model):
 
 def test_setting_an_alias_to_the_same_version_records_nothing(people, model):
     mv = register(actor=people.author, model=model, version="1.0.0")
-    door.alias_set(actor=people.author, version=mv, alias="champion")
-    door.alias_set(actor=people.author, version=mv, alias="champion")
+    door.alias_set(actor=people.author, version=mv, alias="shadow")
+    door.alias_set(actor=people.author, version=mv, alias="shadow")
     assert AuditEvent.objects.filter(action="alias.set").count() == 1
