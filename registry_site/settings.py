@@ -213,7 +213,12 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # django-axes announces its configuration at every start and management command;
+        # its lockout and failure records come from other loggers and still reach the log.
+        "axes.apps": {"level": "WARNING"},
+    },
 }
 
 # --- REST API ---------------------------------------------------------------------------
