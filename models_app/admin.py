@@ -18,18 +18,22 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.widgets import FilteredSelectMultiple
 from django.contrib.auth import get_user_model
-from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import router, transaction
 from django.db.models import Count, OuterRef, Subquery
 from django.forms.fields import InvalidJSONInput
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from knox.admin import AuthTokenAdmin
+from knox.models import AuthToken
 from simple_history.admin import SimpleHistoryAdmin
 
-from . import selectors, services
+from . import accounts, selectors, services
 from .enums import Stage
 from .exceptions import GuardsFailed, RegistryError
 from .models import (
@@ -1071,7 +1075,23 @@ USER_NOTE = (
 )
 
 
-class RegistryUserAdmin(UserAdmin):
+class RecordsRightsTogether:
+    """The user and group pages: each save is one transaction whose rights changes (active
+    flag, staff and superuser status, groups, permissions) are recorded, by the signals of
+    models_app.accounts, as one audit event per user or group and kind of change."""
+
+    def add_view(self, request, form_url="", extra_context=None):
+        using = router.db_for_write(self.model)
+        with transaction.atomic(using=using), accounts.recorded_together():
+            return super().add_view(request, form_url, extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        using = router.db_for_write(self.model)
+        with transaction.atomic(using=using), accounts.recorded_together():
+            return super().change_view(request, object_id, form_url, extra_context)
+
+
+class RegistryUserAdmin(RecordsRightsTogether, UserAdmin):
     """Django's user admin without delete (PITFALLS 8): deactivate users instead."""
 
     fieldsets = tuple(
@@ -1086,3 +1106,83 @@ class RegistryUserAdmin(UserAdmin):
 if admin.site.is_registered(User):
     admin.site.unregister(User)
 admin.site.register(User, RegistryUserAdmin)
+
+
+class RegistryGroupAdmin(RecordsRightsTogether, GroupAdmin):
+    """Django's group (role) admin; permission changes are recorded in the audit trail."""
+
+
+if admin.site.is_registered(Group):
+    admin.site.unregister(Group)
+admin.site.register(Group, RegistryGroupAdmin)
+
+
+# --- API tokens: made and revoked through models_app.accounts ---------------------------------
+
+
+class TokenAddForm(forms.ModelForm):
+    """Whose token, and until when (empty: it never expires)."""
+
+    actor = None  # the requesting user; set by RegistryAuthTokenAdmin.get_form
+
+    class Meta:
+        model = AuthToken
+        fields = ("user", "expiry")
+
+    def clean(self):
+        data = super().clean()
+        user, expiry = data.get("user"), data.get("expiry")
+        if user is not None and not user.is_active:
+            self.add_error("user", f"{user.get_username()} is deactivated.")
+        elif user is not None and not self._may_create_for(user):
+            self.add_error("user", "Only an admin may create tokens for someone else.")
+        if expiry is not None and expiry <= timezone.now():
+            self.add_error("expiry", "The expiry must be in the future.")
+        return data
+
+    def _may_create_for(self, user) -> bool:
+        return self.actor is None or self.actor.is_superuser or user.pk == self.actor.pk
+
+
+class RegistryAuthTokenAdmin(AuthTokenAdmin):
+    """knox's token admin, with every token made and revoked by the services, so that
+    each is recorded in the audit trail (by its key and expiry; never its secret)."""
+
+    add_form = TokenAddForm
+    list_display = ("token_key", "user", "created", "expiry")
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        form.actor = request.user
+        return form
+
+    def save_model(self, request, obj, form, change) -> None:
+        if change:
+            return  # a token has nothing to change
+        lifetime = obj.expiry - timezone.now() if obj.expiry is not None else None
+        try:
+            token, secret = accounts.api_token_create(
+                actor=request.user, user=obj.user, expiry=lifetime
+            )
+        except (RegistryError, ValidationError) as exc:
+            raise PermissionDenied(str(exc)) from exc
+        obj.digest, obj.token_key = token.digest, token.token_key
+        obj.created, obj.expiry = token.created, token.expiry
+        self.message_user(
+            request, f"Token {secret} (copy it now: it is shown only once).", messages.INFO
+        )
+
+    def delete_model(self, request, obj) -> None:
+        try:
+            accounts.api_token_revoke(actor=request.user, token=obj)
+        except RegistryError as exc:
+            raise PermissionDenied(exc.message) from exc
+
+    def delete_queryset(self, request, queryset) -> None:
+        for token in queryset.select_related("user"):
+            self.delete_model(request, token)
+
+
+if admin.site.is_registered(AuthToken):
+    admin.site.unregister(AuthToken)
+admin.site.register(AuthToken, RegistryAuthTokenAdmin)

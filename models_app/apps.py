@@ -6,4 +6,6 @@ class ModelsAppConfig(AppConfig):
     verbose_name = "Model registry"
 
     def ready(self) -> None:
-        from . import audit  # noqa: F401  (connects the history signal handlers)
+        from . import accounts, audit  # noqa: F401  (audit connects the history signal handlers)
+
+        accounts.connect()

@@ -56,6 +56,17 @@ class Action(models.TextChoices):
     WEBHOOK_CHANGED = "webhook.changed", "Webhook subscription changed"
     WEBHOOK_SECRET_ROTATED = "webhook.secret_rotated", "Webhook secret rotated"
     WEBHOOK_REDELIVERED = "webhook.redelivered", "Webhook delivery redelivered"
+    # Changes of rights, whichever door made them (models_app.accounts).
+    USER_CREATED = "user.created", "User created"
+    USER_DEACTIVATED = "user.deactivated", "User deactivated"
+    USER_REACTIVATED = "user.reactivated", "User reactivated"
+    USER_STATUS_CHANGED = "user.status_changed", "Staff or superuser status changed"
+    USER_GROUPS_CHANGED = "user.groups_changed", "User's roles (groups) changed"
+    USER_PERMISSIONS_CHANGED = "user.permissions_changed", "User's permissions changed"
+    GROUP_PERMISSIONS_CHANGED = "group.permissions_changed", "Role (group) permissions changed"
+    GROUP_DELETED = "group.deleted", "Role (group) deleted"
+    TOKEN_CREATED = "token.created", "API token created"
+    TOKEN_REVOKED = "token.revoked", "API token revoked"
 
 
 class Role(models.TextChoices):

@@ -1,15 +1,14 @@
-"""Who may do what (SPEC §7): one table, checked by the services for every door.
+"""Who may do what: one table, checked by the services for every door.
 
-Each action needs a Django permission, which the role groups carry (migration 0003).
-Team-scoped actions also need membership of the model's team; superusers (the admin
-role) have every permission and act on every team.
+Each action needs a Django permission, asked through `user.has_perm` so that every
+authentication backend counts (the role groups carry the permissions, migration 0003; an
+LDAP or OIDC backend may grant them too). Team-scoped actions also need membership of the
+model's team; superusers (the admin role) have every permission and act on every team.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from django.db import connection
 
 from .exceptions import NotAllowed
 
@@ -48,77 +47,51 @@ def _team_of(obj):
     return getattr(obj, "team", None)
 
 
-def _access(user) -> tuple[frozenset[str], frozenset[int]]:
-    """The user's permissions ("app_label.codename", direct and through groups) and team ids.
+def _team_ids(user) -> frozenset[int]:
+    """The ids of the teams `user` belongs to: read once, then kept on the user object
+    (one per request), as Django keeps the user's permissions."""
+    cached = getattr(user, "_registry_team_ids", None)
+    if cached is None:
+        from .models import Membership
 
-    Read in one query the first time a request's user object is asked, then kept on that
-    object, as Django keeps its own permission cache: every write checks a permission, and
-    Django's backend would spend two queries on permissions plus one on memberships.
-    """
-    cached = getattr(user, "_registry_access", None)
-    if cached is not None:
-        return cached
-    from django.contrib.auth import get_user_model
-    from django.contrib.auth.models import Group, Permission
-    from django.contrib.contenttypes.models import ContentType
-
-    from .models import Membership
-
-    user_model = get_user_model()
-    perm, ctype = Permission._meta.db_table, ContentType._meta.db_table
-    user_perms = user_model.user_permissions.through._meta.db_table
-    user_groups = user_model.groups.through._meta.db_table
-    group_perms = Group.permissions.through._meta.db_table
-    membership = Membership._meta.db_table
-    sql = f"""
-        SELECT 'p', ct.app_label, p.codename FROM {perm} p
-          JOIN {ctype} ct ON ct.id = p.content_type_id
-          JOIN {user_perms} up ON up.permission_id = p.id
-         WHERE up.user_id = %s
-        UNION ALL
-        SELECT 'p', ct.app_label, p.codename FROM {perm} p
-          JOIN {ctype} ct ON ct.id = p.content_type_id
-          JOIN {group_perms} gp ON gp.permission_id = p.id
-          JOIN {user_groups} ug ON ug.group_id = gp.group_id
-         WHERE ug.user_id = %s
-        UNION ALL
-        SELECT 't', CAST(m.team_id AS VARCHAR(20)), '' FROM {membership} m WHERE m.user_id = %s
-    """  # noqa: S608 - table names from model metadata; the values are parameters
-    perms, teams = set(), set()
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [user.pk, user.pk, user.pk])
-        for kind, first, second in cursor.fetchall():
-            if kind == "p":
-                perms.add(f"{first}.{second}")
-            else:
-                teams.add(int(first))
-    user._registry_access = (frozenset(perms), frozenset(teams))
-    return user._registry_access
+        cached = frozenset(
+            Membership.objects.filter(user_id=user.pk).values_list("team_id", flat=True)
+        )
+        user._registry_team_ids = cached
+    return cached
 
 
 def prefetch_permissions(user) -> None:
     """Read `user`'s permissions and teams now, so that the checks a service makes inside
-    its transaction (on SQLite, while holding the database's write lock) cost no query."""
+    its transaction (on SQLite, while holding the database's write lock) cost no query.
+
+    Django's authentication backends cache what they read on the user object; superusers
+    need no permission read (they have every permission).
+    """
     if user is not None and user.is_authenticated:
-        _access(user)
+        if user.is_active and not user.is_superuser:
+            user.get_all_permissions()
+        _team_ids(user)
 
 
 def has_permission(user, permission: str) -> bool:
-    """Django's `user.has_perm(permission)` for an active user, read through `_access`."""
-    return permission in _access(user)[0]
+    """Django's `user.has_perm(permission)`: asked of every authentication backend (the
+    model backend's groups and permissions, or an LDAP or OIDC backend); an inactive user
+    has none."""
+    return user.has_perm(permission)
 
 
 def team_ids(user) -> frozenset[int]:
-    """The ids of the teams `user` belongs to (read with the permissions, once)."""
+    """The ids of the teams `user` belongs to (read once per user object)."""
     if user is None or not user.is_authenticated:
         return frozenset()
-    return _access(user)[1]
+    return _team_ids(user)
 
 
 def is_team_member(user, team) -> bool:
     if team is None or user is None or not user.is_authenticated:
         return False
-    return team.pk in _access(user)[1]
+    return team.pk in _team_ids(user)
 
 
 def can(user, action: str, obj=None) -> bool:

@@ -26,7 +26,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from knox.models import AuthToken
 
-from . import selectors, services
+from . import accounts, selectors, services
 from .charts import metrics_chart
 from .enums import Direction, Stage
 from .exceptions import GuardsFailed, RegistryError
@@ -479,9 +479,16 @@ def tokens(request):
         if form.is_valid():
             import datetime as dt
 
-            _instance, token = AuthToken.objects.create(
-                request.user, expiry=dt.timedelta(days=form.cleaned_data["expiry_days"])
-            )
+            try:
+                _instance, token = accounts.api_token_create(
+                    actor=request.user,
+                    user=request.user,
+                    expiry=dt.timedelta(days=form.cleaned_data["expiry_days"]),
+                )
+            except REFUSALS as exc:
+                status = add_refusal(request, form, exc)
+                context = _tokens_context(request, form)
+                return render(request, "models_app/tokens.html", context, status=status)
             messages.success(
                 request, "Token created. Copy it now: it is stored hashed and shown only once."
             )
@@ -501,8 +508,14 @@ def token_revoke(request):
     key = request.POST.get("token_key", "")
     if "\x00" in key:
         key = ""  # never a stored key; PostgreSQL would refuse the NUL in a query
-    deleted, _ = AuthToken.objects.filter(user=request.user, token_key=key).delete()
-    if not deleted:
+    revoked = 0
+    for token in AuthToken.objects.filter(user=request.user, token_key=key):
+        try:
+            accounts.api_token_revoke(actor=request.user, token=token)
+        except REFUSALS:
+            continue  # revoked meanwhile by another request
+        revoked += 1
+    if not revoked:
         messages.error(request, "Refused: you have no token with that key.")
         return render(request, "models_app/tokens.html", _tokens_context(request), status=404)
     messages.success(request, f"Token {key}… revoked; scripts using it can no longer sign in.")

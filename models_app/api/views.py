@@ -32,7 +32,7 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from models_app import selectors, services, storage
+from models_app import accounts, selectors, services, storage
 from models_app.enums import Stage
 from models_app.exceptions import Conflict, NotFound
 from models_app.models import ModelVersion, RegisteredModel, Team
@@ -827,7 +827,7 @@ class TokenView(APIView):
         user = authenticate(request._request, username=data["username"], password=data["password"])
         if user is None or not user.is_active:
             raise exceptions.AuthenticationFailed("Wrong username or password.")
-        instance, token = AuthToken.objects.create(user=user)
+        instance, token = accounts.api_token_create(actor=user, user=user)
         return Response(
             TokenOutput(
                 {"token": token, "expiry": instance.expiry, "username": user.get_username()}
@@ -847,5 +847,5 @@ class TokenView(APIView):
                 "no_token",
                 "This request is not authenticated with a token, so there is none to revoke.",
             )
-        request.auth.delete()
+        accounts.api_token_revoke(actor=request.user, token=request.auth)
         return Response(status=status.HTTP_204_NO_CONTENT)
