@@ -30,6 +30,7 @@ from models_app.exceptions import (
     RegistryError,
 )
 from models_app.models import ModelVersion, RegisteredModel
+from models_app.permissions import require_permission
 
 from . import search, wire
 from . import services as door
@@ -447,6 +448,11 @@ def transition_stage(request, actor, p: Params):
     reason = p.str("reason") or p.str("comment") or DEFAULT_REASON
     current = wire.STAGE_TO_MLFLOW[mv.stage]
     if target == current:
+        # Nothing to change, but only for someone who could have made the change: a caller
+        # without the right gets the same 403 whatever stage the version is in.
+        action = "version.promote" if target == "Production" else "version.archive"
+        if target in ("Production", "Archived"):
+            require_permission(actor, action, mv)
         return {"model_version": fresh_version(mv)}
     if target == "Production":
         mv = core.model_version_promote(actor=actor, version=mv, reason=reason)

@@ -201,7 +201,8 @@ def test_transition_reason_from_request_reaches_audit(call, fraud, people):
 
 
 def test_transition_to_current_stage_changes_nothing(call, fraud, people):
-    before = AuditEvent.objects.count()
+    call("GET", "registered-models/get", user=people.release, query={"name": "fraud_detector"})
+    before = AuditEvent.objects.count()  # after the caller's token (an audited right) exists
     status, body = call(
         "POST",
         "model-versions/transition-stage",
@@ -294,3 +295,23 @@ def test_latest_versions_per_stage_skip_deleted_versions_and_merge_archived(peop
     ]
     only = wire.latest_versions([model.pk], ["Archived"])[model.pk]
     assert [mv.number for mv in only] == [3]
+
+
+def test_transition_to_current_stage_needs_the_right_to_make_it(call, fraud, people, promote):
+    """A no-op transition answers 403 to a caller without the right, as a real one would:
+    the answer must not depend on the stage for someone who may not change it."""
+    mv = promote(fraud, "2.0.0")
+    status, body = call(
+        "POST",
+        "model-versions/transition-stage",
+        user=people.author,
+        body={"name": "fraud_detector", "version": str(mv.number), "stage": "Production"},
+    )
+    assert (status, body["error_code"]) == (403, "PERMISSION_DENIED")
+    status, body = call(
+        "POST",
+        "model-versions/transition-stage",
+        user=people.release,
+        body={"name": "fraud_detector", "version": str(mv.number), "stage": "Production"},
+    )
+    assert (status, body["model_version"]["current_stage"]) == (200, "Production")
