@@ -196,8 +196,9 @@ class RevisionShownWidget(forms.Widget):
         revision = self.revision
         if revision is None:
             return format_html(
-                "<p>Choose a version in staging and save: its current card revision is then "
-                "shown here, and an approval applies to the revision shown.</p>"
+                "<p>{}</p>",
+                "Choose a version in staging and save: its current card revision is then "
+                "shown here, and an approval applies to the revision shown.",
             )
         url = reverse("admin:approvals_app_cardrevision_change", args=[revision.pk])
         # render_sections sanitises with nh3, so the HTML is safe to show.
