@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from models_app.admin import (
@@ -19,9 +22,10 @@ from models_app.admin import (
     register_history,
 )
 from models_app.enums import Stage
+from models_app.exceptions import RegistryError
 from models_app.models import ModelVersion
 
-from . import services
+from . import selectors, services
 from .cards import SECTION_TITLES, render_sections
 from .models import CardRevision, Decision, ModelCard, Review
 
@@ -110,6 +114,7 @@ class ModelCardAdmin(RegistryAdmin):
         "review_requested_by",
         "created_at",
         "preview",
+        "review_link",
     )
 
     def get_fieldsets(self, request, obj=None):
@@ -125,6 +130,7 @@ class ModelCardAdmin(RegistryAdmin):
                     "review_requested_at",
                     "review_requested_by",
                     "created_at",
+                    "review_link",
                 )
             },
         )
@@ -144,6 +150,17 @@ class ModelCardAdmin(RegistryAdmin):
     @admin.display(description="sha256 of the current revision")
     def current_sha256(self, obj) -> str:
         return obj.current_revision.sha256 if obj.current_revision else ""
+
+    @admin.display(description="review")
+    def review_link(self, obj) -> str:
+        if obj.model_version.stage != Stage.STAGING:
+            return "Reviews are taken only while a version is in staging."
+        url = reverse("admin:approvals_app_review_add")
+        return format_html(
+            '<a href="{}?model_version={}">Review the current revision</a>',
+            url,
+            obj.model_version_id,
+        )
 
     @admin.display(description="current card, rendered")
     def preview(self, obj) -> str:
@@ -169,16 +186,69 @@ class CardRevisionAdmin(ViewOnlyAdmin):
 # --- Reviews -------------------------------------------------------------------------------
 
 
+class RevisionShownWidget(forms.Widget):
+    """The card revision under review, shown in full: number, sha256, author, a link to the
+    revision's own page, and its rendered content."""
+
+    revision: CardRevision | None = None
+
+    def render(self, name, value, attrs=None, renderer=None):
+        revision = self.revision
+        if revision is None:
+            return format_html(
+                "<p>{}</p>",
+                "Choose a version in staging and save: its current card revision is then "
+                "shown here, and an approval applies to the revision shown.",
+            )
+        url = reverse("admin:approvals_app_cardrevision_change", args=[revision.pk])
+        # render_sections sanitises with nh3, so the HTML is safe to show.
+        content = mark_safe(render_sections(revision.sections()))  # noqa: S308
+        return format_html(
+            '<div class="card-revision-shown"><p>Revision <strong>{}</strong> by {}, sha256 '
+            '<code>{}</code> (<a href="{}">open this revision</a>).</p>'
+            '<div class="card-revision-content">{}</div></div>',
+            revision.number,
+            revision.author_username or "—",
+            revision.sha256,
+            url,
+            content,
+        )
+
+
+class ShownValueInput(forms.HiddenInput):
+    """A hidden input carrying the value captured when the form was rendered, not the value
+    submitted: after a refusal the form binds to the revision it shows this time."""
+
+    shown: str | None = None
+
+    def get_context(self, name, value, attrs):
+        return super().get_context(name, self.shown if self.shown is not None else value, attrs)
+
+
 class ReviewAddForm(ServiceModelForm):
-    """Review the current card revision of a staging version as the signed-in admin."""
+    """Review the current card revision of a staging version as the signed-in admin.
+
+    The form shows the card revision it applies to and carries that revision's sha256 (and
+    its version) in hidden fields, captured when the form was rendered: an approval counts
+    only for the revision shown. Choosing a version and saving shows its card first; a
+    card edited in between is a form error naming the revision now current.
+    """
 
     model_version = forms.ModelChoiceField(
         queryset=ModelVersion.objects.filter(stage=Stage.STAGING)
         .select_related("registered_model")
         .order_by("registered_model__name", "-precedence"),
         help_text="Only versions in staging take reviews; the review applies to the "
-        "card's current revision.",
+        "card revision shown below.",
     )
+    card_revision = forms.CharField(
+        label="Card revision under review",
+        required=False,
+        disabled=True,
+        widget=RevisionShownWidget,
+    )
+    revision_sha256 = forms.CharField(required=False, max_length=64, widget=ShownValueInput)
+    shown_version = forms.CharField(required=False, max_length=20, widget=ShownValueInput)
     decision = forms.ChoiceField(choices=Decision.choices)
     comment = forms.CharField(
         required=False,
@@ -190,13 +260,67 @@ class ReviewAddForm(ServiceModelForm):
         model = Review
         fields = ("model_version", "decision", "comment")
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            # The admin's add page takes ?model_version=<id> as the initial choice.
+            self.show_card_of(self._staging_version(self.initial.get("model_version")))
+
+    def _staging_version(self, value) -> ModelVersion | None:
+        if value in (None, ""):
+            return None
+        try:
+            return self.fields["model_version"].clean(value)
+        except ValidationError:
+            return None
+
+    def show_card_of(self, version: ModelVersion | None) -> None:
+        """Show the current card revision of `version` and bind the form to it."""
+        card = selectors.card_for(version) if version is not None else None
+        revision = card.current_revision if card is not None else None
+        self.fields["card_revision"].widget.revision = revision
+        self.fields["revision_sha256"].widget.shown = revision.sha256 if revision else ""
+        self.fields["shown_version"].widget.shown = str(version.pk) if revision else ""
+
+    def clean(self):
+        data = super().clean()
+        version = data.get("model_version")
+        shown = data.get("shown_version") or ""
+        if version is not None and shown and shown != str(version.pk):
+            self.add_error(
+                None,
+                "The card shown was of another version: read this version's card revision, "
+                "now shown below, and save again.",
+            )
+        # Shown again (after any refusal), the form shows and binds to the card as it is now.
+        self.show_card_of(version)
+        return data
+
+    def add_refusal(self, exc: ValidationError) -> None:
+        if hasattr(exc, "error_dict") and "revision_sha256" in exc.error_dict:
+            self.add_error(
+                None,
+                "An approval applies to the card revision you read: read the revision shown "
+                "below, then save again.",
+            )
+            rest = {k: v for k, v in exc.error_dict.items() if k != "revision_sha256"}
+            if not rest:
+                return
+            exc = ValidationError(rest)
+        super().add_refusal(exc)
+
     def apply(self, data: dict) -> Review:
-        return services.review_submit(
-            actor=self.actor,
-            version=data["model_version"],
-            decision=data["decision"],
-            comment=data["comment"],
-        )
+        try:
+            return services.review_submit(
+                actor=self.actor,
+                version=data["model_version"],
+                decision=data["decision"],
+                comment=data["comment"],
+                revision_sha256=data["revision_sha256"] or None,
+            )
+        except (ValidationError, RegistryError):
+            self.show_card_of(data["model_version"])
+            raise
 
 
 @admin.register(Review)

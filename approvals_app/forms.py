@@ -11,7 +11,22 @@ from .models import Decision
 from .services import COMMENT_MAX, SECTION_MAX
 
 
+class ShownRevisionInput(forms.HiddenInput):
+    """A hidden input carrying the sha256 of the card revision the page shows.
+
+    When the form is shown again after a refusal, it carries the revision shown this time,
+    not the one submitted: what the reviewer submits next binds to what they now see.
+    """
+
+    shown: str | None = None
+
+    def get_context(self, name, value, attrs):
+        return super().get_context(name, self.shown if self.shown is not None else value, attrs)
+
+
 class ReviewForm(forms.Form):
+    # The sha256 of the revision the page showed: an approval counts only for that content.
+    revision_sha256 = forms.CharField(required=False, max_length=64, widget=ShownRevisionInput)
     decision = forms.ChoiceField(
         label="Decision", choices=Decision.choices, widget=forms.RadioSelect
     )
@@ -31,6 +46,10 @@ class ReviewForm(forms.Form):
         ):
             self.add_error("comment", "A comment is required to reject or request changes.")
         return data
+
+    def show_revision(self, revision) -> None:
+        """Bind the form to `revision`, the card revision shown next to it."""
+        self.fields["revision_sha256"].widget.shown = revision.sha256 if revision else ""
 
 
 class RequestReviewForm(forms.Form):

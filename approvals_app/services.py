@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -12,7 +14,7 @@ from models_app.enums import Action, Stage
 from models_app.exceptions import Conflict, InvalidTransition, NotAllowed
 from models_app.models import ModelVersion
 from models_app.permissions import require_permission
-from models_app.services import require_owned_here
+from models_app.services import REASON_MAX, require_owned_here
 from models_app.validators import validate_plain_text
 
 from .cards import SECTION_TITLES, content_sha256
@@ -20,6 +22,25 @@ from .models import CardRevision, Decision, ModelCard, Review
 
 SECTION_MAX = 20000
 COMMENT_MAX = 5000
+SHA256_RE = re.compile(r"[0-9a-f]{64}")
+
+
+def _optional_reason(reason: object) -> str:
+    """The optional reason of a card edit or review request, checked as a transition's is.
+
+    Like a transition's reason it may span lines (the audit log keeps each reason inside
+    its own record: a table cell, a quoted CSV field, a JSON string, one CLI line), but no
+    other control character (an ANSI escape) or bidirectional override gets in.
+    """
+    if reason is None:
+        return ""
+    if not isinstance(reason, str):
+        raise ValidationError({"reason": ["reason must be a string."]})
+    try:
+        validate_plain_text(reason, field="reason", max_length=REASON_MAX, multiline=True)
+    except ValidationError as exc:
+        raise ValidationError({"reason": exc.messages}) from exc
+    return reason.strip()
 
 
 def _lock(version: ModelVersion) -> ModelVersion:
@@ -76,6 +97,10 @@ def card_update(*, actor, version: ModelVersion, sections: dict, reason: str = "
     if not isinstance(sections, dict):
         raise ValidationError({"sections": ["Sections must be an object of section → text."]})
     errors: dict = {}
+    try:
+        reason = _optional_reason(reason)
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
     unknown = set(sections) - set(SECTION_TITLES)
     if unknown:
         errors["sections"] = [f"Unknown card sections: {', '.join(sorted(map(str, unknown)))}."]
@@ -114,6 +139,7 @@ def review_request(*, actor, version: ModelVersion, reason: str = "") -> ModelCa
     """Put a staging version in the reviewers' inboxes."""
     mv = _lock(version)
     require_permission(actor, "review.request", mv)
+    reason = _optional_reason(reason)
     if mv.stage != Stage.STAGING:
         raise InvalidTransition(
             f"Reviews are requested only for versions in staging; {mv} is in '{mv.stage}'."
@@ -144,12 +170,31 @@ def review_submit(
 ) -> Review:
     """Record a reviewer's decision on the current card revision.
 
-    Refused outside staging (409), for the version's or revision's author (403), and when
-    `revision_sha256` names content other than the current revision (409).
+    An approval must name, in `revision_sha256`, the sha256 of the card revision the
+    reviewer read (400 without it): it then counts only if that is still the current
+    revision. A reject or change request may come without it, since an objection to a
+    newer revision can only block, never let anything through; when given, it is checked
+    all the same. Refused outside staging (409), for the version's or revision's author
+    (403), and when `revision_sha256` names content other than the current revision (409,
+    with the current revision's number and sha256 in the message and the details).
     """
     errors: dict = {}
     if decision not in Decision.values:
         errors["decision"] = [f"decision must be one of: {', '.join(Decision.values)}."]
+    if revision_sha256 == "":
+        revision_sha256 = None
+    if revision_sha256 is not None and (
+        not isinstance(revision_sha256, str) or not SHA256_RE.fullmatch(revision_sha256)
+    ):
+        errors["revision_sha256"] = [
+            "revision_sha256 must be the 64 lowercase hexadecimal characters of a card "
+            "revision's sha256."
+        ]
+    elif revision_sha256 is None and decision == Decision.APPROVE:
+        errors["revision_sha256"] = [
+            "An approval must name the card revision it approves: send revision_sha256, "
+            "the sha256 of the card revision you read."
+        ]
     try:
         validate_plain_text(comment or "", field="comment", max_length=COMMENT_MAX, multiline=True)
     except ValidationError as exc:
@@ -175,8 +220,9 @@ def review_submit(
         raise NotAllowed("Authors cannot review their own version or card revision.")
     if revision_sha256 is not None and revision_sha256 != revision.sha256:
         raise Conflict(
-            f"The card changed since it was read: current revision {revision.number} has "
-            f"sha256 {revision.sha256}."
+            f"The card changed since it was read: the current revision is {revision.number}, "
+            f"sha256 {revision.sha256}. Read it and review again.",
+            details={"revision": revision.number, "sha256": revision.sha256},
         )
     review = Review(
         model_version=mv,

@@ -122,6 +122,8 @@ def _version_context(request, mv: ModelVersion, *, refusal=None, **forms) -> dic
         "deprecate_form": ReasonForm(prefix="deprecate"),
     }
     context.update(forms)
+    # The review form approves exactly the revision this page shows.
+    context["review_form"].show_revision(revision)
     return context
 
 
@@ -174,7 +176,11 @@ def version_review(request, name: str, version: str):
         key="review",
         form_class=ReviewForm,
         run=lambda mv, data: services.review_submit(
-            actor=request.user, version=mv, decision=data["decision"], comment=data["comment"]
+            actor=request.user,
+            version=mv,
+            decision=data["decision"],
+            comment=data["comment"],
+            revision_sha256=data["revision_sha256"] or None,
         ),
         done=lambda mv, review: (
             f"Your review ({review.get_decision_display().lower()}) of card revision "

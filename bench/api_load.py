@@ -267,12 +267,12 @@ def prepare(url: str, seed_versions: int) -> dict[str, str]:
             json={"version": f"0.{i}.0", "metrics": {"accuracy": 0.9 + i / 1000}},
         )
     target = f"0.{seed_versions - 1}.0"
-    ds.call("PUT", f"models/{MODEL}/versions/{target}/card/", json={"markdown": CARD})
+    card = ds.call("PUT", f"models/{MODEL}/versions/{target}/card/", json={"markdown": CARD})
     ds.call("POST", f"models/{MODEL}/versions/{target}/request-review/", json={})
     Api(url, tokens["reviewer"]).call(
         "POST",
         f"models/{MODEL}/versions/{target}/reviews/",
-        json={"decision": "approve", "comment": "benchmark"},
+        json={"decision": "approve", "comment": "benchmark", "revision_sha256": card["sha256"]},
     )
     Api(url, tokens["release"]).call(
         "POST", f"models/{MODEL}/versions/{target}/promote/", json={"reason": "benchmark"}

@@ -10,6 +10,7 @@ from django.contrib.auth.models import Group, User
 from approvals_app import roles
 from approvals_app import services as approvals
 from approvals_app.cards import SECTION_TITLES
+from approvals_app.selectors import card_for
 from models_app import services
 from models_app.enums import Role
 
@@ -60,9 +61,25 @@ def register(*, actor, model, version: str = "1.0.0", metrics: dict | None = Non
     )
 
 
+def current_sha256(version) -> str:
+    """The sha256 of the version's current card revision, as a reviewer reads it."""
+    return card_for(version).current_revision.sha256
+
+
+def approve(version, *, reviewer, comment: str = ""):
+    """Approve the card revision that is current now, as a reviewer who just read it."""
+    return approvals.review_submit(
+        actor=reviewer,
+        version=version,
+        decision="approve",
+        comment=comment,
+        revision_sha256=current_sha256(version),
+    )
+
+
 def make_promotable(version, *, author, reviewer):
     """Fill the card and approve it, so that the default policy passes."""
     approvals.card_update(actor=author, version=version, sections=FULL_CARD)
     approvals.review_request(actor=author, version=version)
-    approvals.review_submit(actor=reviewer, version=version, decision="approve")
+    approve(version, reviewer=reviewer)
     return version

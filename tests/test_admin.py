@@ -17,7 +17,15 @@ from approvals_app.models import CardRevision, ModelCard, Review
 from models_app import selectors, services
 from models_app.enums import Action, Stage
 from models_app.models import AuditEvent, ModelVersion, PromotionPolicy, RegisteredModel, Team
-from tests.factories import FULL_CARD, make_model, make_promotable, make_user, register
+from tests.factories import (
+    FULL_CARD,
+    approve,
+    current_sha256,
+    make_model,
+    make_promotable,
+    make_user,
+    register,
+)
 
 CHANGELIST = "admin:models_app_modelversion_changelist"
 INLINE_CODE = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>|\sstyle=\"|\son[a-z]+=\"")
@@ -866,6 +874,19 @@ def test_card_change_of_deprecated_version_is_refused_in_form(su, people, model)
     assert "deprecated" in str(response.context["adminform"].form.non_field_errors())
 
 
+def shown_sha256(response) -> str:
+    """The card revision sha256 the rendered review form carries in its hidden field."""
+    match = re.search(r'name="revision_sha256" value="([^"]*)"', response.content.decode())
+    assert match, "the review form carries no revision sha256"
+    return match.group(1)
+
+
+def shown_version(response) -> str:
+    match = re.search(r'name="shown_version" value="([^"]*)"', response.content.decode())
+    assert match
+    return match.group(1)
+
+
 def test_review_add_goes_through_review_submit(su, people, model):
     mv = register(actor=people.author, model=model, version="1.0.0")
     approvals.card_update(actor=people.author, version=mv, sections=FULL_CARD)
@@ -874,12 +895,122 @@ def test_review_add_goes_through_review_submit(su, people, model):
     assert refused.status_code == 200
     assert refused.context["adminform"].form.errors["comment"]
 
-    response = su.post(url, {"model_version": mv.pk, "decision": "approve", "comment": "ok"})
+    page = su.get(f"{url}?model_version={mv.pk}")
+    sha = shown_sha256(page)
+    assert sha == current_sha256(mv)
+    response = su.post(
+        url,
+        {
+            "model_version": mv.pk,
+            "decision": "approve",
+            "comment": "ok",
+            "revision_sha256": sha,
+            "shown_version": shown_version(page),
+        },
+    )
     assert response.status_code == 302
     review = Review.objects.get(model_version=mv)
     assert (review.reviewer, review.revision.number) == (people.admin, 2)
+    assert review.revision_sha256 == sha
     event = AuditEvent.objects.get(action=Action.REVIEW_SUBMITTED, model_version=mv)
     assert event.actor_username == "admin_user"
+
+
+def test_review_add_form_shows_the_revision_it_binds_to(su, people, model):
+    mv = register(actor=people.author, model=model, version="1.0.0")
+    approvals.card_update(
+        actor=people.author, version=mv, sections={**FULL_CARD, "evaluation": "AUC 0.97 <b>ok</b>"}
+    )
+    revision = ModelCard.objects.get(model_version=mv).current_revision
+    page = su.get(f"{admin_url('approvals_app_review_add')}?model_version={mv.pk}")
+    html = page.content.decode()
+    assert "Revision <strong>2</strong> by author" in html
+    assert f"<code>{revision.sha256}</code>" in html
+    assert admin_url("approvals_app_cardrevision_change", revision.pk) in html
+    assert "AUC 0.97 <b>ok</b>" in html  # the content itself, rendered and sanitised
+    assert (shown_sha256(page), shown_version(page)) == (revision.sha256, str(mv.pk))
+    # The card's own admin page links to this form.
+    card_page = su.get(admin_url("approvals_app_modelcard_change", revision.card_id))
+    assert f"?model_version={mv.pk}" in card_page.content.decode()
+
+
+def test_review_add_approval_without_a_revision_shown_asks_to_read_it_first(su, people, model):
+    mv = register(actor=people.author, model=model, version="1.0.0")
+    approvals.card_update(actor=people.author, version=mv, sections=FULL_CARD)
+    url = admin_url("approvals_app_review_add")
+    first = su.post(url, {"model_version": mv.pk, "decision": "approve", "comment": ""})
+    assert first.status_code == 200
+    errors = str(first.context["adminform"].form.non_field_errors())
+    assert "read the revision shown below, then save again" in errors
+    assert not Review.objects.exists()
+    # The form now shows revision 2 and binds to it; saving again approves it.
+    assert "Revision <strong>2</strong>" in first.content.decode()
+    assert shown_sha256(first) == current_sha256(mv)
+    second = su.post(
+        url,
+        {
+            "model_version": mv.pk,
+            "decision": "approve",
+            "comment": "",
+            "revision_sha256": shown_sha256(first),
+            "shown_version": shown_version(first),
+        },
+    )
+    assert second.status_code == 302
+    assert Review.objects.get(model_version=mv).revision.number == 2
+
+
+def test_review_add_refuses_a_card_edited_after_the_form_was_shown(su, people, model):
+    mv = register(actor=people.author, model=model, version="1.0.0")
+    approvals.card_update(actor=people.author, version=mv, sections=FULL_CARD)
+    url = admin_url("approvals_app_review_add")
+    page = su.get(f"{url}?model_version={mv.pk}")
+    approvals.card_update(actor=people.author, version=mv, sections={"evaluation": "Swapped."})
+    current = current_sha256(mv)
+    response = su.post(
+        url,
+        {
+            "model_version": mv.pk,
+            "decision": "approve",
+            "comment": "",
+            "revision_sha256": shown_sha256(page),
+            "shown_version": shown_version(page),
+        },
+    )
+    assert response.status_code == 200
+    errors = str(response.context["adminform"].form.non_field_errors())
+    assert "the current revision is 3" in errors
+    assert current in errors
+    assert not Review.objects.exists()
+    assert not AuditEvent.objects.filter(action=Action.REVIEW_SUBMITTED).exists()
+    # Shown again, the form shows revision 3 and is bound to it, not to the stale one.
+    assert "Swapped." in response.content.decode()
+    assert shown_sha256(response) == current
+
+
+def test_review_add_refuses_a_version_other_than_the_one_shown(su, people, model):
+    shown = register(actor=people.author, model=model, version="1.0.0")
+    other = register(actor=people.author, model=model, version="2.0.0")
+    for mv in (shown, other):  # the same content: equal sha256s
+        approvals.card_update(actor=people.author, version=mv, sections=FULL_CARD)
+    url = admin_url("approvals_app_review_add")
+    page = su.get(f"{url}?model_version={shown.pk}")
+    response = su.post(
+        url,
+        {
+            "model_version": other.pk,
+            "decision": "approve",
+            "comment": "",
+            "revision_sha256": shown_sha256(page),
+            "shown_version": shown_version(page),
+        },
+    )
+    assert response.status_code == 200
+    assert "The card shown was of another version" in str(
+        response.context["adminform"].form.non_field_errors()
+    )
+    assert not Review.objects.exists()
+    assert shown_version(response) == str(other.pk)
 
 
 def test_review_add_by_version_author_is_refused_in_form(client, people, model):
@@ -888,10 +1019,37 @@ def test_review_add_by_version_author_is_refused_in_form(client, people, model):
     client.force_login(author_admin)
     response = client.post(
         admin_url("approvals_app_review_add"),
-        {"model_version": mv.pk, "decision": "approve", "comment": ""},
+        {
+            "model_version": mv.pk,
+            "decision": "approve",
+            "comment": "",
+            "revision_sha256": current_sha256(mv),
+            "shown_version": str(mv.pk),
+        },
     )
     assert response.status_code == 200
     assert "Authors cannot review" in str(response.context["adminform"].form.non_field_errors())
+    assert not Review.objects.exists()
+
+
+@pytest.mark.parametrize("text", ["x\x1b[2J\x1b[32mok", "x\u202etxt.exe", "x\x9b1m"])
+def test_card_reason_and_review_comment_with_control_characters_are_refused(
+    su, people, model, text
+):
+    mv = register(actor=people.author, model=model, version="1.0.0")
+    card = ModelCard.objects.get(model_version=mv)
+    response = su.post(
+        admin_url("approvals_app_modelcard_change", card.pk), {**FULL_CARD, "reason": text}
+    )
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["reason"]
+    assert CardRevision.objects.filter(card=card).count() == 1
+    response = su.post(
+        admin_url("approvals_app_review_add"),
+        {"model_version": mv.pk, "decision": "reject", "comment": text},
+    )
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["comment"]
     assert not Review.objects.exists()
 
 
@@ -957,13 +1115,13 @@ def test_changelist_query_count_does_not_grow_with_rows(su, people, model, name)
     url = admin_url(name)
     mv = register(actor=people.author, model=model, version="0.0.1")
     approvals.card_update(actor=people.author, version=mv, sections=FULL_CARD)
-    approvals.review_submit(actor=people.reviewer, version=mv, decision="approve")
+    approve(mv, reviewer=people.reviewer)
     su.get(url)  # warm caches (content types, permissions) out of the count
     one = _queries(su, url)
     for i in range(2, 31):
         other = make_model(actor=people.author, team=people.team, name=f"m{i}")
         mv = register(actor=people.author, model=other, version=f"0.0.{i}")
-        approvals.review_submit(actor=people.reviewer, version=mv, decision="approve")
+        approve(mv, reviewer=people.reviewer)
     many = _queries(su, url)
     assert many == one
 

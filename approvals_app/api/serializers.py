@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 
 from approvals_app.cards import SECTION_TITLES
@@ -65,19 +65,83 @@ class ReviewRequestInput(StrictInputSerializer):
     )
 
 
-class ReviewSubmitInput(StrictInputSerializer):
-    """A reviewer's decision on the current card revision."""
+SHA256_HELP = (
+    "The `sha256` of the card revision you read (from GET …/card/). 409 when the card "
+    "changed since: the error names the current revision and its sha256."
+)
+APPROVAL_MESSAGE = (
+    "An approval must name the card revision it approves: send revision_sha256, the "
+    "sha256 of the card revision you read."
+)
 
-    decision = serializers.ChoiceField(choices=Decision.choices)
-    comment = serializers.CharField(
+
+def _comment(*, required: bool = False) -> serializers.CharField:
+    if required:
+        return serializers.CharField(trim_whitespace=False, max_length=5000)
+    return serializers.CharField(
         required=False, allow_blank=True, default="", trim_whitespace=False, max_length=5000
     )
-    revision_sha256 = serializers.CharField(
-        required=False,
-        allow_null=True,
+
+
+def _revision_sha256(*, required: bool) -> serializers.RegexField:
+    return serializers.RegexField(
+        r"^[0-9a-f]{64}$",
+        required=required,
+        allow_null=not required,
+        allow_blank=not required,
+        min_length=64,
         max_length=64,
-        help_text="The sha256 of the card revision read; 409 when the card changed since.",
+        help_text=SHA256_HELP,
+        error_messages={
+            "invalid": "Must be the 64 lowercase hexadecimal characters of a revision's sha256.",
+            "required": APPROVAL_MESSAGE,
+        },
     )
+
+
+class ReviewSubmitInput(StrictInputSerializer):
+    """A reviewer's decision on the current card revision.
+
+    This is what the endpoint validates; the schema shows it as ReviewApprovalInput or
+    ReviewObjectionInput, by decision.
+    """
+
+    decision = serializers.ChoiceField(choices=Decision.choices)
+    comment = _comment()
+    revision_sha256 = _revision_sha256(required=False)
+
+    def validate(self, attrs):
+        if attrs["decision"] == Decision.APPROVE and not attrs.get("revision_sha256"):
+            raise serializers.ValidationError({"revision_sha256": [APPROVAL_MESSAGE]})
+        return attrs
+
+
+class ReviewApprovalInput(StrictInputSerializer):
+    """An approval binds to the card revision read: it counts only for that content."""
+
+    decision = serializers.ChoiceField(choices=[Decision.APPROVE])
+    comment = _comment()
+    revision_sha256 = _revision_sha256(required=True)
+
+
+class ReviewObjectionInput(StrictInputSerializer):
+    """A rejection or change request; `revision_sha256` is optional (an objection to a
+    newer revision than the one read can only block), and checked when given."""
+
+    decision = serializers.ChoiceField(choices=[Decision.REJECT, Decision.REQUEST_CHANGES])
+    comment = _comment(required=True)
+    revision_sha256 = _revision_sha256(required=False)
+
+
+REVIEW_SUBMIT_SCHEMA = PolymorphicProxySerializer(
+    component_name="ReviewSubmitInput",
+    serializers={
+        Decision.APPROVE.value: ReviewApprovalInput,
+        Decision.REJECT.value: ReviewObjectionInput,
+        Decision.REQUEST_CHANGES.value: ReviewObjectionInput,
+    },
+    resource_type_field_name="decision",
+)
 
 
 class ReviewOutput(serializers.Serializer):

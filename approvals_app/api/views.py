@@ -13,6 +13,7 @@ from models_app.api.views import NAME, VERSION, errors, model_or_404, version_or
 from models_app.exceptions import NotFound
 
 from .serializers import (
+    REVIEW_SUBMIT_SCHEMA,
     CardOutput,
     CardUpdateInput,
     ReviewOutput,
@@ -101,8 +102,11 @@ class ReviewListView(APIView):
 
     @extend_schema(
         operation_id="versions_reviews_create",
+        description="An approval must send `revision_sha256`, the sha256 of the card "
+        "revision read (400 without it); a reject or change request may. When given and the "
+        "card has changed since, 409, naming the current revision and its sha256.",
         parameters=[NAME, VERSION],
-        request=ReviewSubmitInput,
+        request=REVIEW_SUBMIT_SCHEMA,
         responses={201: ReviewOutput, **errors(400, 403, 404, 409)},
     )
     def post(self, request, name, version):

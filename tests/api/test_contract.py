@@ -10,6 +10,7 @@ import pytest
 from knox.models import AuthToken
 from rest_framework.test import APIClient
 
+from approvals_app.cards import content_sha256
 from models_app.models import AuditEvent
 from tests.api.conftest import error_of
 from tests.factories import FULL_CARD, make_promotable, register
@@ -86,7 +87,7 @@ CASES = [
         f"{V}/reviews/",
         {"reviewer", "admin"},
         201,
-        {"decision": "approve", "comment": "ok"},
+        {"decision": "approve", "comment": "ok", "revision_sha256": content_sha256(FULL_CARD)},
     ),
     Case("artifact upload", "put", f"{V}/artifact/", {"author", "admin"}, 201, raw=b"model-bytes"),
     Case("artifact download", "get", f"{V}/artifact/", EVERYONE, setup="artifact"),
@@ -206,10 +207,19 @@ def test_author_cannot_review_own_version(people, model, client_for):
     mv = register(actor=people.author, model=model, version="1.0.0")
     client_for(people.author).put(f"{V}/card/", {"sections": FULL_CARD}, format="json")
     assert mv.pk
-    r = client_for(people.admin).post(f"{V}/reviews/", {"decision": "approve"}, format="json")
+    sha = content_sha256(FULL_CARD)
+    r = client_for(people.admin).post(
+        f"{V}/reviews/", {"decision": "approve", "revision_sha256": sha}, format="json"
+    )
     assert r.status_code == 201  # admin is not the author
     # The admin who edits the card becomes an author of the revision and may not review it.
-    client_for(people.admin).put(f"{V}/card/", {"sections": {"evaluation": "v2"}}, format="json")
-    r = client_for(people.admin).post(f"{V}/reviews/", {"decision": "approve"}, format="json")
+    card = (
+        client_for(people.admin)
+        .put(f"{V}/card/", {"sections": {"evaluation": "v2"}}, format="json")
+        .json()
+    )
+    r = client_for(people.admin).post(
+        f"{V}/reviews/", {"decision": "approve", "revision_sha256": card["sha256"]}, format="json"
+    )
     assert r.status_code == 403
     assert "Authors cannot review" in error_of(r)["message"]

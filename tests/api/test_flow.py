@@ -58,12 +58,16 @@ def test_flow_register_review_promote_rollback(people, model, client_for):
     author.post(
         f"{BASE}/versions/", {"version": "1.1.0", "metrics": {"accuracy": 0.96}}, format="json"
     )
-    author.put(
+    card = author.put(
         f"{BASE}/versions/1.1.0/card/",
         {"markdown": CARD_DOC},
         format="json",
+    ).json()
+    reviewer.post(
+        f"{BASE}/versions/1.1.0/reviews/",
+        {"decision": "approve", "revision_sha256": card["sha256"]},
+        format="json",
     )
-    reviewer.post(f"{BASE}/versions/1.1.0/reviews/", {"decision": "approve"}, format="json")
     assert (
         release.post(
             f"{BASE}/versions/1.1.0/promote/", {"reason": "better"}, format="json"

@@ -17,7 +17,14 @@ from models_app import services
 from models_app.enums import Action, Stage
 from models_app.exceptions import Conflict, InvalidTransition, NotAllowed
 from models_app.models import AuditEvent
-from tests.factories import FULL_CARD, make_promotable, make_user, register
+from tests.factories import (
+    FULL_CARD,
+    approve,
+    current_sha256,
+    make_promotable,
+    make_user,
+    register,
+)
 
 
 @pytest.fixture
@@ -32,7 +39,7 @@ def version(people, model):
 
 
 def test_review_carries_revision_and_its_sha256(people, version):
-    review = approvals.review_submit(actor=people.reviewer, version=version, decision="approve")
+    review = approve(version, reviewer=people.reviewer)
     revision = card_for(version).current_revision
     assert review.revision_id == revision.pk
     assert review.revision_sha256 == revision.sha256 == content_sha256(FULL_CARD)
@@ -57,6 +64,66 @@ def test_review_of_content_that_changed_since_read_is_refused(people, version):
     assert review.revision.number == 3
 
 
+def test_conflict_names_the_current_revision_in_message_and_details(people, version):
+    read_sha = current_sha256(version)
+    approvals.card_update(actor=people.author, version=version, sections={"evaluation": "New."})
+    current = card_for(version).current_revision
+    with pytest.raises(Conflict) as excinfo:
+        approvals.review_submit(
+            actor=people.reviewer, version=version, decision="approve", revision_sha256=read_sha
+        )
+    assert "revision is 3" in excinfo.value.message
+    assert current.sha256 in excinfo.value.message
+    assert excinfo.value.details == {"revision": 3, "sha256": current.sha256}
+    assert not Review.objects.exists()
+    assert not AuditEvent.objects.filter(action=Action.REVIEW_SUBMITTED).exists()
+
+
+@pytest.mark.parametrize("sha", [None, ""])
+def test_approval_without_the_revision_read_is_refused(people, version, sha):
+    with pytest.raises(ValidationError) as excinfo:
+        approvals.review_submit(
+            actor=people.reviewer, version=version, decision="approve", revision_sha256=sha
+        )
+    assert "revision_sha256" in excinfo.value.message_dict
+    assert "approval must name the card revision" in str(excinfo.value)
+    assert not Review.objects.exists()
+    assert not AuditEvent.objects.filter(action=Action.REVIEW_SUBMITTED).exists()
+
+
+@pytest.mark.parametrize("sha", ["abc", "A" * 64, "0" * 63 + "\n", 42, ["x"]])
+def test_malformed_revision_sha256_is_refused(people, version, sha):
+    with pytest.raises(ValidationError) as excinfo:
+        approvals.review_submit(
+            actor=people.reviewer,
+            version=version,
+            decision="reject",
+            comment="no",
+            revision_sha256=sha,
+        )
+    assert "revision_sha256" in excinfo.value.message_dict
+    assert not Review.objects.exists()
+
+
+@pytest.mark.parametrize("decision", ["reject", "request_changes"])
+def test_objection_may_come_unbound_but_a_given_sha256_is_checked(people, version, decision):
+    read_sha = current_sha256(version)
+    approvals.card_update(actor=people.author, version=version, sections={"evaluation": "New."})
+    with pytest.raises(Conflict, match="card changed"):
+        approvals.review_submit(
+            actor=people.reviewer,
+            version=version,
+            decision=decision,
+            comment="no",
+            revision_sha256=read_sha,
+        )
+    assert not Review.objects.exists()
+    review = approvals.review_submit(
+        actor=people.reviewer, version=version, decision=decision, comment="no"
+    )
+    assert (review.revision.number, review.revision_sha256) == (3, current_sha256(version))
+
+
 def test_card_revisions_are_append_only_history(people, version):
     approvals.card_update(actor=people.author, version=version, sections={"evaluation": "v2"})
     revisions = list(CardRevision.objects.filter(card__model_version=version))
@@ -78,7 +145,11 @@ def test_no_review_outside_staging(people, model, promote, stage):
     for decision, comment in (("approve", ""), ("reject", "late objection")):
         with pytest.raises(InvalidTransition, match=f"'{stage}'"):
             approvals.review_submit(
-                actor=people.reviewer2, version=v, decision=decision, comment=comment
+                actor=people.reviewer2,
+                version=v,
+                decision=decision,
+                comment=comment,
+                revision_sha256=current_sha256(v),
             )
     assert Review.objects.count() == reviews
 
@@ -88,7 +159,7 @@ def test_no_review_of_rolled_back_version(people, model, promote):
     bad = promote(model, "1.1.0")
     services.registered_model_rollback(actor=people.release, model=model, reason="bad")
     with pytest.raises(InvalidTransition, match="'rolled_back'"):
-        approvals.review_submit(actor=people.reviewer2, version=bad, decision="approve")
+        approve(bad, reviewer=people.reviewer2)
 
 
 def test_author_cannot_reapprove_after_promotion(people, model, promote):
@@ -96,18 +167,18 @@ def test_author_cannot_reapprove_after_promotion(people, model, promote):
     v = promote(model, "1.0.0")
     author = make_user("author", "reviewer")
     with pytest.raises((InvalidTransition, NotAllowed)):
-        approvals.review_submit(actor=author, version=v, decision="approve")
+        approve(v, reviewer=author)
     assert not Review.objects.filter(reviewer=author).exists()
 
 
 def test_admin_who_edited_the_card_cannot_approve_it(people, version):
     approvals.card_update(actor=people.admin, version=version, sections={"limitations": "Admin."})
     with pytest.raises(NotAllowed, match="Authors cannot review"):
-        approvals.review_submit(actor=people.admin, version=version, decision="approve")
+        approve(version, reviewer=people.admin)
 
 
 def test_admin_may_review_others_cards(people, version):
-    review = approvals.review_submit(actor=people.admin, version=version, decision="approve")
+    review = approve(version, reviewer=people.admin)
     assert review.reviewer_username == "admin_user"
 
 
@@ -115,7 +186,7 @@ def test_version_author_superuser_cannot_approve(people, model):
     v = register(actor=people.admin, model=model, version="1.0.0")
     approvals.card_update(actor=people.author, version=v, sections=FULL_CARD)
     with pytest.raises(NotAllowed, match="Authors cannot review"):
-        approvals.review_submit(actor=people.admin, version=v, decision="approve")
+        approve(v, reviewer=people.admin)
 
 
 # --- Review input --------------------------------------------------------------------------
@@ -138,7 +209,11 @@ def test_unknown_decision_is_refused(people, version, decision):
 def test_comment_with_control_characters_is_refused(people, version):
     with pytest.raises(ValidationError):
         approvals.review_submit(
-            actor=people.reviewer, version=version, decision="approve", comment="ok\u202e"
+            actor=people.reviewer,
+            version=version,
+            decision="approve",
+            comment="ok\u202e",
+            revision_sha256=current_sha256(version),
         )
 
 
@@ -154,6 +229,77 @@ def test_card_update_refuses_unknown_sections_and_control_characters(people, ver
     with pytest.raises(ValidationError):
         approvals.card_update(actor=people.author, version=version, sections=["evaluation"])
     assert card_for(version).current_revision.number == 2
+
+
+HOSTILE_TEXT = [
+    "ok\x1b[2J\x1b[1;31mFAKE",  # ANSI escape: clears a terminal, paints forged text
+    "ok\x9b2J",  # the one-byte C1 form of the same escape
+    "ok\u202efdp.exe",  # right-to-left override
+    "ok\u2066hidden\u2069",  # bidi isolate
+    "ok\x00",
+    "ok\x08\x08forged",  # backspaces
+]
+
+
+@pytest.mark.parametrize("reason", HOSTILE_TEXT)
+def test_card_edit_reason_with_control_characters_is_refused(people, version, reason):
+    events = AuditEvent.objects.count()
+    with pytest.raises(ValidationError) as excinfo:
+        approvals.card_update(
+            actor=people.author, version=version, sections={"evaluation": "v3"}, reason=reason
+        )
+    assert "reason" in excinfo.value.message_dict
+    assert card_for(version).current_revision.number == 2
+    assert AuditEvent.objects.count() == events
+
+
+@pytest.mark.parametrize("reason", HOSTILE_TEXT)
+def test_review_request_reason_with_control_characters_is_refused(people, model, reason):
+    v = register(actor=people.author, model=model, version="2.0.0")
+    events = AuditEvent.objects.count()
+    with pytest.raises(ValidationError) as excinfo:
+        approvals.review_request(actor=people.author, version=v, reason=reason)
+    assert "reason" in excinfo.value.message_dict
+    assert card_for(v).review_requested_at is None
+    assert AuditEvent.objects.count() == events
+
+
+@pytest.mark.parametrize("comment", HOSTILE_TEXT)
+def test_review_comment_with_control_characters_is_refused(people, version, comment):
+    with pytest.raises(ValidationError) as excinfo:
+        approvals.review_submit(
+            actor=people.reviewer,
+            version=version,
+            decision="reject",
+            comment=comment,
+            revision_sha256=current_sha256(version),
+        )
+    assert "comment" in excinfo.value.message_dict
+    assert not Review.objects.exists()
+
+
+def test_reasons_may_span_lines_as_transition_reasons_do(people, version):
+    """A reason or comment may hold line breaks (as a promotion's reason may): every view
+    of the audit trail keeps it inside its own record, so it cannot forge another."""
+    text = "First line.\r\nSecond line.\tTabbed."
+    approvals.card_update(
+        actor=people.author, version=version, sections={"evaluation": "v3"}, reason=text
+    )
+    approvals.review_request(actor=people.author, version=version, reason=text)
+    approvals.review_submit(
+        actor=people.reviewer,
+        version=version,
+        decision="request_changes",
+        comment=text,
+        revision_sha256=current_sha256(version),
+    )
+    reasons = AuditEvent.objects.filter(
+        model_version=version,
+        action__in=[Action.CARD_EDITED, Action.REVIEW_REQUESTED, Action.REVIEW_SUBMITTED],
+    )
+    assert list(reasons.order_by("id").values_list("reason", flat=True))[-3:] == [text] * 3
+    with pytest.raises(ValidationError):
+        services.model_version_promote(actor=people.release, version=version, reason="x\x1b[0m")
 
 
 def test_card_of_deprecated_version_cannot_change(people, version):
@@ -204,7 +350,7 @@ def test_inbox_lists_requested_versions_oldest_first(people, model, version):
 
 
 def test_inbox_drops_reviewed_until_card_changes(people, version):
-    approvals.review_submit(actor=people.reviewer, version=version, decision="approve")
+    approve(version, reviewer=people.reviewer)
     assert list(review_inbox(user=people.reviewer)) == []
     assert list(review_inbox(user=people.reviewer2)) == [version]
     approvals.card_update(actor=people.author, version=version, sections={"evaluation": "v3"})
@@ -237,7 +383,7 @@ def test_inbox_skips_cards_the_reviewer_wrote_earlier(people, version):
 
 def test_reviews_of_lists_every_review_in_order(people, version):
     approvals.review_submit(actor=people.reviewer, version=version, decision="reject", comment="no")
-    approvals.review_submit(actor=people.reviewer2, version=version, decision="approve")
+    approve(version, reviewer=people.reviewer2)
     assert [r.reviewer_username for r in reviews_of(version)] == ["reviewer", "reviewer2"]
 
 

@@ -42,7 +42,13 @@ def _promotes(people, v) -> None:
 
 
 def _approve(user, v, decision: str = "approve", comment: str = ""):
-    return approvals.review_submit(actor=user, version=v, decision=decision, comment=comment)
+    return approvals.review_submit(
+        actor=user,
+        version=v,
+        decision=decision,
+        comment=comment,
+        revision_sha256=card_for(v).current_revision.sha256,
+    )
 
 
 def test_version_without_approval_is_refused_then_passes(people, version):

@@ -11,7 +11,7 @@ from models_app import services
 from models_app.enums import Stage
 from models_app.models import ModelVersion
 from tests.browser.conftest import sign_in
-from tests.factories import FULL_CARD, make_promotable, register
+from tests.factories import FULL_CARD, current_sha256, make_promotable, register
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -62,7 +62,11 @@ def test_author_sees_no_approve_button_and_crafted_post_is_refused(people, candi
     csrf = next(c["value"] for c in page.context.cookies() if c["name"] == "csrftoken")
     response = page.request.post(
         f"/models/fraud_detector/versions/{candidate.version}/review/",
-        form={"csrfmiddlewaretoken": csrf, "review-decision": "approve"},
+        form={
+            "csrfmiddlewaretoken": csrf,
+            "review-decision": "approve",
+            "review-revision_sha256": current_sha256(candidate),
+        },
     )
     assert response.status == 403
     assert "Refused: author may not review model cards" in response.text()

@@ -70,10 +70,19 @@ def login(cli, monkeypatch, username: str) -> str:
 
 
 def approve(cli, reviewer_token: str, model: str, version: str) -> None:
-    """The reviewer's door: the REST API with the reviewer's own token."""
+    """The reviewer's door: the REST API with the reviewer's own token (the CLI has no
+    review command). The reviewer reads the card, then approves the revision read."""
+    headers = {"Authorization": f"Token {reviewer_token}"}
+    base = f"{cli.url}/api/v1/models/{model}/versions/{version}"
+    card = requests.get(f"{base}/card/", headers=headers, timeout=30)
+    assert card.status_code == 200, card.text
     response = requests.post(
-        f"{cli.url}/api/v1/models/{model}/versions/{version}/reviews/",
-        json={"decision": "approve", "comment": "Card and metrics look right."},
+        f"{base}/reviews/",
+        json={
+            "decision": "approve",
+            "comment": "Card and metrics look right.",
+            "revision_sha256": card.json()["sha256"],
+        },
         headers={"Authorization": f"Token {reviewer_token}"},
         timeout=30,
     )

@@ -82,3 +82,27 @@ def test_audit_export_csv_defuses_spreadsheet_formulas(people, scene, login):
     reasons = {r["reason"] for r in rows}
     assert '\'=HYPERLINK("http://x","y")' in reasons
     assert not any(r.startswith("=") for r in reasons)
+
+
+def test_a_multiline_card_edit_reason_stays_inside_its_own_record(people, scene, login):
+    """Card-edit reasons may span lines, as transition reasons may; no view of the trail
+    lets a line break pass for another event."""
+    from approvals_app import services as approvals
+
+    forged = "Typo fixed.\r\n2026-01-01 00:00:00,release,version.promoted,fraud_detector"
+    approvals.card_update(
+        actor=people.author,
+        version=scene.candidate,
+        sections={"evaluation": "Fixed."},
+        reason=forged,
+    )
+    client = login(people.viewer)
+    rows = list(
+        csv.DictReader(io.StringIO(_body(client.get("/audit/export.csv?action=card.edited"))))
+    )
+    assert [r["reason"] for r in rows].count(forged) == 1
+    assert all(r["action"] == "card.edited" for r in rows)
+    events = json.loads(_body(client.get("/audit/export.json?action=card.edited")))
+    assert len(events) == len(rows)
+    html = client.get("/audit/?action=card.edited").content.decode()
+    assert '<td data-label="Why">Typo fixed.\r\n2026-01-01 00:00:00,release,' in html

@@ -2,22 +2,37 @@
 
 from __future__ import annotations
 
+import re
+
 from approvals_app.models import CardRevision, Review
 from models_app.enums import Stage
 from models_app.models import AuditEvent, ModelVersion
 from tests.dashboard.conftest import version_url
-from tests.factories import make_promotable
+from tests.factories import FULL_CARD, current_sha256, make_promotable
 
 
 def stage_of(mv) -> str:
     return ModelVersion.objects.get(pk=mv.pk).stage
 
 
+def shown_sha256(html: str) -> str:
+    """The card revision sha256 the page's review form carries (its hidden input)."""
+    match = re.search(r'<input type="hidden" name="review-revision_sha256" value="([^"]*)"', html)
+    assert match, "the review form carries no revision sha256"
+    return match.group(1)
+
+
 def test_review_approve_records_review_and_confirms(people, scene, login):
     client = login(people.reviewer)
+    sha = shown_sha256(client.get(version_url(scene.candidate)).content.decode())
+    assert sha == current_sha256(scene.candidate)
     response = client.post(
         version_url(scene.candidate, "review/"),
-        {"review-decision": "approve", "review-comment": "Looks right."},
+        {
+            "review-decision": "approve",
+            "review-comment": "Looks right.",
+            "review-revision_sha256": sha,
+        },
         follow=True,
     )
     assert response.status_code == 200
@@ -63,7 +78,10 @@ def test_author_approving_own_version_is_refused(people, scene, login):
     page = client.get(version_url(scene.candidate)).content.decode()
     assert 'id="review-form"' not in page
     assert "You are this version's author, so you cannot review it." in page
-    response = client.post(version_url(scene.candidate, "review/"), {"review-decision": "approve"})
+    response = client.post(
+        version_url(scene.candidate, "review/"),
+        {"review-decision": "approve", "review-revision_sha256": current_sha256(scene.candidate)},
+    )
     assert response.status_code == 403
     assert "Refused: author may not review model cards" in response.content.decode()
     assert not Review.objects.filter(model_version=scene.candidate).exists()
@@ -77,11 +95,76 @@ def test_reviewer_of_own_card_revision_is_refused(people, scene, login):
         actor=people.admin, version=scene.candidate, sections={"limitations": "New text."}
     )
     response = login(people.admin).post(
-        version_url(scene.candidate, "review/"), {"review-decision": "approve"}
+        version_url(scene.candidate, "review/"),
+        {"review-decision": "approve", "review-revision_sha256": current_sha256(scene.candidate)},
     )
     assert response.status_code == 403
     assert "Authors cannot review their own version or card revision." in response.content.decode()
     assert not Review.objects.filter(model_version=scene.candidate).exists()
+
+
+def test_card_edited_between_reading_and_approving_is_refused_and_shows_the_new_revision(
+    people, scene, login
+):
+    from approvals_app import services as approvals
+
+    client = login(people.reviewer)
+    read = shown_sha256(client.get(version_url(scene.candidate)).content.decode())
+    approvals.card_update(
+        actor=people.author, version=scene.candidate, sections={"evaluation": "Swapped numbers."}
+    )
+    current = current_sha256(scene.candidate)
+    response = client.post(
+        version_url(scene.candidate, "review/"),
+        {"review-decision": "approve", "review-revision_sha256": read},
+    )
+    assert response.status_code == 409
+    html = response.content.decode()
+    assert "The card changed since it was read: the current revision is 3" in html
+    assert current in html
+    assert not Review.objects.filter(model_version=scene.candidate).exists()
+    # The page now shows revision 3, and its form is bound to revision 3.
+    assert "Swapped numbers." in html
+    assert "Your review of card revision 3" in html
+    assert shown_sha256(html) == current
+    response = client.post(
+        version_url(scene.candidate, "review/"),
+        {"review-decision": "approve", "review-revision_sha256": shown_sha256(html)},
+    )
+    assert response.status_code == 302
+    review = Review.objects.get(model_version=scene.candidate)
+    assert (review.revision.number, review.revision_sha256) == (3, current)
+
+
+def test_approval_posted_without_the_revision_read_is_refused(people, scene, login):
+    response = login(people.reviewer).post(
+        version_url(scene.candidate, "review/"), {"review-decision": "approve"}
+    )
+    assert response.status_code == 400
+    assert "An approval must name the card revision it approves" in response.content.decode()
+    assert not Review.objects.filter(model_version=scene.candidate).exists()
+
+
+def test_card_edit_reason_with_terminal_escape_is_refused(people, scene, login):
+    response = login(people.author).post(
+        version_url(scene.candidate, "card/"),
+        {**FULL_CARD, "evaluation": "New.", "reason": "fix\x1b[2J\x1b[32mapproved by admin"},
+    )
+    assert response.status_code == 400
+    assert "reason contains a control or bidirectional-override character (U+001B)" in (
+        response.content.decode()
+    )
+    assert CardRevision.objects.filter(card__model_version=scene.candidate).count() == 2
+
+
+def test_review_request_reason_with_bidi_override_is_refused(people, scene, login):
+    before = AuditEvent.objects.count()
+    response = login(people.author).post(
+        version_url(scene.candidate, "request-review/"), {"request-reason": "see \u202egnp.exe"}
+    )
+    assert response.status_code == 400
+    assert "(U+202E)" in response.content.decode()
+    assert AuditEvent.objects.count() == before
 
 
 def test_promote_failing_version_shows_each_failed_guard(people, scene, login):

@@ -68,7 +68,10 @@ def test_ingest_twice_changes_nothing(people, mirrored, model):
         lambda p, m, v: services.policy_update(actor=p.admin, model=m, required_approvals=2),
         lambda p, m, v: approvals.card_update(actor=p.admin, version=v, sections=FULL_CARD),
         lambda p, m, v: approvals.review_request(actor=p.admin, version=v),
-        lambda p, m, v: approvals.review_submit(actor=p.reviewer2, version=v, decision="approve"),
+        # A mirrored entry has no card here: any well-formed sha256 reaches the refusal.
+        lambda p, m, v: approvals.review_submit(
+            actor=p.reviewer2, version=v, decision="approve", revision_sha256="0" * 64
+        ),
     ],
     ids=[
         "model_update",

@@ -244,7 +244,11 @@ def test_central_registry_refuses_to_change_a_synced_entry(central, people, mode
         ("PATCH", f"{base}/", {"description": "edited centrally"}),
         ("POST", f"{base}/versions/", {"version": "9.0.0"}),
         ("PUT", f"{base}/versions/1.1.0/card/", {"sections": {"limitations": "x"}}),
-        ("POST", f"{base}/versions/1.1.0/reviews/", {"decision": "approve"}),
+        (
+            "POST",
+            f"{base}/versions/1.1.0/reviews/",
+            {"decision": "approve", "revision_sha256": "0" * 64},
+        ),
     ):
         response = central.api(method, path, json=body)
         assert response.status_code == 409, (path, response.text)

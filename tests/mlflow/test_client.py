@@ -16,7 +16,7 @@ from mlflow_app.models import DeletedModel, DeletedVersion
 from models_app import selectors, services
 from models_app.enums import Action, Stage
 from models_app.models import AuditEvent, ModelVersion, RegisteredModel
-from tests.factories import FULL_CARD, make_promotable
+from tests.factories import FULL_CARD, approve, make_promotable
 
 
 def _code(exc_info) -> str:
@@ -243,7 +243,7 @@ def test_client_transition_refused_by_guards_then_accepted_after_review(mlflow, 
 
     approvals.card_update(actor=people.author, version=mv, sections=FULL_CARD)
     approvals.review_request(actor=people.author, version=mv)
-    approvals.review_submit(actor=people.reviewer, version=mv, decision="approve")
+    approve(mv, reviewer=people.reviewer)
     promoted = release.transition_model_version_stage(
         "fraud_scorer", "1", "Production", archive_existing_versions=True
     )

@@ -18,7 +18,7 @@ from models_app import services
 from models_app.exceptions import NotAllowed
 from models_app.models import AuditEvent
 from models_app.permissions import RULES, can
-from tests.factories import FULL_CARD, make_promotable, make_user, register
+from tests.factories import FULL_CARD, approve, make_promotable, make_user, register
 
 ROLES = ["viewer", "contributor", "contributor_other_team", "reviewer", "release_manager", "admin"]
 
@@ -92,7 +92,7 @@ def _prepare(action: str, w: World) -> Callable:
         v = w.staging()
         approvals.card_update(actor=w.maker, version=v, sections=FULL_CARD)
         approvals.review_request(actor=w.maker, version=v)
-        return lambda actor: approvals.review_submit(actor=actor, version=v, decision="approve")
+        return lambda actor: approve(v, reviewer=actor)
     if action == "promote":
         v = w.approved()
         return lambda actor: services.model_version_promote(actor=actor, version=v, reason="r")

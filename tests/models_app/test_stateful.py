@@ -41,7 +41,7 @@ from models_app import selectors, services
 from models_app.enums import Stage
 from models_app.exceptions import GuardsFailed, InvalidTransition, NotAllowed
 from models_app.models import ModelVersion
-from tests.factories import FULL_CARD, make_model, make_user
+from tests.factories import FULL_CARD, current_sha256, make_model, make_user
 
 THRESHOLD = 0.5
 _names = itertools.count(1)
@@ -165,7 +165,13 @@ class RegistryMachine(RuleBasedStateMachine):
     def review(self, v: ModelVersion, reviewer: str, decision: str) -> None:
         actor = self._user(reviewer)
         try:
-            approvals.review_submit(actor=actor, version=v, decision=decision, comment="c")
+            approvals.review_submit(
+                actor=actor,
+                version=v,
+                decision=decision,
+                comment="c",
+                revision_sha256=current_sha256(v),
+            )
         except InvalidTransition:
             assert self.stage[v.pk] != Stage.STAGING
         except NotAllowed:

@@ -174,18 +174,18 @@ def drive_every_event_type(people, model) -> None:
     """
     from approvals_app import services as approvals
     from models_app import services
-    from tests.factories import FULL_CARD, register
+    from tests.factories import FULL_CARD, approve, register
 
     services.policy_update(actor=people.admin, model=model, required_approvals=1, reason="r")
     first = register(actor=people.author, model=model, version="1.0.0")
     approvals.card_update(actor=people.author, version=first, sections=FULL_CARD)
     approvals.review_request(actor=people.author, version=first)
-    approvals.review_submit(actor=people.reviewer, version=first, decision="approve")
+    approve(first, reviewer=people.reviewer)
     services.model_version_promote(actor=people.release, version=first, reason="first release")
     second = register(actor=people.author, model=model, version="1.1.0")
     approvals.card_update(actor=people.author, version=second, sections=FULL_CARD)
     approvals.review_request(actor=people.author, version=second)
-    approvals.review_submit(actor=people.reviewer, version=second, decision="approve")
+    approve(second, reviewer=people.reviewer)
     services.model_version_promote(actor=people.release, version=second, reason="better")
     services.registered_model_rollback(actor=people.release, model=model, reason="latency")
     services.model_version_deprecate(actor=people.release, version=second, reason="retired")

@@ -24,6 +24,7 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from approvals_app import selectors as approval_selectors
 from approvals_app import services as approvals
 from approvals_app.models import Decision
 from models_app import services
@@ -345,7 +346,11 @@ class Command(BaseCommand):
 
         def approve(mv, reviewer, comment: str) -> None:
             approvals.review_submit(
-                actor=reviewer, version=mv, decision=Decision.APPROVE, comment=comment
+                actor=reviewer,
+                version=mv,
+                decision=Decision.APPROVE,
+                comment=comment,
+                revision_sha256=approval_selectors.card_for(mv).current_revision.sha256,
             )
 
         # 1.0.0: the first production model.
@@ -520,6 +525,7 @@ class Command(BaseCommand):
                 version=mv,
                 decision=Decision.APPROVE,
                 comment="Back-test and guard-rails look right.",
+                revision_sha256=approval_selectors.card_for(mv).current_revision.sha256,
             )
             return services.model_version_promote(actor=rm, version=mv, reason=reason)
 
