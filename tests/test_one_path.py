@@ -100,7 +100,11 @@ def _record(mv_new: ModelVersion, mv_old: ModelVersion, since: int) -> dict:
             e.reason,
             sorted(e.payload),
         )
-        for e in AuditEvent.objects.filter(pk__gt=since).order_by("id")
+        # The model's events only: the API and MLflow doors also record the token they
+        # sign in with (token.created), which is about the caller, not the promotion.
+        for e in AuditEvent.objects.filter(pk__gt=since, registered_model__isnull=False).order_by(
+            "id"
+        )
     ]
     history = [
         (h.history_username, h.history_change_reason, h.stage)

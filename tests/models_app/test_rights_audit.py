@@ -110,7 +110,10 @@ def test_saves_that_change_no_right_record_nothing(db, client):
     user.save()
     user.last_login = timezone.now()
     user.save(update_fields=["last_login"])
-    assert client.login(username="frank", password="new-password")  # updates last_login
+    signed_in = client.post(  # a real sign-in, which updates last_login
+        "/accounts/login/", {"username": "frank", "password": "new-password"}
+    )
+    assert signed_in.status_code == 302
     user.groups.add(Group.objects.get(name="reviewer"))  # already a member
     user.groups.remove(Group.objects.get(name="viewer"))  # never was
     User.objects.get(pk=user.pk).save()
