@@ -87,7 +87,7 @@ def _split_and(text: str) -> list[str]:
 
 
 def _unquote_string(raw: str) -> str | None:
-    match = _STRING_RE.match(raw.strip())
+    match = _STRING_RE.fullmatch(raw.strip())
     if not match:
         return None
     if match["s"] is not None:
@@ -130,7 +130,7 @@ def parse_filter(text: str | None) -> list[dict]:
         else:
             value = _unquote_string(raw)
             if value is None:
-                if _NUMBER_RE.match(raw.strip()):
+                if _NUMBER_RE.fullmatch(raw.strip()):
                     value = int(raw.strip())
                 else:
                     raise SearchError(
@@ -142,7 +142,11 @@ def parse_filter(text: str | None) -> list[dict]:
 
 
 def like_to_regex(pattern: str) -> str:
-    """SQL LIKE (% any run, _ one character) as an anchored regular expression."""
+    """SQL LIKE (% any run, _ one character) as an anchored regular expression.
+
+    Anchored with \\A and \\Z, which PostgreSQL and Python (SQLite's REGEXP) both read as
+    the ends of the text; "$" would also match before a final newline in Python.
+    """
     out = []
     for char in pattern:
         if char == "%":
@@ -151,7 +155,7 @@ def like_to_regex(pattern: str) -> str:
             out.append(".")
         else:
             out.append(re.escape(char))
-    return "^" + "".join(out) + "$"
+    return r"\A" + "".join(out) + r"\Z"
 
 
 class _Bind:
@@ -266,7 +270,7 @@ def _version_q(clauses: list[dict], bind: _Bind) -> Q:
         elif key == "version_number":
             if op in LIST_OPS:
                 raise SearchError("version_number compares with =, !=, <, <=, >, >=.")
-            if isinstance(value, str) and _NUMBER_RE.match(value):
+            if isinstance(value, str) and _NUMBER_RE.fullmatch(value):
                 value = int(value)
             if not isinstance(value, int) or op not in NUMERIC_OPS:
                 raise SearchError("version_number compares with a whole number.")

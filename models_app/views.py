@@ -250,7 +250,7 @@ def model_list(request):
 def get_model_or_404(name: str) -> RegisteredModel:
     # A name that could never be valid (NUL, control characters) is simply not found;
     # PostgreSQL would refuse a NUL in the query with an error.
-    if not MODEL_NAME_RE.match(name):
+    if not MODEL_NAME_RE.fullmatch(name):
         raise Http404("No model by that name.")
     try:
         return selectors.model_get(name=name)
