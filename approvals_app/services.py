@@ -174,7 +174,8 @@ def review_submit(
     reviewer read (400 without it): it then counts only if that is still the current
     revision. A reject or change request may come without it, since an objection to a
     newer revision can only block, never let anything through; when given, it is checked
-    all the same. Refused outside staging (409), for the version's or revision's author
+    all the same. Refused for a user without the reviewer's permission (403, checked
+    first), outside staging (409), for the version's or revision's author
     (403), and when `revision_sha256` names content other than the current revision (409,
     with the current revision's number and sha256 in the message and the details).
     """
@@ -204,11 +205,12 @@ def review_submit(
     if errors:
         raise ValidationError(errors)
     mv = _lock(version)
+    # Permission first: a user who may not review learns nothing from the refusal.
+    require_permission(actor, "review.submit", mv)
     if mv.stage != Stage.STAGING:
         raise InvalidTransition(
             f"Reviews are taken only while a version is in staging; {mv} is in '{mv.stage}'."
         )
-    require_permission(actor, "review.submit", mv)
     card = ModelCard.objects.select_related("current_revision").get(model_version=mv)
     revision = card.current_revision
     # Whoever wrote any revision of the card is an author of what is being approved, not

@@ -52,7 +52,7 @@ DEPRECATABLE = (Stage.STAGING, Stage.ARCHIVED, Stage.ROLLED_BACK)
 
 def get_version_or_404(name: str, version: str) -> ModelVersion:
     model = get_model_or_404(name)
-    if not SEMVER_RE.match(version):
+    if not SEMVER_RE.fullmatch(version):
         raise Http404(f"{name} has no version by that name.")
     try:
         return model_selectors.version_get(model=model, version=version)

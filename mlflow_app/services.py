@@ -229,13 +229,13 @@ def model_version_delete(
         raise NotFound(
             f"Model Version (name={mv.registered_model.name}, version={mv.number}) not found"
         )
+    require_permission(actor, "version.deprecate", mv)
     if mv.stage == Stage.PRODUCTION or mv.promoted_at is not None:
         raise Conflict(
             f"Cannot delete {mv.registered_model.name} version {mv.number} ({mv.version}): it "
             "was in production, and nothing that was ever in production is deleted (it is the "
             "rollback path and the audit evidence). Archive it instead."
         )
-    require_permission(actor, "version.deprecate", mv)
     if mv.stage != Stage.DEPRECATED:
         mv = core.model_version_deprecate(actor=actor, version=mv, reason=reason)
     for alias in ModelAlias.objects.filter(model_version=mv):
@@ -256,14 +256,14 @@ def validate_alias(alias: object, *, setting: bool) -> str:
     """MLflow's alias rules: letters, digits, '_' and '-'; 'latest' and 'vN' are reserved."""
     if not isinstance(alias, str) or not alias:
         raise ValidationError("Registered model alias name cannot be empty.")
-    if not ALIAS_RE.match(alias) or len(alias) > ALIAS_MAX:
+    if not ALIAS_RE.fullmatch(alias) or len(alias) > ALIAS_MAX:
         raise ValidationError(
             f"Invalid alias name: '{alias[:80]}'. Names may only contain alphanumerics, "
             f"underscores (_), and dashes (-), at most {ALIAS_MAX} characters."
         )
     if setting and alias.lower() == "latest":
         raise ValidationError("'latest' alias name (case insensitive) is reserved.")
-    if setting and ALIAS_VERSION_RE.match(alias):
+    if setting and ALIAS_VERSION_RE.fullmatch(alias):
         raise ValidationError(f"Version alias name '{alias}' is reserved.")
     return alias
 
@@ -283,15 +283,15 @@ def alias_reason(alias: str, reason: str | None = None) -> str:
     return reason or f"set alias {alias} through the MLflow door"
 
 
-def _require_alias_permission(actor, mv: ModelVersion) -> None:
+def _require_alias_permission(actor, model: RegisteredModel) -> None:
     # Aliases are how MLflow projects name what they deploy, so the model's own team and
     # release managers may move them; nobody else.
-    if can(actor, "model.change", mv.registered_model) or can(actor, "version.promote", mv):
+    if can(actor, "model.change", model) or can(actor, "version.promote", model):
         return
     name = actor.get_username() if actor is not None else "anonymous"
     raise NotAllowed(
-        f"{name} may not set aliases of {mv.registered_model.name}: only members of team "
-        f"'{mv.registered_model.team}' and release managers may."
+        f"{name} may not set aliases of {model.name}: only members of team "
+        f"'{model.team}' and release managers may."
     )
 
 
@@ -329,8 +329,8 @@ def alias_set(
         protected_alias_set(actor=actor, version=version, alias=alias, reason=reason)
         return None
     model = _lock(version.registered_model_id)
+    _require_alias_permission(actor, model)
     mv = selectors.version_by_pk(pk=version.pk)
-    _require_alias_permission(actor, mv)
     row = ModelAlias.objects.filter(registered_model=model, alias=alias).first()
     previous = None
     if row is None:
@@ -383,6 +383,9 @@ def alias_delete(*, actor, model: RegisteredModel, alias: str) -> None:
             "it or roll the model back (dashboard, REST API or modelreg)."
         )
     model = _lock(model.pk)
+    # Permission before the lookup: whether the alias exists is no answer to give a user
+    # who may not remove it.
+    _require_alias_permission(actor, model)
     row = (
         ModelAlias.objects.select_related("model_version__registered_model__team")
         .filter(registered_model=model, alias=alias)
@@ -390,5 +393,4 @@ def alias_delete(*, actor, model: RegisteredModel, alias: str) -> None:
     )
     if row is None:
         return
-    _require_alias_permission(actor, row.model_version)
     _alias_remove(actor=actor, alias=row)

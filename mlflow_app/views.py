@@ -40,6 +40,8 @@ from .models import ModelAlias
 logger = logging.getLogger(__name__)
 
 DEFAULT_REASON = "transition-stage via MLflow API"
+# The permission of a stage change to the stage a version already shows (a no-op).
+NO_CHANGE_PERMISSIONS = {"Production": "version.promote", "Archived": "version.archive"}
 MODELS_PAGE_DEFAULT, MODELS_PAGE_MAX = 100, 1000
 VERSIONS_PAGE_DEFAULT, VERSIONS_PAGE_MAX = 10_000, 200_000
 
@@ -448,11 +450,10 @@ def transition_stage(request, actor, p: Params):
     reason = p.str("reason") or p.str("comment") or DEFAULT_REASON
     current = wire.STAGE_TO_MLFLOW[mv.stage]
     if target == current:
-        # Nothing to change, but only for someone who could have made the change: a caller
-        # without the right gets the same 403 whatever stage the version is in.
-        action = "version.promote" if target == "Production" else "version.archive"
-        if target in ("Production", "Archived"):
-            require_permission(actor, action, mv)
+        # Nothing to change, but only for a user who could have made the change: as the
+        # services do, the permission comes before anything the stage would tell.
+        if target in NO_CHANGE_PERMISSIONS:
+            require_permission(actor, NO_CHANGE_PERMISSIONS[target], mv)
         return {"model_version": fresh_version(mv)}
     if target == "Production":
         mv = core.model_version_promote(actor=actor, version=mv, reason=reason)

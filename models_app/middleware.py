@@ -13,7 +13,7 @@ class RequestIdMiddleware:
 
     def __call__(self, request):
         given = request.headers.get("X-Request-ID", "")
-        token = set_request_id(given if _SAFE_ID.match(given) else None)
+        token = set_request_id(given if _SAFE_ID.fullmatch(given) else None)
         request_token = set_request(request)
         try:
             request.request_id = get_request_id()

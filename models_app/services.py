@@ -8,6 +8,7 @@ queue (PostgreSQL: SELECT … FOR UPDATE; SQLite: the immediate write transactio
 
 from __future__ import annotations
 
+import re
 from contextvars import ContextVar
 from typing import Any
 
@@ -36,9 +37,12 @@ from .validators import (
     validate_sha256,
     validate_tags,
     validate_thresholds,
+    validate_visible_text,
 )
 
 REASON_MAX = 2000
+# A version's number as a rollback target (SemVer labels always hold dots).
+VERSION_NUMBER_RE = re.compile(r"[0-9]{1,18}")
 
 
 def _require_reason(reason: object) -> str:
@@ -135,6 +139,8 @@ def team_create(*, actor, name: str, slug: str, description: str = "") -> Team:
     _collect(
         errors, "name", validate_plain_text, name, field="name", max_length=100, multiline=False
     )
+    if isinstance(name, str) and "name" not in errors:  # the MLflow door finds teams by name
+        _collect(errors, "name", validate_visible_text, name, field="name")
     _collect(
         errors,
         "description",
@@ -170,6 +176,7 @@ def team_update(
     before = {"name": team.name, "description": team.description}
     if name is not None:
         validate_plain_text(name, field="name", max_length=100, multiline=False)
+        validate_visible_text(name, field="name")
         team.name = name
     if description is not None:
         validate_plain_text(description, field="description", max_length=10000, multiline=True)
@@ -540,6 +547,10 @@ def model_version_attach_artifact(
 
 
 # --- Transitions ---------------------------------------------------------------------------
+#
+# Each transition locks the model, then checks the actor's permission, and only then reads
+# the stage or looks up a target: a user without the permission gets the same 403 whatever
+# the version's stage or the target, and so learns nothing from the refusal.
 
 
 def _locked_version(version: ModelVersion) -> ModelVersion:
@@ -585,9 +596,9 @@ def model_version_promote(*, actor, version: ModelVersion, reason: str) -> Model
     """
     reason = _require_reason(reason)
     mv = _locked_version(version)
+    require_permission(actor, "version.promote", mv)
     if not can_proceed(mv.promote):
         raise _refuse_stage(mv, "promote", "staging")
-    require_permission(actor, "version.promote", mv)
     results = selectors.promotion_checks(version=mv)
     failures = [r for r in results if not r.passed]
     if failures:
@@ -619,9 +630,9 @@ def model_version_promote(*, actor, version: ModelVersion, reason: str) -> Model
 def model_version_archive(*, actor, version: ModelVersion, reason: str) -> ModelVersion:
     reason = _require_reason(reason)
     mv = _locked_version(version)
+    require_permission(actor, "version.archive", mv)
     if not can_proceed(mv.archive):
         raise _refuse_stage(mv, "archive", "staging or production")
-    require_permission(actor, "version.archive", mv)
     return _transition(mv, "archive", actor=actor, reason=reason, action=Action.VERSION_ARCHIVED)
 
 
@@ -630,9 +641,9 @@ def model_version_deprecate(*, actor, version: ModelVersion, reason: str) -> Mod
     """Retire a version for good; never straight from production."""
     reason = _require_reason(reason)
     mv = _locked_version(version)
+    require_permission(actor, "version.deprecate", mv)
     if not can_proceed(mv.deprecate):
         raise _refuse_stage(mv, "deprecate", "staging, archived or rolled_back")
-    require_permission(actor, "version.deprecate", mv)
     return _transition(
         mv, "deprecate", actor=actor, reason=reason, action=Action.VERSION_DEPRECATED
     )
@@ -644,15 +655,26 @@ def registered_model_rollback(
 ) -> ModelVersion:
     """Take the production version out (→ rolled_back) and restore an earlier one.
 
-    The target is `to_version`, or by default the last known good version: the most
-    recently archived one that had been in production. Both moves happen in one
-    transaction. Returns the restored version.
+    The target is `to_version` (a SemVer label, or a version's number: no label is digits
+    only), or by default the last known good version: the most recently archived one that
+    had been in production. Both moves happen in one transaction. Returns the restored
+    version. The permission is checked before the target is looked up, so that a user
+    without it learns nothing about the model's versions from the refusal.
     """
     reason = _require_reason(reason)
+    if to_version is not None:
+        try:
+            validate_plain_text(to_version, field="to_version", max_length=200, multiline=False)
+        except ValidationError as exc:
+            raise ValidationError({"to_version": exc.messages}) from exc
     model = _lock_model(model.pk)
+    require_permission(actor, "model.rollback", model)
     current = selectors.production_version(model=model)
     if to_version is not None:
-        target = selectors.version_list(model=model).filter(version=to_version).first()
+        if VERSION_NUMBER_RE.fullmatch(to_version):
+            target = selectors.version_by_number(model=model, number=int(to_version))
+        else:
+            target = selectors.version_list(model=model).filter(version=to_version).first()
         if target is None:
             raise NotFound(f"{model.name} has no version {to_version}.")
     else:
@@ -678,7 +700,6 @@ def registered_model_rollback(
             "must be an archived version that was in production before.",
             details={"transition": "rollback", "stage": target.stage},
         )
-    require_permission(actor, "model.rollback", model)
     _transition(
         current,
         "roll_back",

@@ -16,6 +16,8 @@ from urllib.parse import unquote_to_bytes, urlsplit
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
+# Each pattern is applied with fullmatch: with match, "$" also matches before a trailing
+# newline, so "fraud_detector\n" would pass for a second name that looks the same.
 MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
 # The regular expression published with SemVer 2.0.0 (semver.org, "Is there a suggested
@@ -37,7 +39,7 @@ METRICS_MAX = 200
 
 
 def validate_model_name(name: object) -> str:
-    if not isinstance(name, str) or not MODEL_NAME_RE.match(name):
+    if not isinstance(name, str) or not MODEL_NAME_RE.fullmatch(name):
         raise ValidationError(
             "A model name is 1 to 100 characters of letters, digits, '_', '.' and '-', "
             "starting with a letter or digit.",
@@ -61,6 +63,35 @@ def validate_plain_text(value: object, *, field: str, max_length: int, multiline
             raise ValidationError(
                 f"{field} contains a control or bidirectional-override character "
                 f"(U+{ord(char):04X}).",
+                code="invalid_character",
+            )
+        if category == "Cs":
+            # Only a JSON escape can carry half of a surrogate pair; no database stores it.
+            raise ValidationError(
+                f"{field} contains an unpaired surrogate (U+{ord(char):04X}).",
+                code="invalid_character",
+            )
+    return value
+
+
+# Characters that show as nothing or that reorder text: control characters, format
+# characters (zero-width space and joiners U+200B-U+200D, marks U+200E/F, bidi controls,
+# word joiner and invisible operators U+2060-U+2064, BOM U+FEFF, soft hyphen U+00AD),
+# line and paragraph separators and surrogates; and the letters and mark that draw nothing
+# (combining grapheme joiner, Hangul fillers).
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+_INVISIBLE_OTHERS = frozenset("\u034f\u115f\u1160\u3164\uffa0")
+
+
+def validate_visible_text(value: str, *, field: str) -> str:
+    """Refuse invisible characters in a key or name, which is compared character by
+    character: "owner" followed by a zero-width space would be a second key that prints
+    exactly like "owner"."""
+    for char in value:
+        if unicodedata.category(char) in _INVISIBLE_CATEGORIES or char in _INVISIBLE_OTHERS:
+            raise ValidationError(
+                f"{field} contains an invisible or control character (U+{ord(char):04X}); "
+                "keys and names hold visible characters only.",
                 code="invalid_character",
             )
     return value
@@ -91,7 +122,7 @@ class SemVer:
                 "characters, such as 2.1.0 or 3.0.0-rc.1.",
                 code="invalid_version",
             )
-        match = SEMVER_RE.match(text)
+        match = SEMVER_RE.fullmatch(text)
         if not match:
             raise ValidationError(
                 f"'{_printable(text)}' is not a SemVer 2.0 version "
@@ -148,7 +179,7 @@ def validate_metrics(value: object) -> dict[str, float]:
         raise ValidationError(f"At most {METRICS_MAX} metrics.", code="invalid")
     clean: dict[str, float] = {}
     for name, number in value.items():
-        if not isinstance(name, str) or not METRIC_NAME_RE.match(name):
+        if not isinstance(name, str) or not METRIC_NAME_RE.fullmatch(name):
             raise ValidationError(
                 f"Metric name '{_printable(str(name))}' is not allowed: use 1 to 250 "
                 "letters, digits, spaces and '_.-/', starting with a letter, digit or '_'.",
@@ -179,6 +210,7 @@ def validate_tags(value: object) -> dict[str, str]:
         if not isinstance(key, str) or not key:
             raise ValidationError("Tag keys must be non-empty strings.", code="invalid_tag")
         validate_plain_text(key, field="A tag key", max_length=TAG_KEY_MAX, multiline=False)
+        validate_visible_text(key, field="A tag key")
         if not isinstance(text, str):
             raise ValidationError(f"Tag '{key}' must have a string value.", code="invalid_tag")
         validate_plain_text(text, field=f"Tag '{key}'", max_length=TAG_VALUE_MAX, multiline=False)

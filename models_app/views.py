@@ -250,7 +250,7 @@ def model_list(request):
 def get_model_or_404(name: str) -> RegisteredModel:
     # A name that could never be valid (NUL, control characters) is simply not found;
     # PostgreSQL would refuse a NUL in the query with an error.
-    if not MODEL_NAME_RE.match(name):
+    if not MODEL_NAME_RE.fullmatch(name):
         raise Http404("No model by that name.")
     try:
         return selectors.model_get(name=name)
@@ -325,11 +325,19 @@ def model_rollback(request, name: str):
     ]
     form = RollbackForm(request.POST, targets=targets)
     status = 400
-    if form.is_valid():
+    # Refused before the form is read, as the service refuses before it looks up the
+    # target: the answer is the same 403 whatever version was asked for.
+    refusal = None
+    try:
+        require_permission(request.user, "model.rollback", model)
+    except REFUSALS as exc:
+        refusal = exc
+    if refusal is not None:
+        status, form = add_refusal(request, None, refusal), None
+    elif form.is_valid():
         data = form.cleaned_data
         try:
             if not data["confirm"]:
-                require_permission(request.user, "model.rollback", model)
                 production = selectors.production_version(model=model)
                 return render(
                     request,

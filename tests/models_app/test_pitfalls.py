@@ -132,9 +132,9 @@ def test_promote_by_user_without_role_is_refused(people, model, who):
         ("deprecate", Stage.PRODUCTION),
     ],
 )
-def test_state_is_checked_before_permission(people, model, promote, call, stage):
-    """An unprivileged user asking for an impossible transition learns about the stage (409),
-    as `can_proceed` runs before the permission check (403)."""
+def test_permission_is_checked_before_state(people, model, promote, call, stage):
+    """An unprivileged user asking for an impossible transition gets 403 and learns nothing
+    about the stage; a permitted user gets the 409 that names it."""
     v = promote(model, "1.0.0")
     if stage == Stage.ARCHIVED:
         services.model_version_archive(actor=people.release, version=v, reason="x")
@@ -142,8 +142,10 @@ def test_state_is_checked_before_permission(people, model, promote, call, stage)
         services.model_version_archive(actor=people.release, version=v, reason="x")
         services.model_version_deprecate(actor=people.release, version=v, reason="x")
     service = getattr(services, f"model_version_{call}")
-    with pytest.raises(InvalidTransition, match=f"'{stage}'"):
+    with pytest.raises(NotAllowed):
         service(actor=people.viewer, version=v, reason="sneak")
+    with pytest.raises(InvalidTransition, match=f"'{stage}'"):
+        service(actor=people.release, version=v, reason="sneak")
 
 
 def test_rollback_by_user_without_role_is_refused(people, model, promote):
