@@ -376,16 +376,16 @@ def _alias_remove(*, actor, alias: ModelAlias, reason: str = "") -> None:
 def alias_delete(*, actor, model: RegisteredModel, alias: str) -> None:
     """Remove an alias; removing one that does not exist changes nothing (as in MLflow)."""
     validate_alias(alias, setting=False)
+    model = _lock(model.pk)
+    # Permission before the lookup: whether the alias exists, or is protected, is no answer
+    # to give a user who may not remove it.
+    _require_alias_permission(actor, model)
     if is_protected(alias):
         raise Conflict(
             f"Cannot delete the alias '{alias}' of {model.name}: it is protected and always "
             "names the version in production. To take that version out of service, archive "
             "it or roll the model back (dashboard, REST API or modelreg)."
         )
-    model = _lock(model.pk)
-    # Permission before the lookup: whether the alias exists is no answer to give a user
-    # who may not remove it.
-    _require_alias_permission(actor, model)
     row = (
         ModelAlias.objects.select_related("model_version__registered_model__team")
         .filter(registered_model=model, alias=alias)

@@ -9,7 +9,7 @@ import pytest
 from models_app import services
 from models_app.models import AuditEvent, ModelVersion
 from tests.api.conftest import error_of
-from tests.factories import register
+from tests.factories import current_sha256, register
 
 BASE = "/api/v1/models/fraud_detector"
 
@@ -103,7 +103,11 @@ def test_rollback_with_nothing_in_production_is_403_without_the_permission(
 
 def test_review_outside_staging_is_403_for_a_user_who_may_not_review(people, history, client_for):
     url = f"{BASE}/versions/1.1.0/reviews/"
-    r = client_for(people.outsider).post(url, {"decision": "approve"}, format="json")
+    body = {
+        "decision": "approve",
+        "revision_sha256": current_sha256(history.versions.get(version="1.1.0")),
+    }
+    r = client_for(people.outsider).post(url, body, format="json")
     assert r.status_code == 403
-    r = client_for(people.reviewer2).post(url, {"decision": "approve"}, format="json")
+    r = client_for(people.reviewer2).post(url, body, format="json")
     assert r.status_code == 409

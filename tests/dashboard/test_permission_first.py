@@ -9,6 +9,7 @@ import pytest
 from models_app.enums import Stage
 from models_app.models import AuditEvent, ModelVersion
 from tests.dashboard.conftest import version_url
+from tests.factories import current_sha256
 
 
 def _state():
@@ -37,7 +38,11 @@ def test_version_action_in_the_wrong_stage(people, scene, login, action, which):
 
 def test_review_outside_staging_is_403_for_a_user_who_may_not_review(people, scene, login):
     url = version_url(scene.production, "review/")
-    data = {"review-decision": "approve", "review-comment": ""}
+    data = {
+        "review-decision": "approve",
+        "review-comment": "",
+        "review-revision_sha256": current_sha256(scene.production),
+    }
     assert login(people.viewer).post(url, data).status_code == 403
     assert login(people.reviewer2).post(url, data).status_code == 409
 

@@ -15,7 +15,7 @@ from models_app import services
 from models_app.enums import Stage
 from models_app.exceptions import Conflict, InvalidTransition, NotAllowed, NotFound
 from models_app.models import AuditEvent, ModelVersion
-from tests.factories import register
+from tests.factories import current_sha256, register
 
 
 @pytest.fixture
@@ -139,9 +139,19 @@ def test_rollback_target_with_nul_is_400_not_a_database_error(people, history):
 def test_review_outside_staging_is_403_for_a_user_who_may_not_review(people, history):
     for version in (history.production, history.archived, history.deprecated):
         with pytest.raises(NotAllowed):
-            approvals.review_submit(actor=people.outsider, version=version, decision="approve")
+            approvals.review_submit(
+                actor=people.outsider,
+                version=version,
+                decision="approve",
+                revision_sha256=current_sha256(version),
+            )
         with pytest.raises(InvalidTransition):
-            approvals.review_submit(actor=people.reviewer2, version=version, decision="approve")
+            approvals.review_submit(
+                actor=people.reviewer2,
+                version=version,
+                decision="approve",
+                revision_sha256=current_sha256(version),
+            )
 
 
 def test_mlflow_delete_of_a_once_production_version_is_403_without_the_permission(people, history):
@@ -153,11 +163,12 @@ def test_mlflow_delete_of_a_once_production_version_is_403_without_the_permissio
 
 
 def test_mlflow_alias_delete_is_403_whether_or_not_the_alias_exists(people, history):
-    mlflow_services.alias_set(actor=people.author, version=history.production, alias="champion")
-    for alias in ("champion", "no_such_alias"):
+    mlflow_services.alias_set(actor=people.author, version=history.production, alias="shadow")
+    # A protected alias too: that it is protected is no answer for someone who may not act.
+    for alias in ("shadow", "no_such_alias", "champion"):
         with pytest.raises(NotAllowed):
             mlflow_services.alias_delete(actor=people.outsider, model=history.model, alias=alias)
-    assert mlflow_services.ModelAlias.objects.filter(alias="champion").exists()
+    assert mlflow_services.ModelAlias.objects.filter(alias="shadow").exists()
     mlflow_services.alias_delete(actor=people.author, model=history.model, alias="no_such_alias")
-    mlflow_services.alias_delete(actor=people.author, model=history.model, alias="champion")
+    mlflow_services.alias_delete(actor=people.author, model=history.model, alias="shadow")
     assert not mlflow_services.ModelAlias.objects.exists()
