@@ -95,7 +95,11 @@ class Review(PreparedWrites):
 
     class Meta:
         ordering = ["created_at", "id"]
-        indexes = [models.Index(fields=["model_version", "revision"], name="review_by_revision")]
+        indexes = [
+            models.Index(fields=["model_version", "revision"], name="review_by_revision"),
+            # A version's reviews, oldest first, paged by (created_at, id).
+            models.Index(fields=["model_version", "created_at", "id"], name="review_keyset"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.reviewer_username} {self.decision} {self.model_version}"

@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from models_app.api.filters import _one
-from models_app.api.views import errors, model_or_404, paginate, paginated
+from models_app.api.views import errors, model_or_404, page_params, paginate, paginated
 from models_app.exceptions import NotFound
 
 from . import services
@@ -91,22 +91,29 @@ class RegistryListView(APIView):
     """The team registries that push to this catalog."""
 
     @extend_schema(
-        operation_id="federation_registries", responses={200: paginated(RegistryOutput), **errors()}
+        operation_id="federation_registries",
+        parameters=page_params(),
+        responses={200: paginated(RegistryOutput), **errors(400)},
     )
     def get(self, request):
-        from models_app.models import RegisteredModel
-
-        qs = OriginRegistry.objects.order_by("name")
-        counts = dict(
-            RegisteredModel.objects.exclude(origin="")
-            .values_list("origin")
-            .annotate(n=Count("id"))
-            .values_list("origin", "n")
+        return paginate(
+            self, request, OriginRegistry.objects.all(), RegistryOutput, ("name",), each=_counted
         )
-        page = list(qs)
-        for registry in page:
-            registry.n_models = counts.get(registry.name, 0)
-        return paginate(self, request, page, RegistryOutput)
+
+
+def _counted(registries: list[OriginRegistry]) -> None:
+    """Each registry's number of mirrored models, for this page's registries only."""
+    from models_app.models import RegisteredModel
+
+    counts = dict(
+        RegisteredModel.objects.filter(origin__in=[r.name for r in registries])
+        .order_by()
+        .values_list("origin")
+        .annotate(n=Count("id"))
+        .values_list("origin", "n")
+    )
+    for registry in registries:
+        registry.n_models = counts.get(registry.name, 0)
 
 
 class MirroredCardOutput(serializers.Serializer):
@@ -214,18 +221,18 @@ class MirroredAuditView(APIView):
 
     @extend_schema(
         operation_id="federation_audit",
-        parameters=[
+        parameters=page_params(
             OpenApiParameter("origin", str),
             OpenApiParameter("model", str, description="The model's name at its origin."),
             OpenApiParameter("action", str),
-        ],
+        ),
         responses={200: paginated(MirroredAuditOutput), **errors(400)},
     )
     def get(self, request):
-        qs = MirroredAuditEvent.objects.order_by("origin", "origin_id")
+        qs = MirroredAuditEvent.objects.all()
         params = request.query_params
         for key, field in (("origin", "origin"), ("model", "model_name"), ("action", "action")):
             value = _one(params, key)
             if value:
                 qs = qs.filter(**{field: value})
-        return paginate(self, request, qs, MirroredAuditOutput)
+        return paginate(self, request, qs, MirroredAuditOutput, ("origin", "origin_id"))

@@ -84,7 +84,8 @@ class Client:
         return decode(self.request(method, path, json=body, **kwargs))
 
     def paginate(self, path: str, params: dict | None = None) -> Iterator[dict]:
-        """Yield the items of a list endpoint page by page (DRF's {count, next, results}).
+        """Yield the items of a list endpoint page by page, following each `next` cursor link
+        ({next, previous, results}) until it is null.
 
         Only the query string of each `next` link is used, against our own base URL: the
         token is never sent to a host taken from an answer, and a proxy that rewrites the

@@ -229,7 +229,15 @@ class ModelVersion(FSMModelMixin, PreparedWrites):
             models.CheckConstraint(condition=Q(number__gte=1), name="modelversion_number_positive"),
         ]
         indexes = [
-            models.Index(fields=["registered_model", "precedence"], name="modelversion_order"),
+            # The versions list, newest precedence first, paged by (precedence, id).
+            models.Index(
+                fields=["registered_model", "precedence", "id"], name="modelversion_keyset"
+            ),
+            # The versions list filtered by stage, in the same order.
+            models.Index(
+                fields=["registered_model", "stage", "precedence", "id"],
+                name="modelversion_stage_keyset",
+            ),
             # The production lookup, and the MLflow door's highest number per stage: one
             # probe at the end of the (model, stage) range, however many versions there are.
             models.Index(
@@ -421,6 +429,10 @@ class AuditEvent(PreparedWrites):
         indexes = [
             models.Index(fields=["registered_model", "-created_at"], name="audit_by_model"),
             models.Index(fields=["model_version", "-created_at"], name="audit_by_version"),
+            # The audit lists, newest first, paged by (created_at, id): site-wide and by
+            # model name (a model's history).
+            models.Index(fields=["created_at", "id"], name="audit_keyset"),
+            models.Index(fields=["model_name", "created_at", "id"], name="audit_by_name_keyset"),
         ]
 
     def __str__(self) -> str:

@@ -28,6 +28,27 @@ def model_list() -> QuerySet[RegisteredModel]:
     )
 
 
+def model_page_list() -> QuerySet[RegisteredModel]:
+    """Models with their team and author, and no per-version figures: a list page reads
+    those for its own rows only, with version_counts()."""
+    return RegisteredModel.objects.select_related("team", "created_by")
+
+
+def version_counts(*, model_ids: list[int]) -> dict[int, dict[str, int]]:
+    """model id → stage → number of versions, for these models only: one query that
+    reads the (model, stage, number) index of just these models' versions."""
+    counts: dict[int, dict[str, int]] = {pk: {} for pk in model_ids}
+    rows = (
+        ModelVersion.objects.filter(registered_model_id__in=model_ids)
+        .order_by()
+        .values_list("registered_model_id", "stage")
+        .annotate(n=Count("id"))
+    )
+    for model_id, stage, n in rows:
+        counts[model_id][stage] = n
+    return counts
+
+
 _MODEL_WITH_COUNTS = PreparedQuery(
     lambda: model_list().filter(name=Param("name", models.CharField()))[:1]
 )

@@ -14,11 +14,14 @@ Django itself answers under /api/. Nothing a client sends should end in a 500
 
 from __future__ import annotations
 
+import base64
 import binascii
+import datetime as dt
 import json
 import logging
 from hmac import compare_digest
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
 from django.core.exceptions import (
@@ -38,7 +41,6 @@ from knox.crypto import hash_token
 from knox.models import get_token_model
 from knox.settings import CONSTANTS, knox_settings
 from rest_framework import exceptions, serializers, status
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -306,12 +308,171 @@ class SafeJSONParser(JSONParser):
 # --- Pagination -------------------------------------------------------------------------
 
 
-class RegistryPagination(PageNumberPagination):
-    """?page=N&page_size=M (at most 200); answers {count, next, previous, results}."""
+class InvalidCursor(exceptions.APIException):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = "The cursor is not valid; start again from the first page."
+    default_code = "invalid_cursor"
+
+
+class RegistryPagination:
+    """Keyset (cursor) pagination: ?cursor=<opaque>&page_size=M (at most 200).
+
+    Answers {next, previous, results}: `next` and `previous` are links carrying an opaque
+    `cursor` (null at either end). There is no count: counting every matching row would
+    cost a scan of the table on every page.
+
+    `ordering` is a list of field names (a leading "-" for descending) whose last field
+    is unique, so that the order is total. A cursor holds the ordering values of the row
+    a page ends (or starts) at; the next page is the rows strictly after it, read with
+    a WHERE clause that the matching index serves, never with OFFSET. Rows added or
+    removed between pages neither repeat nor shift the rows after the cursor.
+    """
 
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
+    cursor_query_param = "cursor"
+    max_cursor_length = 4000
+
+    def __init__(self, ordering: list[str] | tuple[str, ...] = ("-id",)):
+        if not ordering:
+            raise ValueError("A keyset ordering needs at least one field.")
+        self.ordering = [(name.removeprefix("-"), name.startswith("-")) for name in ordering]
+
+    # --- The page size --------------------------------------------------------------
+
+    def get_page_size(self, request) -> int:
+        """page_size from the query string; a missing, malformed or non-positive one is
+        the default, a larger one the maximum."""
+        raw = request.query_params.get(self.page_size_query_param, "")
+        if raw.isascii() and raw.isdigit() and len(raw) < 10 and int(raw) > 0:
+            return min(int(raw), self.max_page_size)
+        return self.page_size
+
+    # --- Cursors --------------------------------------------------------------------
+
+    def _fields(self, model) -> list:
+        return [model._meta.get_field(name) for name, _ in self.ordering]
+
+    def encode_cursor(self, obj, *, forward: bool) -> str:
+        values = []
+        for field in self._fields(type(obj)):
+            value = field.value_from_object(obj)
+            if isinstance(value, dt.datetime | dt.date):
+                value = value.isoformat()
+            values.append(value)
+        raw = json.dumps({"d": "n" if forward else "p", "v": values}, separators=(",", ":"))
+        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+    def decode_cursor(self, text: str, model) -> tuple[bool, list]:
+        """(forward, values) from a cursor; InvalidCursor (400) for anything else."""
+        if len(text) > self.max_cursor_length:
+            raise InvalidCursor()
+        try:
+            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+            data = json.loads(raw.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError, binascii.Error) as exc:
+            raise InvalidCursor() from exc
+        if (
+            not isinstance(data, dict)
+            or data.get("d") not in ("n", "p")
+            or not isinstance(data.get("v"), list)
+            or len(data["v"]) != len(self.ordering)
+        ):
+            raise InvalidCursor()
+        values = []
+        for field, value in zip(self._fields(model), data["v"], strict=True):
+            if not isinstance(value, str | int) or isinstance(value, bool):
+                raise InvalidCursor()
+            if isinstance(value, str) and ("\x00" in value or len(value) > 1000):
+                raise InvalidCursor()
+            if isinstance(value, int) and not -INT_LIMIT <= value < INT_LIMIT:
+                raise InvalidCursor()
+            try:
+                value = field.to_python(value)
+            except (DjangoValidationError, ValueError, TypeError, OverflowError) as exc:
+                raise InvalidCursor() from exc
+            if value is None:
+                raise InvalidCursor()
+            values.append(value)
+        return data["d"] == "n", values
+
+    def _after(self, values: list, *, forward: bool) -> models.Q:
+        """The rows strictly after `values` in the ordering (before it when not forward).
+
+        (a, b, c) after (x, y, z) is a > x OR (a = x AND (b > y OR (b = y AND c > z))),
+        with "a >= x" added in front so that the index's range starts at the cursor.
+        """
+        condition = None
+        for (name, descending), value in reversed(list(zip(self.ordering, values, strict=True))):
+            op = "lt" if descending == forward else "gt"
+            strict = models.Q(**{f"{name}__{op}": value})
+            condition = (
+                strict if condition is None else strict | (models.Q(**{name: value}) & condition)
+            )
+        name, descending = self.ordering[0]
+        bound = models.Q(**{f"{name}__{'lte' if descending == forward else 'gte'}": values[0]})
+        return bound & condition
+
+    def _order(self, *, forward: bool) -> list[str]:
+        return [("-" if descending == forward else "") + name for name, descending in self.ordering]
+
+    # --- Pages ----------------------------------------------------------------------
+
+    def paginate_queryset(self, queryset, request, view=None) -> list:
+        self.request = request
+        if "page" in request.query_params:
+            # A client still counting pages would get the first page forever.
+            raise exceptions.ValidationError(
+                {"page": ["Lists are paged with cursors: follow the `next` link."]}
+            )
+        size = self.get_page_size(request)
+        text = request.query_params.get(self.cursor_query_param, "")
+        forward, values = True, None
+        if text:
+            forward, values = self.decode_cursor(text, queryset.model)
+            queryset = queryset.filter(self._after(values, forward=forward))
+        rows = list(queryset.order_by(*self._order(forward=forward))[: size + 1])
+        more = len(rows) > size
+        rows = rows[:size]
+        if not forward:
+            rows.reverse()
+        self.next_cursor = self.previous_cursor = None
+        if rows:
+            # Going forward there is a next page when a row was left over, and a page
+            # before whenever a cursor brought us here; going back, the other way round.
+            if more if forward else values is not None:
+                self.next_cursor = self.encode_cursor(rows[-1], forward=True)
+            if more if not forward else values is not None:
+                self.previous_cursor = self.encode_cursor(rows[0], forward=False)
+        return rows
+
+    def _link(self, cursor: str | None) -> str | None:
+        if cursor is None:
+            return None
+        parts = urlsplit(self.request.build_absolute_uri())
+        query = [
+            (key, value)
+            for key, value in parse_qsl(parts.query, keep_blank_values=True)
+            if key != self.cursor_query_param
+        ]
+        query.append((self.cursor_query_param, cursor))
+        return urlunsplit(parts._replace(query=urlencode(query)))
+
+    def get_next_link(self) -> str | None:
+        return self._link(self.next_cursor)
+
+    def get_previous_link(self) -> str | None:
+        return self._link(self.previous_cursor)
+
+    def get_paginated_response(self, data) -> Response:
+        return Response(
+            {
+                "next": self.get_next_link(),
+                "previous": self.get_previous_link(),
+                "results": data,
+            }
+        )
 
 
 # --- Authentication ------------------------------------------------------------------------

@@ -16,11 +16,11 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from models_app.api.views import page_params, paginate, paginated
 from registry_site.api import ErrorSerializer
 
 from . import services
@@ -132,12 +132,6 @@ class EventTypesOutput(serializers.Serializer):
 # --- Views ----------------------------------------------------------------------------------
 
 
-class Pagination(PageNumberPagination):
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 200
-
-
 class _Base(APIView):
     # Errors take the SPEC §8 shape through the project-wide REST_FRAMEWORK handler.
     permission_classes = [IsWebhookAdmin]
@@ -146,17 +140,14 @@ class _Base(APIView):
 class SubscriptionListView(_Base):
     """List subscriptions, or create one (the response shows the secret, once)."""
 
-    pagination_class = Pagination
-
     @extend_schema(
-        operation_id="webhooks_list", responses={200: SubscriptionOutput(many=True), **errors()}
+        operation_id="webhooks_list",
+        parameters=page_params(),
+        responses={200: paginated(SubscriptionOutput), **errors(400)},
     )
     def get(self, request):
-        paginator = Pagination()
-        page = paginator.paginate_queryset(
-            Subscription.objects.select_related("created_by").order_by("id"), request, view=self
-        )
-        return paginator.get_paginated_response(SubscriptionOutput(page, many=True).data)
+        qs = Subscription.objects.select_related("created_by")
+        return paginate(self, request, qs, SubscriptionOutput, ("id",))
 
     @extend_schema(
         operation_id="webhooks_create",
@@ -212,20 +203,18 @@ class SubscriptionRotateSecretView(_Base):
 class DeliveryListView(_Base):
     """A subscription's delivery log, newest event first; ?status= filters."""
 
-    pagination_class = Pagination
-
     @extend_schema(
         operation_id="webhooks_deliveries",
-        parameters=[
+        parameters=page_params(
             OpenApiParameter(
                 "status", OpenApiTypes.STR, enum=DeliveryStatus.values, description="Only these."
             )
-        ],
-        responses={200: DeliveryOutput(many=True), **errors(404)},
+        ),
+        responses={200: paginated(DeliveryOutput), **errors(400, 404)},
     )
     def get(self, request, pk: int):
         sub = get_object_or_404(Subscription, pk=pk)
-        qs = sub.deliveries.order_by("-event_id", "-id")
+        qs = sub.deliveries.all()
         wanted = request.query_params.get("status")
         if wanted:
             if wanted not in DeliveryStatus.values:
@@ -233,9 +222,7 @@ class DeliveryListView(_Base):
                     {"status": [f"One of: {', '.join(DeliveryStatus.values)}."]}
                 )
             qs = qs.filter(status=wanted)
-        paginator = Pagination()
-        page = paginator.paginate_queryset(qs, request, view=self)
-        return paginator.get_paginated_response(DeliveryOutput(page, many=True).data)
+        return paginate(self, request, qs, DeliveryOutput, ("-event_id", "-id"))
 
 
 class RedeliverView(_Base):

@@ -116,6 +116,8 @@ class Delivery(PreparedWrites):
         indexes = [
             models.Index(fields=["status", "next_attempt_at"], name="delivery_due"),
             models.Index(fields=["subscription", "ordering_key", "event"], name="delivery_order"),
+            # A subscription's delivery log, newest event first, paged by (event, id).
+            models.Index(fields=["subscription", "event", "id"], name="delivery_keyset"),
         ]
 
     def __str__(self) -> str:

@@ -9,7 +9,16 @@ from rest_framework.views import APIView
 
 from approvals_app import selectors, services
 from approvals_app.cards import parse_markdown, render_sections, to_markdown
-from models_app.api.views import NAME, VERSION, errors, model_or_404, version_or_404
+from models_app.api.views import (
+    NAME,
+    VERSION,
+    errors,
+    model_or_404,
+    page_params,
+    paginate,
+    paginated,
+    version_or_404,
+)
 from models_app.exceptions import NotFound
 
 from .serializers import (
@@ -88,17 +97,21 @@ class ReviewRequestView(APIView):
         return Response(card_output(mv))
 
 
+# Oldest first; the id breaks ties between reviews recorded in the same instant.
+REVIEW_ORDER = ("created_at", "id")
+
+
 class ReviewListView(APIView):
     """A version's reviews, oldest first; POST records a reviewer's decision."""
 
     @extend_schema(
         operation_id="versions_reviews_list",
-        parameters=[NAME, VERSION],
-        responses={200: ReviewOutput(many=True), **errors(404)},
+        parameters=[NAME, VERSION, *page_params()],
+        responses={200: paginated(ReviewOutput), **errors(400, 404)},
     )
     def get(self, request, name, version):
         mv = version_or_404(model_or_404(name), version)
-        return Response(ReviewOutput(selectors.reviews_of(mv), many=True).data)
+        return paginate(self, request, selectors.reviews_of(mv), ReviewOutput, REVIEW_ORDER)
 
     @extend_schema(
         operation_id="versions_reviews_create",

@@ -107,9 +107,12 @@ def paginated(serializer_class) -> type:
     return inline_serializer(
         name=f"Paginated{name}List",
         fields={
-            "count": serializers.IntegerField(),
-            "next": serializers.URLField(allow_null=True),
-            "previous": serializers.URLField(allow_null=True),
+            "next": serializers.URLField(
+                allow_null=True, help_text="The next page (a `cursor` link); null on the last."
+            ),
+            "previous": serializers.URLField(
+                allow_null=True, help_text="The page before; null on the first."
+            ),
             "results": serializer_class(many=True),
         },
     )
@@ -117,7 +120,12 @@ def paginated(serializer_class) -> type:
 
 def page_params(*extra: OpenApiParameter) -> list[OpenApiParameter]:
     return [
-        OpenApiParameter("page", OpenApiTypes.INT, description="Page number, from 1."),
+        OpenApiParameter(
+            "cursor",
+            OpenApiTypes.STR,
+            description="Opaque position from a `next` or `previous` link; omit for the "
+            "first page. 400 `invalid_cursor` when it is not one.",
+        ),
         OpenApiParameter("page_size", OpenApiTypes.INT, description="Rows per page (≤ 200)."),
         *extra,
     ]
@@ -150,10 +158,30 @@ def version_or_404(model: RegisteredModel, segment: str) -> ModelVersion:
     return found
 
 
-def paginate(view: APIView, request, queryset, serializer_class) -> Response:
-    paginator = RegistryPagination()
+# The keyset orderings of the lists: each ends with a unique field, so it is total.
+MODEL_ORDER = ("name",)
+VERSION_ORDER = ("-precedence", "-id")
+AUDIT_ORDER = ("-created_at", "-id")
+
+
+def paginate(view: APIView, request, queryset, serializer_class, ordering, each=None) -> Response:
+    """One keyset page of `queryset` in `ordering`; `each(rows)` may decorate the page's
+    rows (a query for the page, never for the table) before they are serialized."""
+    paginator = RegistryPagination(ordering)
     page = paginator.paginate_queryset(queryset, request, view=view)
+    if each is not None:
+        each(page)
     return paginator.get_paginated_response(serializer_class(page, many=True).data)
+
+
+def with_version_counts(models: list[RegisteredModel]) -> None:
+    """Set each model's version count and per-stage counts (one query for the page)."""
+    counts = selectors.version_counts(model_ids=[m.pk for m in models])
+    for model in models:
+        per_stage = counts.get(model.pk, {})
+        model.n_versions = sum(per_stage.values())
+        for stage in Stage.values:
+            setattr(model, f"n_{stage}", per_stage.get(stage, 0))
 
 
 def with_production(qs):
@@ -207,8 +235,10 @@ class ModelListView(APIView):
         responses={200: paginated(ModelOutput), **errors(400, 404)},
     )
     def get(self, request):
-        qs = filters.filter_models(with_production(selectors.model_list()), request.query_params)
-        return paginate(self, request, qs.order_by("name"), ModelOutput)
+        qs = filters.filter_models(
+            with_production(selectors.model_page_list()), request.query_params
+        )
+        return paginate(self, request, qs, ModelOutput, MODEL_ORDER, each=with_version_counts)
 
     @extend_schema(
         operation_id="models_create",
@@ -345,7 +375,7 @@ class VersionListView(APIView):
     def get(self, request, name):
         model = model_or_404(name)
         qs = filters.filter_versions(selectors.version_list(model=model), request.query_params)
-        return paginate(self, request, qs, VersionOutput)
+        return paginate(self, request, qs, VersionOutput, VERSION_ORDER)
 
     @extend_schema(
         operation_id="versions_register",
@@ -780,7 +810,9 @@ class HistoryView(APIView):
         version = filters.one_param(request.query_params, "version")
         if version is not None:
             params["version"] = version_or_404(model, version)
-        return paginate(self, request, selectors.audit_events(**params), AuditEventOutput)
+        return paginate(
+            self, request, selectors.audit_events(**params), AuditEventOutput, AUDIT_ORDER
+        )
 
 
 class AuditView(APIView):
@@ -795,7 +827,9 @@ class AuditView(APIView):
     )
     def get(self, request):
         params = filters.audit_params(request.query_params)
-        return paginate(self, request, selectors.audit_events(**params), AuditEventOutput)
+        return paginate(
+            self, request, selectors.audit_events(**params), AuditEventOutput, AUDIT_ORDER
+        )
 
 
 # --- Tokens ---------------------------------------------------------------------------------

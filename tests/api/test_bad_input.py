@@ -347,10 +347,10 @@ def test_bad_list_filters_are_400(people, model, client_for):
         error_of(r)
 
 
-def test_invalid_page_is_404_with_error_shape(people, model, client_for):
-    r = client_for(people.viewer).get("/api/v1/models/?page=99")
-    assert r.status_code == 404
-    error_of(r)
+def test_invalid_cursor_is_400_with_error_shape(people, model, client_for):
+    r = client_for(people.viewer).get("/api/v1/models/?cursor=99")
+    assert r.status_code == 400
+    assert error_of(r)["code"] == "invalid_cursor"
 
 
 @pytest.mark.parametrize("number", ["1" + "0" * 400, "-" + "9" * 30, "1" + "0" * 5000])

@@ -169,7 +169,9 @@ def test_reviews_list_shows_decisions(people, model, client_for):
     )
     r = client_for(people.viewer).get(f"{BASE}/versions/1.0.0/reviews/")
     assert r.status_code == 200
-    assert [(x["reviewer"], x["decision"]) for x in r.json()] == [("reviewer", "request_changes")]
+    assert [(x["reviewer"], x["decision"]) for x in r.json()["results"]] == [
+        ("reviewer", "request_changes")
+    ]
     assert (
         AuditEvent.objects.filter(action="review.submitted", actor_username="reviewer").count() == 1
     )

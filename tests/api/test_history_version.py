@@ -24,7 +24,7 @@ def test_history_filtered_by_version_lists_only_that_version(api, people, model,
     assert by_label.status_code == 200
     assert [e["action"] for e in by_label.json()["results"]] == ["version.registered"]
     assert by_number.json()["results"] == by_label.json()["results"]
-    assert whole.json()["count"] > by_label.json()["count"]
+    assert len(whole.json()["results"]) > len(by_label.json()["results"])
 
 
 def test_history_of_an_unknown_version_is_404(api, model):
