@@ -184,11 +184,20 @@ class Loader:
     """Writes the rows of N × M + B registrations in chunks, each in one transaction."""
 
     def __init__(
-        self, *, database_url: str, models: int, versions: int, big: int, seed: int = 1
+        self,
+        *,
+        database_url: str,
+        models: int,
+        versions: int,
+        big: int,
+        seed: int = 1,
+        copy: bool = True,
     ) -> None:
+        """`copy`: on PostgreSQL, write the versions' rows with COPY on a connection of
+        its own (fast); False writes them with INSERTs in Django's own transaction."""
         from django.utils import timezone
 
-        self.database_url, self.pg = database_url, None
+        self.database_url, self.pg, self.copy = database_url, None, copy
         self.n_models, self.n_versions, self.n_big = models, versions, big
         self.rng = random.Random(seed)
         # Everything happened during the year before the day before the load.
@@ -420,14 +429,14 @@ class Loader:
         rows: dict[str, list] = {name: [] for name in t}
         for model, n in chunk:
             self.rows_of(self.plan(model, n), rows)
-        if connection.vendor == "postgresql":
+        if connection.vendor == "postgresql" and self.copy:
             import psycopg
 
             if self.pg is None:
                 self.pg = psycopg.connect(self.database_url)
             with self.pg.transaction(), self.pg.cursor() as cursor:
                 for name, table in t.items():
-                    table.insert(cursor, rows[name])
+                    table.insert(cursor, rows[name], copy=True)
             return
         with transaction.atomic(), connection.cursor() as cursor:
             for name, table in t.items():
@@ -738,7 +747,7 @@ class Table:
         self.per_insert = max(1, min(1000, 30000 // len(self.fields)))
         self.head = f"INSERT INTO {self.table} ({columns}) VALUES "  # noqa: S608
         self.one = "(" + ", ".join(["%s"] * len(self.fields)) + ")"
-        self.copy_sql = f"COPY {self.table} ({columns}) FROM STDIN" if postgres else None
+        self.copy_sql = f"COPY {self.table} ({columns}) FROM STDIN"
 
     def take(self) -> int:
         self.next_id += 1
@@ -755,10 +764,10 @@ class Table:
             out.append(value)
         return tuple(out)
 
-    def insert(self, cursor, rows: list[tuple]) -> None:
-        """PostgreSQL: COPY through psycopg's own connection; SQLite: INSERTs of many rows
-        through Django's cursor."""
-        if self.copy_sql:
+    def insert(self, cursor, rows: list[tuple], *, copy: bool = False) -> None:
+        """`copy`: COPY through a psycopg cursor of its own connection (PostgreSQL);
+        otherwise INSERTs of many rows through Django's cursor."""
+        if copy:
             with cursor.copy(self.copy_sql) as copy:
                 for row in rows:
                     copy.write_row(row)
@@ -1091,9 +1100,10 @@ def rest_pages(client: Client, first: str, budget: float) -> list[tuple[str, str
         ]
     urls, complete = walk(client, first, lambda b, _u: b.get("next"), budget, 100_000)
     last = f"page {len(urls)} of {len(urls)}" if complete else f"page {len(urls)} (walk stopped)"
+    seen = f"{len(urls)}" if complete else f"{len(urls)}+"
     return [
         ("page 1", first),
-        (f"page {(len(urls) + 1) // 2} of {len(urls)}", urls[(len(urls) - 1) // 2]),
+        (f"page {(len(urls) + 1) // 2} of {seen}", urls[(len(urls) - 1) // 2]),
         (last, urls[-1]),
     ]
 
@@ -1108,8 +1118,9 @@ def mlflow_pages(client: Client, first: str, budget: float) -> list[tuple[str, s
     urls, complete = walk(client, first, next_url, budget, 100_000)
     last = f"page {len(urls)} of {len(urls)}" if complete else f"page {len(urls)} (walk stopped)"
     out = [("page 1", first)]
+    seen = f"{len(urls)}" if complete else f"{len(urls)}+"
     if len(urls) > 2:
-        out.append((f"page {(len(urls) + 1) // 2} of {len(urls)}", urls[(len(urls) - 1) // 2]))
+        out.append((f"page {(len(urls) + 1) // 2} of {seen}", urls[(len(urls) - 1) // 2]))
     if len(urls) > 1:
         out.append((last, urls[-1]))
     return out
@@ -1119,10 +1130,15 @@ def time_call(client: Client, name: str, path: str, *, web: bool, args) -> dict:
     """Up to `--requests` timed GETs (after one untimed), within `--budget` seconds;
     stops early after `--max-failures` timeouts or dropped connections."""
     latencies, statuses = [], Counter()
+    status, seconds, _response = client.get(path, web=web)  # warm-up, not counted ...
+    if isinstance(status, str) or seconds > args.budget:
+        # ... unless it failed or overran the budget: then it is the only sample.
+        latencies.append(seconds * 1000)
+        statuses[str(status)] += 1
     deadline = time.monotonic() + args.budget
     failures = 0
-    client.get(path, web=web)  # warm-up, not counted
-    while len(latencies) < args.requests and time.monotonic() < deadline:
+    timed = not statuses
+    while timed and len(latencies) < args.requests and time.monotonic() < deadline:
         status, seconds, _response = client.get(path, web=web)
         latencies.append(seconds * 1000)
         statuses[str(status)] += 1
@@ -1143,8 +1159,8 @@ def time_call(client: Client, name: str, path: str, *, web: bool, args) -> dict:
         "statuses": dict(sorted(statuses.items())),
     }
     print(
-        f"  {name:60} n={row['requests']:>3}  p50 {row['p50_ms']:>9} ms  "
-        f"p95 {row['p95_ms']:>9} ms  max {row['max_ms']:>9} ms  {row['statuses']}",
+        f"  {name:60} n={row['requests']:>3}  p50 {row['p50_ms']!s:>9} ms  "
+        f"p95 {row['p95_ms']!s:>9} ms  max {row['max_ms']!s:>9} ms  {row['statuses']}",
         flush=True,
     )
     return row
