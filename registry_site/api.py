@@ -28,7 +28,7 @@ from django.core.exceptions import (
 )
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import DataError, IntegrityError, models
+from django.db import DataError, IntegrityError
 from django.http import Http404, JsonResponse
 from django.utils import timezone
 from django_fsm import TransitionNotAllowed
@@ -44,8 +44,6 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from models_app.exceptions import RegistryError
-
-from .prepared import Param, PreparedQuery
 
 logger = logging.getLogger(__name__)
 
@@ -317,22 +315,12 @@ class RegistryPagination(PageNumberPagination):
 # --- Authentication ------------------------------------------------------------------------
 
 
-# Tokens whose key (the first characters, stored in clear) is the one given, with their
-# users: the one read of every token-authenticated request, compiled once.
-_TOKENS_BY_KEY = PreparedQuery(
-    lambda: (
-        get_token_model()
-        .objects.filter(token_key=Param("key", models.CharField()))
-        .select_related("user")
-    ),
-)
-
-
 class TokenAuthentication(KnoxTokenAuthentication):
     """Knox tokens (stored hashed, expiring, revocable; PITFALLS 9), robust to junk headers.
 
     Knox decodes the token as UTF-8 and would crash (500) on other bytes; such a header is
-    an authentication failure (401). The check is knox's own, with its query prepared.
+    an authentication failure (401). The check is knox's own, in one query (the tokens with
+    this key, with their users).
     """
 
     def authenticate_credentials(self, token):
@@ -341,8 +329,13 @@ class TokenAuthentication(KnoxTokenAuthentication):
             token = token.decode("ascii")
         except (UnicodeDecodeError, AttributeError, binascii.Error) as exc:
             raise exceptions.AuthenticationFailed(message) from exc
-        for auth_token in _TOKENS_BY_KEY(key=token[: CONSTANTS.TOKEN_KEY_LENGTH]):
-            if self._cleanup_token(auth_token):
+        candidates = (
+            get_token_model()
+            .objects.filter(token_key=token[: CONSTANTS.TOKEN_KEY_LENGTH])
+            .select_related("user")
+        )
+        for auth_token in candidates:
+            if self.refused_as_expired(auth_token):
                 continue
             try:
                 digest = hash_token(token)
@@ -354,7 +347,7 @@ class TokenAuthentication(KnoxTokenAuthentication):
                 return self.validate_user(auth_token)
         raise exceptions.AuthenticationFailed(message)
 
-    def _cleanup_token(self, auth_token) -> bool:
+    def refused_as_expired(self, auth_token) -> bool:
         """Refuse (and delete) this token when expired, and nothing more.
 
         Knox also reads and purges every other token of the user on every request: a
