@@ -14,7 +14,6 @@ from django_fsm import FSMField, FSMModelMixin, transition
 from simple_history.manager import HistoryManager
 from simple_history.models import HistoricalRecords
 
-
 from .enums import Action, Stage
 
 
@@ -240,8 +239,9 @@ class ModelVersion(FSMModelMixin, models.Model):
         return f"{self.registered_model.name} {self.version}"
 
     @classmethod
-    def from_db(cls, db, field_names, values):
-        instance = super().from_db(db, field_names, values)
+    def from_db(cls, db, field_names, values, **kwargs):
+        # kwargs: what newer Django versions pass on (fetch_mode, since 6.1).
+        instance = super().from_db(db, field_names, values, **kwargs)
         instance._loaded_values = dict(zip(field_names, values, strict=True))
         return instance
 
