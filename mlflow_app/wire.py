@@ -154,9 +154,7 @@ def model_by_name(name: str) -> RegisteredModel | None:
 
 def version_by_number(name: str, number: int) -> ModelVersion | None:
     """Version `number` of the visible model `name`, with model, team and author, or None."""
-    return (
-        visible_versions().filter(registered_model__name=name, number=number).first()
-    )
+    return visible_versions().filter(registered_model__name=name, number=number).first()
 
 
 def _protected(alias: str) -> bool:
