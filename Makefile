@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test venv lint check pytest pytest-postgres fuzz-api clean
+.PHONY: run test venv lint check pytest pytest-postgres pytest-django6 fuzz-api clean
 
 $(BIN)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -48,5 +48,27 @@ test: lint check pytest
 pytest-postgres: venv
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres} $(BIN)/python -m pytest
 
+# The Django 6 leg of CI: the whole suite on SQLite with the newest Django 6.x (the project
+# admits Django 5.2 LTS and 6.x), in its own virtual environment with Python 3.13 from pyenv.
+DJANGO6_VENV := .venv-django6
+DJANGO6_BIN := $(DJANGO6_VENV)/bin
+PYTHON313 ?= $(shell command -v pyenv >/dev/null 2>&1 && \
+	v=$$(pyenv versions --bare | grep -E '^3\.13(\.[0-9]+)?$$' | tail -n1) && \
+	test -n "$$v" && echo "$$(pyenv root)/versions/$$v/bin/python")
+
+$(DJANGO6_BIN)/.installed: pyproject.toml
+	@test -n "$(PYTHON313)" || \
+		{ echo "The Django 6 leg needs Python 3.13 through pyenv (pyenv install 3.13)."; exit 1; }
+	test -x $(DJANGO6_BIN)/python || $(PYTHON313) -m venv $(DJANGO6_VENV)
+	$(DJANGO6_BIN)/python -m pip install -q --upgrade pip
+	$(DJANGO6_BIN)/python -m pip install -q --upgrade -e '.[dev]' 'Django>=6,<7'
+	touch $@
+
+pytest-django6: $(DJANGO6_BIN)/.installed
+	@$(DJANGO6_BIN)/python -c 'import django; print("Django", django.get_version())'
+	env -u DATABASE_URL DEBUG=1 $(DJANGO6_BIN)/python manage.py check
+	env -u DATABASE_URL DEBUG=1 $(DJANGO6_BIN)/python manage.py makemigrations --check --dry-run
+	env -u DATABASE_URL $(DJANGO6_BIN)/python -m pytest
+
 clean:
-	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(DJANGO6_VENV) var staticfiles .pytest_cache .ruff_cache

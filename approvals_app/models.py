@@ -7,7 +7,6 @@ from django.db import models
 from django.utils import timezone
 
 from models_app.models import ModelVersion, registry_history
-from registry_site.prepared import PreparedWrites
 
 from .cards import SECTION_TITLES
 
@@ -18,7 +17,7 @@ class Decision(models.TextChoices):
     REQUEST_CHANGES = "request_changes", "Request changes"
 
 
-class ModelCard(PreparedWrites):
+class ModelCard(models.Model):
     """The card of one version; its content lives in revisions, the newest is current."""
 
     model_version = models.OneToOneField(
@@ -45,7 +44,7 @@ class ModelCard(PreparedWrites):
         return f"Card of {self.model_version}"
 
 
-class CardRevision(PreparedWrites):
+class CardRevision(models.Model):
     """One immutable state of a card. Reviews name the revision and its sha256."""
 
     card = models.ForeignKey(ModelCard, on_delete=models.PROTECT, related_name="revisions")
@@ -75,7 +74,7 @@ class CardRevision(PreparedWrites):
         return {key: getattr(self, key) for key in SECTION_TITLES}
 
 
-class Review(PreparedWrites):
+class Review(models.Model):
     """A reviewer's decision on one card revision; append-only evidence."""
 
     model_version = models.ForeignKey(

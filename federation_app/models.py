@@ -16,12 +16,11 @@ from django.db import models
 from django.utils import timezone
 
 from models_app.models import ModelVersion, RegisteredModel
-from registry_site.prepared import PreparedWrites
 
 # --- Central side -------------------------------------------------------------------------
 
 
-class OriginRegistry(PreparedWrites):
+class OriginRegistry(models.Model):
     """A team registry that pushes to this central catalog."""
 
     name = models.CharField(max_length=40, unique=True)
@@ -40,7 +39,7 @@ class OriginRegistry(PreparedWrites):
         return self.name
 
 
-class MirroredModel(PreparedWrites):
+class MirroredModel(models.Model):
     """Links a team registry's model (origin, origin_id) to its central copy."""
 
     origin = models.CharField(max_length=40)
@@ -62,7 +61,7 @@ class MirroredModel(PreparedWrites):
         return f"{self.origin}:{self.origin_name}"
 
 
-class MirroredVersion(PreparedWrites):
+class MirroredVersion(models.Model):
     """Links a team registry's version to its central copy, with its origin facts."""
 
     origin = models.CharField(max_length=40)
@@ -86,7 +85,7 @@ class MirroredVersion(PreparedWrites):
         return f"{self.origin}:{self.model_version}"
 
 
-class MirroredCard(PreparedWrites):
+class MirroredCard(models.Model):
     """The current content of a mirrored version's model card, as the origin holds it."""
 
     origin = models.CharField(max_length=40)
@@ -109,7 +108,7 @@ class MirroredCard(PreparedWrites):
         return f"card r{self.revision} of {self.model_version}"
 
 
-class MirroredReview(PreparedWrites):
+class MirroredReview(models.Model):
     """A review made in a team registry; reviews are append-only there, so here too."""
 
     origin = models.CharField(max_length=40)
@@ -134,7 +133,7 @@ class MirroredReview(PreparedWrites):
         return f"{self.reviewer_username} {self.decision} {self.model_version}"
 
 
-class MirroredAuditEvent(PreparedWrites):
+class MirroredAuditEvent(models.Model):
     """One audit event of a team registry, as it recorded it (ids and names of the origin)."""
 
     origin = models.CharField(max_length=40, db_index=True)
@@ -174,7 +173,7 @@ class MirroredAuditEvent(PreparedWrites):
 # --- Team side ----------------------------------------------------------------------------
 
 
-class SyncState(PreparedWrites):
+class SyncState(models.Model):
     """How far this team registry's catalog has been pushed to one central registry."""
 
     central_url = models.CharField(max_length=500)
@@ -198,7 +197,7 @@ class SyncState(PreparedWrites):
         return f"{self.registry_id} → {self.central_url}"
 
 
-class SyncFingerprint(PreparedWrites):
+class SyncFingerprint(models.Model):
     """The sha256 of the last snapshot of one local model the central one acknowledged."""
 
     state = models.ForeignKey(SyncState, on_delete=models.CASCADE, related_name="fingerprints")

@@ -15,10 +15,9 @@ from django.db import models
 from django.utils import timezone
 
 from models_app.models import ModelVersion, RegisteredModel, registry_history
-from registry_site.prepared import PreparedWrites
 
 
-class ModelAlias(PreparedWrites):
+class ModelAlias(models.Model):
     """A named pointer from a model to one of its versions (MLflow's registered-model alias)."""
 
     registered_model = models.ForeignKey(
@@ -46,7 +45,7 @@ class ModelAlias(PreparedWrites):
         return f"{self.registered_model.name}@{self.alias}"
 
 
-class DeletedModel(PreparedWrites):
+class DeletedModel(models.Model):
     """A model deleted through the MLflow API: hidden from that API, kept everywhere else."""
 
     registered_model = models.OneToOneField(
@@ -63,7 +62,7 @@ class DeletedModel(PreparedWrites):
         return f"{self.registered_model.name} (deleted through the MLflow API)"
 
 
-class DeletedVersion(PreparedWrites):
+class DeletedVersion(models.Model):
     """A version deleted through the MLflow API (deprecated by the core, hidden from MLflow)."""
 
     model_version = models.OneToOneField(

@@ -31,6 +31,7 @@ from models_app.exceptions import (
 )
 from models_app.models import ModelVersion, RegisteredModel
 from models_app.permissions import require_permission
+from registry_site.api import MAX_JSON_DEPTH
 
 from . import search, wire
 from . import services as door
@@ -52,6 +53,20 @@ FIELD_NAMES = {
     "version": "semver tag",
     "name": "name",
 }
+
+
+def _nested_deeper_than(data, limit: int) -> bool:
+    """Whether a parsed JSON value nests lists and objects more than `limit` deep
+    (iterative, so the check itself cannot exhaust the stack)."""
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            if depth > limit:
+                return True
+            items = value.values() if isinstance(value, dict) else value
+            stack.extend((item, depth + 1) for item in items)
+    return False
 
 
 class MlflowError(Exception):
@@ -102,6 +117,10 @@ class Params:
             raise invalid("The JSON body is nested too deeply.") from exc
         except (ValueError, UnicodeDecodeError) as exc:
             raise invalid(f"The request body is not valid JSON: {exc}") from exc
+        # How deep json.loads goes before RecursionError depends on the Python version
+        # (3.13 parses 5,000 levels): the limit is ours, the same as the REST API's.
+        if _nested_deeper_than(data, MAX_JSON_DEPTH):
+            raise invalid("The JSON body is nested too deeply.")
         if not isinstance(data, dict):
             raise invalid("The request body must be a JSON object.")
         self.data = data

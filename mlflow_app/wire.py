@@ -1,9 +1,7 @@
 """Our models and versions in MLflow's JSON shapes (mlflow/protos/model_registry.proto).
 
 Reads for lists are batched: one query for the rows, one for their aliases, two for the
-latest version per stage, whatever the number of rows. The lookups every call makes are
-prepared (registry_site/prepared.py): their SQL is compiled once, for lists once per
-length up to PREPARED_IDS.
+latest version per stage, whatever the number of rows.
 """
 
 from __future__ import annotations
@@ -12,12 +10,10 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from django.conf import settings
-from django.db import models
 from django.db.models import OuterRef, Q, Subquery
 
 from models_app.enums import Stage
 from models_app.models import ModelVersion, RegisteredModel
-from registry_site.prepared import Param, PreparedQuery, numbered, one_of
 
 from .models import ModelAlias
 
@@ -67,22 +63,8 @@ def visible_versions():
     ).select_related("registered_model__team", "created_by")
 
 
-# The lookups of every call, compiled once (registry_site/prepared.py). Those that take
-# a list of ids are prepared for up to PREPARED_IDS of them, a compiled shape per count.
-PREPARED_IDS = 50
-_MODEL_BY_NAME = PreparedQuery(
-    lambda: visible_models().filter(name=Param("name", models.CharField()))[:1],
-)
-_VERSION_BY_NUMBER = PreparedQuery(
-    lambda: visible_versions().filter(
-        registered_model__name=Param("name", models.CharField()),
-        number=Param("number", models.PositiveIntegerField()),
-    )[:1],
-)
-
-
 def _aliases(version_ids: list):
-    return ModelAlias.objects.filter(one_of("model_version_id", version_ids)).values_list(
+    return ModelAlias.objects.filter(model_version_id__in=version_ids).values_list(
         "model_version_id", "alias"
     )
 
@@ -90,7 +72,7 @@ def _aliases(version_ids: list):
 def _model_aliases(model_ids: list):
     """(model id, alias, version id, version number) of the models' aliases, by alias."""
     return (
-        ModelAlias.objects.filter(one_of("registered_model_id", model_ids))
+        ModelAlias.objects.filter(registered_model_id__in=model_ids)
         .order_by("alias")
         .values_list("registered_model_id", "alias", "model_version_id", "model_version__number")
     )
@@ -115,55 +97,35 @@ def _top_numbers(model_ids: list):
         for stage in Stage.values
     }
     return (
-        RegisteredModel.objects.filter(one_of("pk", model_ids))
+        RegisteredModel.objects.filter(pk__in=model_ids)
         .order_by()
         .values_list("pk")
         .annotate(**tops)
     )
 
 
-def _numbered_versions(pairs: list[tuple]):
-    """Visible versions by (model id, number)."""
-    condition = Q()
-    for model_id, number in pairs:
-        condition |= Q(registered_model_id=model_id, number=number)
-    return visible_versions().filter(condition)
+# Up to this many (model, number) pairs are read with an OR of exact pairs; more would
+# nest deeper than SQLite lets an expression nest, so they are read another way.
+PAIRS_IN_ONE_OR = 50
 
 
-def _versions_among(model_ids: list[int], numbers: list[int]) -> list[ModelVersion]:
-    """Visible versions by (model id, number), for more pairs than an OR may hold: the
-    versions of those models with any of those numbers, then the pairs themselves."""
-    wanted = set(zip(model_ids, numbers, strict=True))
+def _versions_by_pairs(pairs: list[tuple[int, int]]) -> list[ModelVersion]:
+    """Visible versions by (model id, number), in one query."""
+    if len(pairs) <= PAIRS_IN_ONE_OR:
+        condition = Q()
+        for model_id, number in pairs:
+            condition |= Q(registered_model_id=model_id, number=number)
+        return list(visible_versions().filter(condition))
+    # The versions of those models with any of those numbers, then the pairs themselves.
+    wanted = set(pairs)
     return [
         mv
         for mv in visible_versions().filter(
-            registered_model_id__in=set(model_ids), number__in=set(numbers)
+            registered_model_id__in={model_id for model_id, _n in pairs},
+            number__in={number for _m, number in pairs},
         )
         if (mv.registered_model_id, mv.number) in wanted
     ]
-
-
-_ID = models.BigIntegerField()
-_ALIASES = PreparedQuery(
-    lambda count: _aliases(numbered("v", count, _ID)),
-)
-_MODEL_ALIASES = PreparedQuery(lambda count: _model_aliases(numbered("m", count, _ID)))
-_TOP_NUMBERS = PreparedQuery(
-    lambda count: _top_numbers(numbered("m", count, _ID)),
-)
-_NUMBERED_VERSIONS = PreparedQuery(
-    lambda count: _numbered_versions(
-        list(zip(numbered("m", count, _ID), numbered("n", count, _ID), strict=True))
-    ),
-)
-
-
-_MODELS_BY_ID = PreparedQuery(
-    lambda count: visible_models().filter(one_of("pk", numbered("id", count, _ID)))
-)
-_VERSIONS_BY_ID = PreparedQuery(
-    lambda count: visible_versions().filter(one_of("pk", numbered("id", count, _ID)))
-)
 
 
 def _in_order(rows, ids: list[int]) -> list:
@@ -175,40 +137,24 @@ def models_by_id(ids: list[int]) -> list[RegisteredModel]:
     """The visible models with these ids, with team and author, in the order of `ids`."""
     if not ids:
         return []
-    rows = _run(_MODELS_BY_ID, lambda ids: visible_models().filter(pk__in=ids), id=ids)
-    return _in_order(rows, ids)
+    return _in_order(visible_models().filter(pk__in=ids), ids)
 
 
 def versions_by_id(ids: list[int]) -> list[ModelVersion]:
     """The visible versions with these ids, with model, team and author, in that order."""
     if not ids:
         return []
-    rows = _run(_VERSIONS_BY_ID, lambda ids: visible_versions().filter(pk__in=ids), id=ids)
-    return _in_order(rows, ids)
-
-
-def _run(prepared: PreparedQuery, fallback, **lists: list):
-    """`prepared` for lists of up to PREPARED_IDS values (named by prefix), else the
-    queryset `fallback` builds from the plain values."""
-    count = len(next(iter(lists.values())))
-    if count > PREPARED_IDS:
-        return fallback(*lists.values())
-    values = {
-        name: value
-        for prefix, items in lists.items()
-        for name, value in zip(numbered(prefix, count), items, strict=True)
-    }
-    return prepared(shape={"count": count}, **values)
+    return _in_order(visible_versions().filter(pk__in=ids), ids)
 
 
 def model_by_name(name: str) -> RegisteredModel | None:
     """The visible model called `name`, with its team and author, or None."""
-    return _MODEL_BY_NAME.first(name=name)
+    return visible_models().filter(name=name).first()
 
 
 def version_by_number(name: str, number: int) -> ModelVersion | None:
     """Version `number` of the visible model `name`, with model, team and author, or None."""
-    return _VERSION_BY_NUMBER.first(name=name, number=number)
+    return visible_versions().filter(registered_model__name=name, number=number).first()
 
 
 def _protected(alias: str) -> bool:
@@ -224,7 +170,7 @@ def aliases_by_version(versions: Iterable[ModelVersion]) -> dict[int, list[str]]
     ids = list(dict.fromkeys(mv.pk for mv in versions))
     if not ids:
         return out
-    for version_id, alias in _run(_ALIASES, _aliases, v=ids):
+    for version_id, alias in _aliases(ids):
         if not _protected(alias):
             out[version_id].append(alias)
     for version_id in {mv.pk for mv in versions if mv.stage == Stage.PRODUCTION}:
@@ -261,7 +207,7 @@ def latest_versions(model_ids: list[int], stages: list[str] | None = None) -> di
     if not model_ids:
         return {}
     best: dict[tuple[int, str], int] = {}
-    for model_id, *tops in _run(_TOP_NUMBERS, _top_numbers, m=model_ids):
+    for model_id, *tops in _top_numbers(model_ids):
         for stage, top in zip(Stage.values, tops, strict=True):
             key = (model_id, STAGE_TO_MLFLOW[stage])
             if top is not None and key[1] in wanted:
@@ -272,12 +218,7 @@ def latest_versions(model_ids: list[int], stages: list[str] | None = None) -> di
     pairs = sorted(set(best.items()))
     found = {
         (mv.registered_model_id, mv.number): mv
-        for mv in _run(
-            _NUMBERED_VERSIONS,
-            _versions_among,
-            m=[model_id for (model_id, _stage), _n in pairs],
-            n=[number for _key, number in pairs],
-        )
+        for mv in _versions_by_pairs([(model_id, number) for (model_id, _stage), number in pairs])
     }
     for (model_id, _stage), number in sorted(
         best.items(), key=lambda item: MLFLOW_STAGES.index(item[0][1])
@@ -292,7 +233,7 @@ def models_json(models: list[RegisteredModel]) -> list[dict]:
     model_aliases: dict[int, list[dict]] = defaultdict(list)
     version_aliases: dict[int, list[str]] = defaultdict(list)
     if ids:
-        for model_id, alias, version_id, number in _run(_MODEL_ALIASES, _model_aliases, m=ids):
+        for model_id, alias, version_id, number in _model_aliases(ids):
             if _protected(alias):
                 continue
             model_aliases[model_id].append({"alias": alias, "version": str(number)})

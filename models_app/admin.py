@@ -232,7 +232,8 @@ class RegistryAdmin(NoDeleteMixin, SimpleHistoryAdmin):
     def save_related(self, request, form, formsets, change) -> None:
         return None
 
-    def response_action(self, request, queryset):
+    def response_action(self, request, queryset, **kwargs):
+        # kwargs: what newer Django versions pass on (action_location, since 6.1).
         # Django turns a non-numeric "index" or selected id into a 500 (int() and
         # pk__in raise); a crafted action POST gets a message instead (PITFALLS 2).
         try:
@@ -242,7 +243,7 @@ class RegistryAdmin(NoDeleteMixin, SimpleHistoryAdmin):
         except (ValueError, ValidationError):
             self.message_user(request, "That selection is not valid.", messages.WARNING)
             return HttpResponseRedirect(request.get_full_path())
-        return super().response_action(request, queryset)
+        return super().response_action(request, queryset, **kwargs)
 
     # --- history: shown, never reverted --------------------------------------------------
 

@@ -14,12 +14,10 @@ from django_fsm import FSMField, FSMModelMixin, transition
 from simple_history.manager import HistoryManager
 from simple_history.models import HistoricalRecords
 
-from registry_site.prepared import PreparedWrites
-
 from .enums import Action, Stage
 
 
-class AuditedHistory(PreparedWrites):
+class AuditedHistory(models.Model):
     """Columns every history row carries beside simple-history's own.
 
     The username is kept as text so that the trail still names a user whose account was
@@ -82,7 +80,7 @@ def registry_history(**kwargs) -> HistoricalRecords:
     )
 
 
-class Team(PreparedWrites):
+class Team(models.Model):
     """A group of people that owns registered models."""
 
     name = models.CharField(max_length=100, unique=True)
@@ -101,7 +99,7 @@ class Team(PreparedWrites):
         return self.name
 
 
-class Membership(PreparedWrites):
+class Membership(models.Model):
     """A user's membership of a team: contributors act on their own teams' models."""
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
@@ -120,7 +118,7 @@ class Membership(PreparedWrites):
         return f"{self.user} in {self.team}"
 
 
-class RegisteredModel(PreparedWrites):
+class RegisteredModel(models.Model):
     """A named model owned by one team; its versions are the things that get promoted."""
 
     name = models.CharField(max_length=100, unique=True)
@@ -153,7 +151,7 @@ class RegisteredModel(PreparedWrites):
         return self.name
 
 
-class ModelVersion(FSMModelMixin, PreparedWrites):
+class ModelVersion(FSMModelMixin, models.Model):
     """One registered version of a model, with its lineage, metrics and lifecycle stage.
 
     The identity fields are fixed at registration: a different model is a new version.
@@ -249,8 +247,9 @@ class ModelVersion(FSMModelMixin, PreparedWrites):
         return f"{self.registered_model.name} {self.version}"
 
     @classmethod
-    def from_db(cls, db, field_names, values):
-        instance = super().from_db(db, field_names, values)
+    def from_db(cls, db, field_names, values, **kwargs):
+        # kwargs: what newer Django versions pass on (fetch_mode, since 6.1).
+        instance = super().from_db(db, field_names, values, **kwargs)
         instance._loaded_values = dict(zip(field_names, values, strict=True))
         return instance
 
@@ -320,7 +319,7 @@ class ModelVersion(FSMModelMixin, PreparedWrites):
         self._touch()
 
 
-class PromotionPolicy(PreparedWrites):
+class PromotionPolicy(models.Model):
     """The guards a version must pass to reach production (SPEC §4).
 
     One row may belong to a model; the row with `is_site_default` applies to every model
@@ -374,7 +373,7 @@ class PromotionPolicy(PreparedWrites):
         return f"Policy of {self.registered_model}"
 
 
-class AuditEvent(PreparedWrites):
+class AuditEvent(models.Model):
     """One change, by whom, when and why: the registry's trail and its event stream.
 
     Append-only in the database (migration 0002). Actor and object are kept as text as

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from django.db import models
 from django.db.models import Count, Q, QuerySet
-
-from registry_site.prepared import Param, PreparedQuery
 
 from .enums import Stage
 from .guards import (
@@ -49,68 +46,37 @@ def version_counts(*, model_ids: list[int]) -> dict[int, dict[str, int]]:
     return counts
 
 
-_MODEL_WITH_COUNTS = PreparedQuery(
-    lambda: model_list().filter(name=Param("name", models.CharField()))[:1]
-)
+def _first(queryset: QuerySet):
+    """The first row of `queryset` in its own order, or None: one query, LIMIT 1."""
+    for obj in queryset[:1]:
+        return obj
+    return None
 
 
 def model_with_counts(*, name: str) -> RegisteredModel | None:
     """One model as model_list() gives it (team, author, versions per stage), or None."""
-    return _MODEL_WITH_COUNTS.first(name=name)
-
-
-_MODEL_FOR_UPDATE = PreparedQuery(
-    lambda: (
-        RegisteredModel.objects.select_for_update()
-        .select_related("team")
-        .filter(pk=Param("pk", models.BigIntegerField()))[:1]
-    ),
-)
+    return _first(model_list().filter(name=name))
 
 
 def model_for_update(*, pk: int) -> RegisteredModel:
     """The model with its team, its row locked until the transaction ends (every write
     service starts here); raises RegisteredModel.DoesNotExist."""
-    model = _MODEL_FOR_UPDATE.first(pk=pk)
-    if model is None:
-        raise RegisteredModel.DoesNotExist("RegisteredModel matching query does not exist.")
-    return model
-
-
-_VERSION_BY_PK = PreparedQuery(
-    lambda: version_list().filter(pk=Param("pk", models.BigIntegerField()))[:1]
-)
+    return RegisteredModel.objects.select_for_update().select_related("team").get(pk=pk)
 
 
 def version_by_pk(*, pk: int) -> ModelVersion:
     """The version with its model, team and author (the services re-read it here under the
     model's lock); raises ModelVersion.DoesNotExist."""
-    mv = _VERSION_BY_PK.first(pk=pk)
-    if mv is None:
-        raise ModelVersion.DoesNotExist("ModelVersion matching query does not exist.")
-    return mv
-
-
-_TEAM_BY_PK = PreparedQuery(lambda: Team.objects.filter(pk=Param("pk", models.BigIntegerField())))
+    return version_list().get(pk=pk)
 
 
 def team_by_pk(*, pk: int) -> Team | None:
-    return _TEAM_BY_PK.first(pk=pk)
-
-
-_MODEL_BY_NAME = PreparedQuery(
-    lambda: RegisteredModel.objects.select_related("team", "created_by").filter(
-        name=Param("name", models.CharField())
-    )[:1]
-)
+    return _first(Team.objects.filter(pk=pk))
 
 
 def model_get(*, name: str) -> RegisteredModel:
     """The model with its team and author; raises RegisteredModel.DoesNotExist."""
-    model = _MODEL_BY_NAME.first(name=name)
-    if model is None:
-        raise RegisteredModel.DoesNotExist("RegisteredModel matching query does not exist.")
-    return model
+    return RegisteredModel.objects.select_related("team", "created_by").get(name=name)
 
 
 def version_list(*, model: RegisteredModel | None = None) -> QuerySet[ModelVersion]:
@@ -121,40 +87,18 @@ def version_list(*, model: RegisteredModel | None = None) -> QuerySet[ModelVersi
     return qs.order_by("registered_model_id", "-precedence")
 
 
-_ID = models.BigIntegerField()
-_VERSION_BY_LABEL = PreparedQuery(
-    lambda: version_list().filter(
-        registered_model_id=Param("model", _ID), version=Param("version", models.CharField())
-    )[:1]
-)
-_VERSION_BY_NUMBER = PreparedQuery(
-    lambda: version_list().filter(
-        registered_model_id=Param("model", _ID),
-        number=Param("number", models.PositiveIntegerField()),
-    )[:1]
-)
-# What serving systems poll: compiled once.
-_PRODUCTION = PreparedQuery(
-    lambda: version_list().filter(registered_model_id=Param("model", _ID), stage=Stage.PRODUCTION)[
-        :1
-    ]
-)
-
-
 def version_get(*, model: RegisteredModel, version: str) -> ModelVersion:
     """The version labelled `version`; raises ModelVersion.DoesNotExist."""
-    mv = _VERSION_BY_LABEL.first(model=model.pk, version=version)
-    if mv is None:
-        raise ModelVersion.DoesNotExist("ModelVersion matching query does not exist.")
-    return mv
+    return version_list().get(registered_model_id=model.pk, version=version)
 
 
 def version_by_number(*, model: RegisteredModel, number: int) -> ModelVersion | None:
-    return _VERSION_BY_NUMBER.first(model=model.pk, number=number)
+    return _first(version_list().filter(registered_model_id=model.pk, number=number))
 
 
 def production_version(*, model: RegisteredModel) -> ModelVersion | None:
-    return _PRODUCTION.first(model=model.pk)
+    """What serving systems poll: one indexed query."""
+    return _first(version_list().filter(registered_model_id=model.pk, stage=Stage.PRODUCTION))
 
 
 def last_known_good(*, model: RegisteredModel) -> ModelVersion | None:

@@ -47,8 +47,6 @@ from rest_framework.response import Response
 
 from models_app.exceptions import RegistryError
 
-from .prepared import Param, PreparedQuery
-
 logger = logging.getLogger(__name__)
 
 MAX_JSON_DEPTH = 64
@@ -478,22 +476,12 @@ class RegistryPagination:
 # --- Authentication ------------------------------------------------------------------------
 
 
-# Tokens whose key (the first characters, stored in clear) is the one given, with their
-# users: the one read of every token-authenticated request, compiled once.
-_TOKENS_BY_KEY = PreparedQuery(
-    lambda: (
-        get_token_model()
-        .objects.filter(token_key=Param("key", models.CharField()))
-        .select_related("user")
-    ),
-)
-
-
 class TokenAuthentication(KnoxTokenAuthentication):
     """Knox tokens (stored hashed, expiring, revocable; PITFALLS 9), robust to junk headers.
 
     Knox decodes the token as UTF-8 and would crash (500) on other bytes; such a header is
-    an authentication failure (401). The check is knox's own, with its query prepared.
+    an authentication failure (401). The check is knox's own, in one query (the tokens with
+    this key, with their users).
     """
 
     def authenticate_credentials(self, token):
@@ -502,8 +490,13 @@ class TokenAuthentication(KnoxTokenAuthentication):
             token = token.decode("ascii")
         except (UnicodeDecodeError, AttributeError, binascii.Error) as exc:
             raise exceptions.AuthenticationFailed(message) from exc
-        for auth_token in _TOKENS_BY_KEY(key=token[: CONSTANTS.TOKEN_KEY_LENGTH]):
-            if self._cleanup_token(auth_token):
+        candidates = (
+            get_token_model()
+            .objects.filter(token_key=token[: CONSTANTS.TOKEN_KEY_LENGTH])
+            .select_related("user")
+        )
+        for auth_token in candidates:
+            if self.refused_as_expired(auth_token):
                 continue
             try:
                 digest = hash_token(token)
@@ -515,7 +508,7 @@ class TokenAuthentication(KnoxTokenAuthentication):
                 return self.validate_user(auth_token)
         raise exceptions.AuthenticationFailed(message)
 
-    def _cleanup_token(self, auth_token) -> bool:
+    def refused_as_expired(self, auth_token) -> bool:
         """Refuse (and delete) this token when expired, and nothing more.
 
         Knox also reads and purges every other token of the user on every request: a

@@ -19,10 +19,9 @@ from django.db import models
 from django.utils import timezone
 
 from models_app.models import AuditEvent, registry_history
-from registry_site.prepared import PreparedWrites
 
 
-class Subscription(PreparedWrites):
+class Subscription(models.Model):
     """An admin's request that events of some types be POSTed to a URL.
 
     `event_types` empty means every event type. The secret signs every delivery; it is
@@ -74,7 +73,7 @@ OPEN_STATUSES = (
 )
 
 
-class Delivery(PreparedWrites):
+class Delivery(models.Model):
     """One event on its way to one subscription: the outbox row the worker works off.
 
     `ordering_key` groups the events whose order matters (the model's name; empty for
@@ -128,7 +127,7 @@ class Delivery(PreparedWrites):
         return self.status in (DeliveryStatus.DEAD, DeliveryStatus.FAILED_RETRYING)
 
 
-class DeliveryAttempt(PreparedWrites):
+class DeliveryAttempt(models.Model):
     """One HTTP attempt of a delivery, as the log shows it. Append-only (migration 0002)."""
 
     delivery = models.ForeignKey(Delivery, on_delete=models.PROTECT, related_name="attempt_log")

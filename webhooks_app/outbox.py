@@ -18,13 +18,9 @@ from django.db.models.signals import post_save
 from django.dispatch import receiver
 
 from models_app.models import AuditEvent
-from registry_site.prepared import PreparedQuery
 
 from .events import build_payload, event_type_for
 from .models import Delivery, Subscription
-
-# Read for every audit event, so compiled once (registry_site/prepared.py).
-_ACTIVE_SUBSCRIPTIONS = PreparedQuery(lambda: Subscription.objects.filter(active=True))
 
 
 @receiver(post_save, sender=AuditEvent, dispatch_uid="webhooks_fan_out")
@@ -35,7 +31,7 @@ def fan_out(sender, instance: AuditEvent, created: bool, raw: bool = False, **kw
     event_type = event_type_for(instance.action)
     if event_type is None:
         return
-    subscriptions = [s for s in _ACTIVE_SUBSCRIPTIONS() if s.wants(event_type)]
+    subscriptions = [s for s in Subscription.objects.filter(active=True) if s.wants(event_type)]
     if not subscriptions:
         return
     payload = build_payload(instance)

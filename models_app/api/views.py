@@ -45,6 +45,7 @@ from registry_site.api import (
     RequestTooLarge,
     error_response,
 )
+from registry_site.logins import lockout_response
 
 from . import filters
 from .serializers import (
@@ -684,11 +685,13 @@ class ArtifactView(APIView):
         length = int(length_header)
         if length > limit:
             raise RequestTooLarge(f"The artifact is {length} bytes; the limit is {limit} bytes.")
-        raw = request._request  # the Django request: read the body in chunks, never whole
+        # DRF's documented stream of the body (None when it is empty): read in chunks,
+        # never whole.
+        raw = request.stream
 
         def chunks():
             received = 0
-            while True:
+            while raw is not None:
                 chunk = raw.read(storage.CHUNK_SIZE)
                 if not chunk:
                     break
@@ -857,7 +860,12 @@ class TokenView(APIView):
     )
     def post(self, request):
         data = TokenInput.validated(request.data)
-        user = authenticate(request._request, username=data["username"], password=data["password"])
+        credentials = {"username": data["username"], "password": data["password"]}
+        user = authenticate(request, **credentials)
+        # axes marks the request it was given; that is DRF's request, not the Django
+        # request its middleware looks at, so the lock-out answer is given here.
+        if getattr(request, "axes_locked_out", False):
+            return lockout_response(request, credentials)
         if user is None or not user.is_active:
             raise exceptions.AuthenticationFailed("Wrong username or password.")
         instance, token = accounts.api_token_create(actor=user, user=user)

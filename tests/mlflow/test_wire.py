@@ -131,6 +131,8 @@ def test_unknown_endpoint_and_method(call, fraud):
         ("{not json", "not valid JSON"),
         ("[1, 2]", "JSON object"),
         ("[" * 5000 + "]" * 5000, "nested too deeply"),
+        # Deeper than the REST API's limit, shallow enough for any Python's json module.
+        ('{"name": "m", "tags": ' + "[" * 100 + "]" * 100 + "}", "nested too deeply"),
         (json.dumps({"name": 42}), "must be a string"),
         (json.dumps({"name": "a\x00b"}), "NUL"),
         (json.dumps({}), "Missing value for required parameter 'name'"),

@@ -12,7 +12,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models.deletion import ProtectedError
+from django.db.models import ProtectedError
 
 from approvals_app.models import CardRevision, HistoricalModelCard, HistoricalReview, Review
 from models_app import selectors, services
