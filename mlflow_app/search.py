@@ -25,10 +25,11 @@ from datetime import UTC, datetime
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Expression, F, Q, Subquery, Value
+from django.db.models import F, Q, Subquery, Value
 from django.db.models.fields.json import HasKey, KeyTextTransform
 from django.db.models.lookups import Exact, Lookup
 
+from models_app.keyset import RowCompare
 from models_app.models import RegisteredModel
 
 from . import wire
@@ -498,38 +499,6 @@ def version_filter(text: str | None) -> Q:
 # key in the index that serves the ordering, so page 1,000 costs what page 1 costs; an
 # offset would make it read and skip every row before. Tokens are signed with the site's
 # secret and bound to the search (kind, ordering and filter) that made them.
-
-
-class RowCompare(Expression):
-    """`(a, b, …) op (x, y, …)`: SQL's row comparison, which PostgreSQL's b-tree indexes
-    answer as a range (and SQLite reads the same way). `op` is one of < <= > >= =."""
-
-    output_field = models.BooleanField()
-    OPERATORS = ("<", "<=", ">", ">=", "=")
-
-    def __init__(self, columns: list, op: str, values: list) -> None:
-        if op not in self.OPERATORS or len(columns) != len(values) or not columns:
-            raise ValueError("a row comparison needs an operator and as many values as columns")
-        super().__init__()
-        self.columns, self.op, self.values = list(columns), op, list(values)
-
-    def get_source_expressions(self):
-        return [*self.columns, *self.values]
-
-    def set_source_expressions(self, exprs):
-        n = len(self.columns)
-        self.columns, self.values = list(exprs[:n]), list(exprs[n:])
-
-    def as_sql(self, compiler, connection):
-        sides, params = [], []
-        for side in (self.columns, self.values):
-            parts = []
-            for expr in side:
-                sql, expr_params = compiler.compile(expr)
-                parts.append(sql)
-                params.extend(expr_params)
-            sides.append(f"({', '.join(parts)})")
-        return f"{sides[0]} {self.op} {sides[1]}", params
 
 
 def _field(model, path: str) -> models.Field:
