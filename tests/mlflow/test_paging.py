@@ -187,3 +187,24 @@ def test_models_are_paged_from_the_name_index(rows):
     _ids, token = search.model_page(None, [], None, 1).read()
     plan = _plan(search.model_page(None, [], token, 1).query)
     assert not _sorts(plan), plan
+
+
+def test_versions_of_every_model_are_paged_from_the_update_time_index(rows):
+    """MLflow's default order across models starts with the update time: on PostgreSQL the
+    page is read from that index backwards (name and number then order ties among the few
+    rows read). Not-deleted is an anti-join, so the planner sees how many rows remain.
+    SQLite plans these small tables its own way; there the page must simply be right."""
+    ids, token = search.version_page(None, [], None, 2).read()
+    expected = list(
+        ModelVersion.objects.order_by(*search.version_ordering([])).values_list("pk", flat=True)
+    )
+    assert ids == expected[:2]
+    assert search.version_page(None, [], token, 2).read()[0] == expected[2:4]
+    if connection.vendor == "postgresql":
+        for page in (
+            search.version_page(None, [], None, 2),
+            search.version_page(None, [], token, 2),
+        ):
+            plan = _plan(page.query)
+            assert "Index Scan Backward using modelversion_changed" in plan, plan
+            assert "Anti Join" in plan, plan
