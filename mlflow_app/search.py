@@ -18,17 +18,19 @@ below keep what reaches the database small.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
+import hashlib
 import re
 from datetime import UTC, datetime
 
+from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import F, Q, Subquery, Value
 from django.db.models.fields.json import HasKey, KeyTextTransform
 from django.db.models.lookups import Exact, Lookup
+
+from models_app.keyset import RowCompare
+from models_app.models import RegisteredModel
 
 from . import wire
 
@@ -44,8 +46,8 @@ _PREFIXES = {
 STRING_OPS = {"=", "!=", "LIKE", "ILIKE"}
 LIST_OPS = {"IN", "NOT IN"}
 NUMERIC_OPS = {"=", "!=", "<", "<=", ">", ">="}
-# Page tokens carry an offset; beyond this one no page has rows.
-MAX_OFFSET = 2**31
+# A page token longer than this was not made by this server.
+MAX_TOKEN_LENGTH = 4096
 
 # A whole filter: GET requests carry it in the URL, and common web servers refuse request
 # lines longer than a few KiB, so no working client sends more than this.
@@ -489,28 +491,184 @@ def version_filter(text: str | None) -> Q:
     return _version_q(parse_filter(text))
 
 
-def _page_ids(rows, condition: Q, ordering: list[str], offset: int, limit: int) -> list[int]:
-    """The ids of `rows` matching `condition`, in `ordering`, `limit` from `offset`: one
-    query. Only ids: the database sorts narrow rows (a model's versions can be thousands),
-    and the page's rows with their model, team and author are read by id afterwards."""
-    page = rows.filter(condition).order_by(*ordering).values_list("pk", flat=True)
-    return list(page[offset : offset + limit])
+# --- Pages ---------------------------------------------------------------------------------------
+#
+# Pages are read by keyset: a page token holds the sort key of the last row of the page
+# before (the values of the ordering's fields, ending with a unique one), and the next
+# page is the rows after that key in the same ordering. The database starts reading at the
+# key in the index that serves the ordering, so page 1,000 costs what page 1 costs; an
+# offset would make it read and skip every row before. Tokens are signed with the site's
+# secret and bound to the search (kind, ordering and filter) that made them.
 
 
-def find_models(text: str | None, order_by: list[str], offset: int, limit: int) -> list:
-    """Visible models matching an MLflow filter, in its order_by, `limit` from `offset`."""
+def _field(model, path: str) -> models.Field:
+    """The field a (possibly related, `a__b`) ordering name ends at."""
+    field = None
+    for part in path.split("__"):
+        field = model._meta.pk if part == "pk" else model._meta.get_field(part)
+        if field.is_relation:
+            model = field.related_model
+    return field
+
+
+def keyset_after(model, ordering: list[str], key: list) -> Q:
+    """The rows after `key` in `ordering` (field names, `-` for descending).
+
+    Fields that run in the same direction are compared as one row, which an index over
+    them answers as a range; where the direction changes, the rows equal on what came
+    before are compared on what follows. The first run's bound is repeated on its own so
+    that the index is entered at the key whatever follows.
+    """
+    runs: list[tuple[bool, list, list]] = []
+    for name, value in zip(ordering, key, strict=True):
+        descending = name.startswith("-")
+        path = name.removeprefix("-")
+        column = F(path)
+        bound = Value(value, output_field=_field(model, path))
+        if runs and runs[-1][0] == descending:
+            runs[-1][1].append(column)
+            runs[-1][2].append(bound)
+        else:
+            runs.append((descending, [column], [bound]))
+    condition = None
+    for descending, columns, values in reversed(runs):
+        after = Q(RowCompare(columns, "<" if descending else ">", values))
+        if condition is not None:
+            after |= Q(RowCompare(columns, "=", values)) & condition
+        condition = after
+    if len(runs) > 1:
+        descending, columns, values = runs[0]
+        condition &= Q(RowCompare(columns, "<=" if descending else ">=", values))
+    return condition
+
+
+_PAGE_SALT = "mlflow_app.search.page_token"
+_NOT_OURS = "Invalid page token: it was not made by this server."
+
+
+def _search_id(kind: str, ordering: list[str], text: str | None) -> str:
+    """What a token is bound to: the kind of rows, their ordering and the filter."""
+    digest = hashlib.sha256(f"{kind}\n{' '.join(ordering)}\n{text or ''}".encode()).hexdigest()
+    return digest[:32]
+
+
+def make_page_token(kind: str, ordering: list[str], text: str | None, key: list) -> str:
+    """A signed token for the page after the row whose sort key is `key`."""
+    values = [v.isoformat() if isinstance(v, datetime) else v for v in key]
+    return signing.dumps({"s": _search_id(kind, ordering, text), "k": values}, salt=_PAGE_SALT)
+
+
+def read_page_token(
+    token: str | None, *, kind: str, model, ordering: list[str], text: str | None
+) -> list | None:
+    """The sort key a token holds, as typed values of the ordering's fields, or None for the
+    first page. Refuses (SearchError) a token that is forged, damaged, made for another
+    search (another ordering or filter) or holds values of the wrong type."""
+    if not token:
+        return None
+    if len(token) > MAX_TOKEN_LENGTH:
+        raise SearchError(_NOT_OURS)
+    try:
+        data = signing.loads(token, salt=_PAGE_SALT)
+    except (signing.BadSignature, ValueError, UnicodeError) as exc:
+        raise SearchError(_NOT_OURS) from exc
+    if not isinstance(data, dict) or not isinstance(data.get("k"), list):
+        raise SearchError(_NOT_OURS)
+    if data.get("s") != _search_id(kind, ordering, text):
+        raise SearchError(
+            "Invalid page token: it belongs to another search; send the same filter and "
+            "order_by as for the first page."
+        )
+    values = data["k"]
+    if len(values) != len(ordering):
+        raise SearchError(_NOT_OURS)
+    key = []
+    for name, value in zip(ordering, values, strict=True):
+        field = _field(model, name.removeprefix("-"))
+        if isinstance(field, models.DateTimeField):
+            ok = isinstance(value, str)
+        elif isinstance(field, models.IntegerField):
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        else:
+            ok = isinstance(value, str) and "\x00" not in value
+        try:
+            typed = field.to_python(value) if ok else None
+        except ValidationError as exc:
+            raise SearchError(_NOT_OURS) from exc
+        if typed is None or (isinstance(typed, datetime) and typed.tzinfo is None):
+            raise SearchError(_NOT_OURS)
+        key.append(typed)
+    return key
+
+
+class PageQuery:
+    """One page of a search: the query of its rows' ids and sort keys, and how to read it."""
+
+    def __init__(self, rows, ordering: list[str], kind: str, text, token, limit: int) -> None:
+        self.ordering, self.kind, self.text, self.limit = ordering, kind, text, limit
+        key = read_page_token(token, kind=kind, model=rows.model, ordering=ordering, text=text)
+        if key is not None:
+            rows = rows.filter(keyset_after(rows.model, ordering, key))
+        names = [name.removeprefix("-") for name in ordering]
+        # limit + 1 rows: the one after the page tells whether there is a next page.
+        self.query = rows.order_by(*ordering).values_list("pk", *names)[: limit + 1]
+
+    def read(self) -> tuple[list[int], str | None]:
+        """(ids of the page, token of the next page or None): one query, which reads only
+        ids and sort keys from where the token left off; the page's rows with their model,
+        team and author are read by id afterwards."""
+        found = list(self.query)
+        next_token = None
+        if len(found) > self.limit:
+            found = found[: self.limit]
+            key = list(found[-1][1:])
+            next_token = make_page_token(self.kind, self.ordering, self.text, key)
+        return [row[0] for row in found], next_token
+
+
+def model_page(text: str | None, order_by: list[str], token: str | None, limit: int):
     condition = model_filter(text)  # every check of the filter, before anything runs
     ordering = model_ordering(order_by)
-    ids = _page_ids(wire.visible_models(), condition, ordering, offset, limit)
-    return wire.models_by_id(ids)
+    rows = wire.visible_models().filter(condition)
+    return PageQuery(rows, ordering, "models", text, token, limit)
 
 
-def find_versions(text: str | None, order_by: list[str], offset: int, limit: int) -> list:
-    """Visible versions matching an MLflow filter, in its order_by, `limit` from `offset`."""
-    condition = version_filter(text)
-    ordering = version_ordering(order_by)
-    ids = _page_ids(wire.visible_versions(), condition, ordering, offset, limit)
-    return wire.versions_by_id(ids)
+def find_models(text: str | None, order_by: list[str], token: str | None, limit: int):
+    """(visible models matching an MLflow filter in its order_by, at most `limit` of them
+    from where `token` left off; the next page's token or None)."""
+    ids, next_token = model_page(text, order_by, token, limit).read()
+    return wire.models_by_id(ids), next_token
+
+
+def _one_model_name(clauses: list[dict]) -> str | None:
+    """The model name a filter pins with `name = '…'`, if it does."""
+    for clause in clauses:
+        pins = clause["type"] == "attribute" and clause["key"] == "name" and clause["op"] == "="
+        if pins and isinstance(clause["value"], str):
+            return clause["value"]
+    return None
+
+
+def version_page(text: str | None, order_by: list[str], token: str | None, limit: int):
+    """A page of versions. A filter that names one model (`name = '…'`) reads that model's
+    versions by the model's id, so the (model, …) indexes serve the page: a model with
+    100,000 versions pages as fast as one with ten."""
+    clauses = parse_filter(text)
+    condition = _version_q(clauses)
+    name = _one_model_name(clauses)
+    ordering = version_ordering(order_by, one_model=name is not None)
+    rows = wire.visible_versions().filter(condition)
+    if name is not None:
+        model_id = RegisteredModel.objects.filter(name=name).values("pk")[:1]
+        rows = rows.filter(registered_model_id=Subquery(model_id))
+    return PageQuery(rows, ordering, "versions", text, token, limit)
+
+
+def find_versions(text: str | None, order_by: list[str], token: str | None, limit: int):
+    """(visible versions matching an MLflow filter in its order_by, at most `limit` of them
+    from where `token` left off; the next page's token or None)."""
+    ids, next_token = version_page(text, order_by, token, limit).read()
+    return wire.versions_by_id(ids), next_token
 
 
 def _parse_order(clause: str, valid: dict[str, str]) -> tuple[str, bool]:
@@ -529,17 +687,26 @@ def _parse_order(clause: str, valid: dict[str, str]) -> tuple[str, bool]:
     return valid[key], direction == "ASC"
 
 
-def _ordering(order_by: list[str], valid: dict[str, str], tail: list[tuple[str, bool]]):
-    fields, seen = [], set()
+def _ordering(
+    order_by: list[str], valid: dict[str, str], tail: list[tuple[str, bool]], unique: set[str]
+) -> list[str]:
+    """The fields to order by: those asked for, then `tail`, stopping as soon as the fields
+    so far include all of `unique` (together they tell every row apart), else ending with
+    the primary key. The shorter the ordering, the more indexes can serve it."""
+    asked, names = [], set()
     for clause in order_by:
         field, ascending = _parse_order(clause, valid)
-        if field in seen:
+        if field in names:
             raise SearchError(f"`order_by` contains duplicate fields: {order_by}")
-        seen.add(field)
-        fields.append(field if ascending else f"-{field}")
-    for field, ascending in tail:
+        names.add(field)
+        asked.append((field, ascending))
+    fields, seen = [], set()
+    for field, ascending in [*asked, *tail]:
         if field not in seen:
+            seen.add(field)
             fields.append(field if ascending else f"-{field}")
+            if unique and unique <= seen:
+                return fields
     return [*fields, "pk"]
 
 
@@ -550,10 +717,12 @@ def model_ordering(order_by: list[str]) -> list[str]:
         "last_updated_timestamp": "updated_at",
         "timestamp": "updated_at",
     }
-    return _ordering(order_by, valid, [("name", True)])
+    return _ordering(order_by, valid, [("name", True)], {"name"})
 
 
-def version_ordering(order_by: list[str]) -> list[str]:
+def version_ordering(order_by: list[str], *, one_model: bool = False) -> list[str]:
+    """The fields to order versions by. For the versions of one model the model's name is
+    the same on every row and is left out, and the number tells them apart."""
     valid = {
         "name": "registered_model__name",
         "version_number": "number",
@@ -561,22 +730,14 @@ def version_ordering(order_by: list[str]) -> list[str]:
         "last_updated_timestamp": "stage_changed_at",
     }
     order_by = order_by or ["last_updated_timestamp DESC", "name ASC", "version_number DESC"]
-    return _ordering(order_by, valid, [("registered_model__name", True), ("number", False)])
-
-
-def make_page_token(offset: int) -> str:
-    """MLflow's token format: base64 of {"offset": n}."""
-    return base64.b64encode(json.dumps({"offset": offset}).encode()).decode()
-
-
-def read_page_token(token: str | None) -> int:
-    if not token:
-        return 0
-    try:
-        data = json.loads(base64.b64decode(token, validate=True))
-        offset = data["offset"]
-    except (binascii.Error, ValueError, TypeError, KeyError) as exc:
-        raise SearchError("Invalid page token: it was not made by this server.") from exc
-    if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= MAX_OFFSET:
-        raise SearchError("Invalid page token: it was not made by this server.")
-    return offset
+    if one_model:
+        # Read (and refused if bad) as written; the name then orders nothing.
+        _ordering(order_by, valid, [], set())
+        order_by = [c for c in order_by if _parse_order(c, valid)[0] != valid["name"]]
+        return _ordering(order_by, valid, [("number", False)], {"number"})
+    return _ordering(
+        order_by,
+        valid,
+        [("registered_model__name", True), ("number", False)],
+        {"registered_model__name", "number"},
+    )

@@ -292,11 +292,12 @@ def search_registered_models(request, actor, p: Params):
             "Invalid value for request parameter max_results. It must be at most "
             f"{MODELS_PAGE_MAX}, but got value {limit}"
         )
-    offset = search.read_page_token(p.str("page_token"))
-    rows = search.find_models(p.str("filter"), p.list("order_by"), offset, limit + 1)
-    body: dict = {"registered_models": wire.models_json(rows[:limit])}
-    if len(rows) > limit:
-        body["next_page_token"] = search.make_page_token(offset + limit)
+    rows, next_token = search.find_models(
+        p.str("filter"), p.list("order_by"), p.str("page_token"), limit
+    )
+    body: dict = {"registered_models": wire.models_json(rows)}
+    if next_token:
+        body["next_page_token"] = next_token
     return body
 
 
@@ -436,11 +437,12 @@ def search_model_versions(request, actor, p: Params):
             "Invalid value for request parameter max_results. It must be at most "
             f"{VERSIONS_PAGE_MAX}, but got value {limit}"
         )
-    offset = search.read_page_token(p.str("page_token"))
-    rows = search.find_versions(p.str("filter"), p.list("order_by"), offset, limit + 1)
-    body: dict = {"model_versions": wire.versions_json(rows[:limit])}
-    if len(rows) > limit:
-        body["next_page_token"] = search.make_page_token(offset + limit)
+    rows, next_token = search.find_versions(
+        p.str("filter"), p.list("order_by"), p.str("page_token"), limit
+    )
+    body: dict = {"model_versions": wire.versions_json(rows)}
+    if next_token:
+        body["next_page_token"] = next_token
     return body
 
 

@@ -241,6 +241,13 @@ class ModelVersion(FSMModelMixin, models.Model):
             models.Index(
                 fields=["registered_model", "stage", "number"], name="modelversion_stage_number"
             ),
+            # MLflow's default order of versions (last updated first, then number), within
+            # one model and across models: each page is a range of one of these.
+            models.Index(
+                fields=["registered_model", "stage_changed_at", "number"],
+                name="modelversion_model_changed",
+            ),
+            models.Index(fields=["stage_changed_at"], name="modelversion_changed"),
         ]
 
     def __str__(self) -> str:

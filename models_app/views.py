@@ -16,9 +16,10 @@ from collections.abc import Iterator
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import BadRequest, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Exists, OuterRef, Q, Subquery
+from django.db import connection
+from django.db.models import Exists, F, OuterRef, Q, Subquery, Value
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -31,6 +32,7 @@ from .charts import metrics_chart
 from .enums import Direction, Stage
 from .exceptions import GuardsFailed, RegistryError
 from .forms import AuditFilterForm, ModelFilterForm, RollbackForm, TokenCreateForm
+from .keyset import RowCompare
 from .models import AuditEvent, ModelVersion, RegisteredModel, Team
 from .permissions import can, require_permission
 from .validators import MODEL_NAME_RE
@@ -38,6 +40,12 @@ from .validators import MODEL_NAME_RE
 MODELS_PER_PAGE = 25
 EVENTS_PER_PAGE = 50
 CHART_METRICS = 4
+# The model page: versions per page of its table, versions in its chart (by default and at
+# most, `?chart=N`), the stage counts' cap and the rollback targets offered.
+VERSIONS_PER_PAGE = 25
+CHART_VERSIONS, CHART_VERSIONS_MAX = 50, 1000
+STAGE_COUNT_CAP = 1000
+ROLLBACK_TARGETS = 50
 
 # The refusals a person can cause; each becomes a message and a 4xx, never a 500.
 REFUSALS = (RegistryError, ValidationError)
@@ -200,25 +208,31 @@ class LogoutView(auth_views.LogoutView):
 
 
 def _model_list_queryset():
-    """selectors.model_list with the production and latest version and the last change,
-    each as a subquery so the page costs the same for 1 model or 1,000."""
+    """Models with their team, production and latest version, the stages they have
+    versions in and their last change, each a subquery that probes an index once per model
+    on the page: a page costs the same for models with one version or a hundred thousand.
+    The number of versions is the model's own `last_number` (numbers are handed out once
+    each), so nothing joins or counts all of a model's versions."""
     versions = ModelVersion.objects.filter(registered_model=OuterRef("pk"))
-    return selectors.model_list().annotate(
+    present = {f"has_{stage}": Exists(versions.filter(stage=stage)) for stage in Stage.values}
+    return RegisteredModel.objects.select_related("team", "created_by").annotate(
         production_label=Subquery(versions.filter(stage=Stage.PRODUCTION).values("version")[:1]),
         latest_label=Subquery(versions.order_by("-precedence").values("version")[:1]),
         last_change=Subquery(
             AuditEvent.objects.filter(registered_model=OuterRef("pk"))
-            .order_by("-created_at", "-id")
+            .order_by("-created_at")
             .values("created_at")[:1]
         ),
+        **present,
     )
 
 
 @login_required
 @require_GET
 def model_list(request):
-    """Every model with its team, production and latest version, stage counts and last
-    change; search, filter by team and stage, paginated."""
+    """Every model with its team, production and latest version, its number of versions
+    and the stages they are in, and its last change; search, filter by team and stage,
+    paginated (the page count counts models only)."""
     teams = [(t.slug, t.name) for t in Team.objects.order_by("name")]
     form = ModelFilterForm(request.GET or None, teams=teams)
     qs = _model_list_queryset()
@@ -258,28 +272,133 @@ def get_model_or_404(name: str) -> RegisteredModel:
         raise Http404(f"No model named {name}.") from exc
 
 
+def _count_param(request, name: str, default: int, maximum: int) -> int:
+    """A whole number from 1 to `maximum` given in the query string, else `default`."""
+    text = request.GET.get(name)
+    if text is None or text == "":
+        return default
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= maximum:
+        raise BadRequest(f"'{name}' must be a whole number from 1 to {maximum}.")
+    return int(text)
+
+
+def _version_cursor(request, model: RegisteredModel) -> tuple[str, ModelVersion | None]:
+    """("older" or "newer", the version whose number the page link carries), or ("", None)
+    for the first page. The cursor is a version number: short, and the page it names can
+    be reloaded."""
+    older, newer = request.GET.get("older"), request.GET.get("newer")
+    if older and newer:
+        raise BadRequest("Give 'older' or 'newer', not both.")
+    direction, text = ("older", older) if older else ("newer", newer) if newer else ("", "")
+    if not direction:
+        return "", None
+    if not (text.isascii() and text.isdigit() and len(text) <= 10):
+        raise BadRequest(f"'{direction}' must be a version number.")
+    cursor = selectors.version_by_number(model=model, number=int(text))
+    if cursor is None:
+        raise Http404(f"{model.name} has no version #{text}.")
+    return direction, cursor
+
+
+def _version_page(request, model: RegisteredModel, production: ModelVersion | None) -> dict:
+    """One page of the versions table, newest SemVer precedence first (the number breaks
+    ties of precedence), read by keyset from the (model, precedence) index; the production
+    version is pinned above the first page instead of taking its place in the pages."""
+    direction, cursor = _version_cursor(request, model)
+    # The model (with its team) is known: only the authors are joined.
+    rows = ModelVersion.objects.filter(registered_model=model).select_related("created_by")
+    if production is not None:
+        rows = rows.exclude(pk=production.pk)
+    newest_first = ("-precedence", "-number")
+    if cursor is None:
+        page = list(rows.order_by(*newest_first)[: VERSIONS_PER_PAGE + 1])
+        more_older, more_newer = len(page) > VERSIONS_PER_PAGE, False
+        page = page[:VERSIONS_PER_PAGE]
+    else:
+        key = [F("precedence"), F("number")]
+        at = [Value(cursor.precedence), Value(cursor.number)]
+        if direction == "older":
+            rows = rows.filter(RowCompare(key, "<", at)).order_by(*newest_first)
+        else:
+            rows = rows.filter(RowCompare(key, ">", at)).order_by("precedence", "number")
+        page = list(rows[: VERSIONS_PER_PAGE + 1])
+        more = len(page) > VERSIONS_PER_PAGE
+        page = page[:VERSIONS_PER_PAGE]
+        if direction == "newer":
+            page.reverse()
+        # The cursor's own version lies on the side the link came from.
+        more_older, more_newer = (more, True) if direction == "older" else (True, more)
+    for version in page:
+        version.registered_model = model
+    pinned = [production] if production is not None and cursor is None else []
+    return {
+        "versions": pinned + page,
+        "older": page[-1].number if more_older and page else None,
+        "newer": page[0].number if more_newer and page else None,
+        "first_page": cursor is None,
+    }
+
+
+def _stage_counts(model: RegisteredModel) -> list[tuple[str, int, str, bool]]:
+    """(label, count, stage, more than STAGE_COUNT_CAP) per stage, in one query: each count
+    stops at the cap, so it reads at most that many entries of the (model, stage, number)
+    index however many versions the model has. Written as SQL because the ORM spends more
+    time building five capped subqueries than the database spends answering them."""
+    quote = connection.ops.quote_name
+    meta = ModelVersion._meta
+    table = quote(meta.db_table)
+    model_column = quote(meta.get_field("registered_model").column)
+    stage_column = quote(meta.get_field("stage").column)
+    # Only quoted names from the model's metadata are formatted in; values are parameters.
+    capped = (
+        f"(SELECT COUNT(*) FROM (SELECT 1 FROM {table} WHERE {model_column} = %s "  # noqa: S608
+        f"AND {stage_column} = %s LIMIT %s) AS capped)"
+    )
+    params = []
+    for value in Stage.values:
+        params += [model.pk, value, STAGE_COUNT_CAP + 1]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT " + ", ".join([capped] * len(Stage.values)), params)
+        found = dict(zip(Stage.values, cursor.fetchone(), strict=True))
+    return [
+        (label, min(found[value], STAGE_COUNT_CAP), value, found[value] > STAGE_COUNT_CAP)
+        for value, label in Stage.choices
+    ]
+
+
 def _model_context(request, model: RegisteredModel, *, rollback_form=None) -> dict:
-    versions = list(selectors.version_list(model=model))
-    production = next((v for v in versions if v.stage == Stage.PRODUCTION), None)
+    """Everything the model page shows, from a fixed number of indexed queries: the
+    production version, the page of versions, the latest versions for the chart, capped
+    stage counts and the rollback targets are each one bounded read, never all versions."""
+    production = selectors.production_version(model=model)
+    chart_size = _count_param(request, "chart", CHART_VERSIONS, CHART_VERSIONS_MAX)
+    table = _version_page(request, model, production)
+    # The chart needs only labels and metrics.
+    latest = list(
+        ModelVersion.objects.filter(registered_model=model)
+        .only("version", "metrics", "precedence", "number")
+        .order_by("-precedence", "-number")[: chart_size + 1]
+    )
+    chart_more = len(latest) > chart_size and chart_size < CHART_VERSIONS_MAX
+    latest = latest[:chart_size]
     policy = selectors.effective_policy(model=model)
-    specs = key_metric_specs(policy, versions)
+    specs = key_metric_specs(policy, latest + table["versions"])
     base = production.metrics if production is not None else None
     rows = [
         {"version": v, "cells": metric_cells(v.metrics, None if v is production else base, specs)}
-        for v in ([production] if production else []) + [v for v in versions if v is not production]
+        for v in table["versions"]
     ]
-    counts = {stage: 0 for stage in Stage.values}
-    for v in versions:
-        counts[v.stage] += 1
     chart = metrics_chart(
-        [(v.version, v.metrics or {}) for v in reversed(versions)], [n for n, _d in specs]
+        [(v.version, v.metrics or {}) for v in reversed(latest)], [n for n, _d in specs]
     )
     may_rollback = can(request.user, "model.rollback", model)
-    targets = [
-        v.version
-        for v in sorted(versions, key=lambda v: v.stage_changed_at, reverse=True)
-        if v.stage == Stage.ARCHIVED and v.promoted_at is not None
-    ]
+    targets = list(
+        ModelVersion.objects.filter(
+            registered_model=model, stage=Stage.ARCHIVED, promoted_at__isnull=False
+        )
+        .order_by("-stage_changed_at", "-id")
+        .values_list("version", flat=True)[:ROLLBACK_TARGETS]
+    )
     # Asked whenever the user may roll back, so the page's query count depends on the
     # user's role only, never on the data.
     good = selectors.last_known_good(model=model) if may_rollback else None
@@ -287,19 +406,25 @@ def _model_context(request, model: RegisteredModel, *, rollback_form=None) -> di
         rollback_form = RollbackForm(
             targets=targets, initial={"to_version": good.version if good else targets[0]}
         )
+    recent = AuditEvent.objects.filter(registered_model=model).order_by("-created_at", "-id")[:10]
     return {
         "model": model,
         "production": production,
         "rows": rows,
+        "older": table["older"],
+        "newer": table["newer"],
+        "first_page": table["first_page"],
         "specs": specs,
-        "counts": [(label, counts[value], value) for value, label in Stage.choices],
+        "counts": _stage_counts(model),
         "chart": chart,
+        "chart_shown": len(latest),
+        "chart_more": min(chart_size * 4, CHART_VERSIONS_MAX) if chart_more else None,
         "policy_lines": policy_in_words(policy, own=policy.registered_model_id == model.pk),
         "may_rollback": may_rollback and production is not None,
         "rollback_targets": targets,
         "rollback_form": rollback_form,
-        "recent": list(selectors.audit_events(model_name=model.name)[:10]),
-        "compare_default": [v.version for v in versions[:2]],
+        "recent": list(recent),
+        "compare_default": [v.version for v in latest[:2]],
     }
 
 

@@ -73,11 +73,62 @@ def test_like_patterns_over_the_caps_or_ending_in_an_escape_are_refused(pattern)
 
 
 def test_page_tokens_round_trip_and_refuse_forgeries():
-    assert search.read_page_token(search.make_page_token(40)) == 40
-    assert search.read_page_token(None) == 0
-    for bad in ("???", "eyJvZmZzZXQiOiAtMX0=", "e30="):  # garbage, offset -1, {}
-        with pytest.raises(search.SearchError):
-            search.read_page_token(bad)
+    from datetime import UTC, datetime
+
+    from models_app.models import ModelVersion
+
+    ordering = search.version_ordering([])
+    when = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
+    token = search.make_page_token("versions", ordering, "name LIKE 'a%'", [when, "m", 7])
+
+    def read(token, text="name LIKE 'a%'", kind="versions", ordering=ordering):
+        return search.read_page_token(
+            token, kind=kind, model=ModelVersion, ordering=ordering, text=text
+        )
+
+    assert read(token) == [when, "m", 7]
+    assert read(None) is None and read("") is None
+    payload, _sep, signature = token.rpartition(":")
+    forged = search.make_page_token("versions", ordering, "name LIKE 'a%'", [when, "m", 8])
+    for bad in (
+        "???",
+        "eyJvZmZzZXQiOiAtMX0=",  # an offset token of MLflow's own format
+        payload + ":" + signature[::-1],  # the key kept, the signature damaged
+        forged.rpartition(":")[0] + ":" + signature,  # another key under this signature
+        "x" * (search.MAX_TOKEN_LENGTH + 1),
+    ):
+        with pytest.raises(search.SearchError, match="not made by this server"):
+            read(bad)
+    # A token is bound to its search: another filter, ordering or kind of rows refuses it.
+    for other in (
+        {"text": "name LIKE 'b%'"},
+        {"ordering": search.version_ordering(["version_number ASC"])},
+        {"kind": "models"},
+    ):
+        with pytest.raises(search.SearchError, match="another search"):
+            read(token, **other)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        ["2024-05-01T12:00:00+00:00", "m"],  # too few values
+        [7, "m", 7],  # a number where a time belongs
+        ["2024-05-01T12:00:00", "m", 7],  # a time without its zone
+        ["not a time", "m", 7],
+        ["2024-05-01T12:00:00+00:00", "m", True],  # a boolean is not a number
+        ["2024-05-01T12:00:00+00:00", "m\x00", 7],
+    ],
+)
+def test_signed_tokens_with_values_of_the_wrong_type_are_refused(key):
+    from models_app.models import ModelVersion
+
+    ordering = search.version_ordering([])
+    token = search.make_page_token("versions", ordering, None, key)
+    with pytest.raises(search.SearchError, match="not made by this server"):
+        search.read_page_token(
+            token, kind="versions", model=ModelVersion, ordering=ordering, text=None
+        )
 
 
 @pytest.mark.parametrize(
@@ -136,22 +187,35 @@ def test_prepared_model_search_selects_what_the_filter_selects(people, text):
     make_model(actor=people.author, team=people.team, name="fraud.v1")
     make_model(actor=people.author, team=people.team, name="other", tags={"team.lead": "bob"})
     expected = RegisteredModel.objects.filter(search.model_filter(text)).order_by("name", "pk")
-    assert search.find_models(text, [], 0, 100) == list(expected)
-    assert search.find_models(text, [], 1, 1) == list(expected[1:2])
+    assert search.find_models(text, [], None, 100) == (list(expected), None)
+    first, token = search.find_models(text, [], None, 1)
+    assert first == list(expected[:1])
+    assert bool(token) == (len(expected) > 1)
+    if token:
+        assert search.find_models(text, [], token, 1)[0] == list(expected[1:2])
 
 
 def test_a_search_page_is_two_queries_whatever_the_filter(people, model, django_assert_num_queries):
     for version in ("1.0.0", "2.0.0", "3.0.0"):
         register(actor=people.author, model=model, version=version, source_run=f"run-{version}")
     with django_assert_num_queries(2):  # the page's ids, then its rows
-        found = search.find_versions("run_id = 'run-3.0.0'", [], 0, 10)
+        found, _token = search.find_versions("run_id = 'run-3.0.0'", [], None, 10)
     assert [mv.version for mv in found] == ["3.0.0"]
     with django_assert_num_queries(2):
-        found = search.find_versions("name = 'fraud_detector'", ["version_number ASC"], 0, 2)
+        found, token = search.find_versions(
+            "name = 'fraud_detector'", ["version_number ASC"], None, 2
+        )
     assert [mv.number for mv in found] == [1, 2]
+    with django_assert_num_queries(2):  # a deeper page costs the same
+        found, token = search.find_versions(
+            "name = 'fraud_detector'", ["version_number ASC"], token, 2
+        )
+    assert [mv.number for mv in found] == [3] and token is None
     with django_assert_num_queries(2):
-        found = search.find_versions("run_id LIKE 'run-_.0.0' AND name ILIKE 'FRAUD%'", [], 1, 1)
-    assert len(found) == 1
+        found, token = search.find_versions(
+            "run_id LIKE 'run-_.0.0' AND name ILIKE 'FRAUD%'", [], None, 1
+        )
+    assert len(found) == 1 and token
 
 
 @pytest.mark.parametrize(
@@ -159,9 +223,4 @@ def test_a_search_page_is_two_queries_whatever_the_filter(people, model, django_
 )
 def test_numbers_out_of_range_are_refused(people, text):
     with pytest.raises(search.SearchError, match="out of range"):
-        search.find_versions(text, [], 0, 10)
-
-
-def test_page_tokens_beyond_any_page_are_refused():
-    with pytest.raises(search.SearchError):
-        search.read_page_token(search.make_page_token(2**63))
+        search.find_versions(text, [], None, 10)
