@@ -388,10 +388,8 @@ class VersionListView(APIView):
         model = model_or_404(name)
         data = VersionRegisterInput.validated(request.data)
         mv = services.model_version_register(actor=request.user, model=model, **data)
-        return Response(
-            VersionOutput(version_or_404(model, mv.version)).data,
-            status=status.HTTP_201_CREATED,
-        )
+        # The service's version already holds its model (with team) and author: no re-read.
+        return Response(VersionOutput(mv).data, status=status.HTTP_201_CREATED)
 
 
 class VersionDetailView(APIView):
