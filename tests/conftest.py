@@ -47,3 +47,13 @@ def promote(people):
         return services.model_version_promote(actor=people.release, version=mv, reason="ship it")
 
     return _promote
+
+
+@pytest.fixture(autouse=True)
+def _empty_registry_cache():
+    """Each test starts with an empty "registry" cache (one per process without Redis)."""
+    from django.core.cache import caches
+
+    caches["registry"].clear()
+    yield
+    caches["registry"].clear()
