@@ -7,6 +7,7 @@ from typing import Any
 from django.dispatch import receiver
 from simple_history.signals import pre_create_historical_record
 
+from .cache import cache_invalidate_model
 from .context import get_request_id
 from .models import AuditEvent, ModelVersion, RegisteredModel, Team
 
@@ -50,6 +51,9 @@ def record_event(
         model = version.registered_model
     elif model is None:
         model = getattr(obj, "registered_model", None)
+    if model is not None:  # the change may alter the model's cached answers
+        renamed = (changes or {}).get("name") or []
+        cache_invalidate_model(model.name, *[n for n in renamed if isinstance(n, str)])
     team = obj if isinstance(obj, Team) else getattr(model, "team", None)
     if team is None:
         team = getattr(obj, "team", None)

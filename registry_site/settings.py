@@ -362,6 +362,33 @@ if REDIS_URL:
 else:
     AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
 
+# The registry's own cache of answers read far more than written (today: which version of
+# a model is in production). Services drop an answer when they change it; with REDIS_URL
+# every process sees that at once. Without Redis each process keeps its own copy, which
+# another process's change cannot drop: those copies live only a few seconds
+# (docs/deployment.md). 0 turns the cache off.
+try:
+    REGISTRY_CACHE_SECONDS = int(
+        os.environ.get("REGISTRY_CACHE_SECONDS", "300" if REDIS_URL else "3")
+    )
+except ValueError as _exc:
+    raise ImproperlyConfigured("REGISTRY_CACHE_SECONDS must be a whole number.") from _exc
+if REGISTRY_CACHE_SECONDS < 0:
+    raise ImproperlyConfigured("REGISTRY_CACHE_SECONDS must be 0 or more.")
+if REDIS_URL:
+    CACHES["registry"] = {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "registry-answers",
+        "TIMEOUT": REGISTRY_CACHE_SECONDS,
+    }
+else:
+    CACHES["registry"] = {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "registry-answers",
+        "TIMEOUT": REGISTRY_CACHE_SECONDS,
+    }
+
 # --- Webhooks (webhooks_app, SPEC §10) ----------------------------------------------------
 
 # Seconds to wait for a receiver to answer one delivery.

@@ -47,3 +47,19 @@ def promote(people):
         return services.model_version_promote(actor=people.release, version=mv, reason="ship it")
 
     return _promote
+
+
+@pytest.fixture(autouse=True)
+def _empty_registry_cache():
+    """Each test starts with an empty "registry" cache when it is the per-process one. A
+    shared Redis is left alone (clearing it would flush the whole database); there every
+    test's changes drop the answers of the models it touches."""
+    from django.core.cache import caches
+    from django.core.cache.backends.locmem import LocMemCache
+
+    cache = caches["registry"]
+    if isinstance(cache, LocMemCache):
+        cache.clear()
+    yield
+    if isinstance(cache, LocMemCache):
+        cache.clear()

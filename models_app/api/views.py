@@ -33,6 +33,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from models_app import accounts, selectors, services, storage
+from models_app.cache import production_answer
 from models_app.enums import Stage
 from models_app.exceptions import Conflict, NotFound
 from models_app.models import ModelVersion, RegisteredModel, Team
@@ -338,15 +339,22 @@ class ProductionView(APIView):
         },
     )
     def get(self, request, name):
-        model = model_or_404(name)
-        mv = selectors.production_version(model=model)
-        if mv is None:
-            raise NotFound(f"{model.name} has no version in production.")
-        tag = production_etag(mv)
+        answer = production_answer(name, lambda: production_lookup(name))
+        tag = answer["etag"]
         headers = {"ETag": tag, "Cache-Control": "no-cache"}
         if etag_matches(request.headers.get("If-None-Match", ""), tag):
             return Response(status=status.HTTP_304_NOT_MODIFIED, headers=headers)
-        return Response(ProductionOutput(mv).data, headers=headers)
+        return Response(answer["data"], headers=headers)
+
+
+def production_lookup(name: str) -> dict:
+    """The production answer of a model from the database (cached by production_answer,
+    which every change to the model drops); a missing model or production version is 404."""
+    model = model_or_404(name)
+    mv = selectors.production_version(model=model)
+    if mv is None:
+        raise NotFound(f"{model.name} has no version in production.")
+    return {"etag": production_etag(mv), "data": dict(ProductionOutput(mv).data)}
 
 
 def production_etag(mv: ModelVersion) -> str:
@@ -388,10 +396,8 @@ class VersionListView(APIView):
         model = model_or_404(name)
         data = VersionRegisterInput.validated(request.data)
         mv = services.model_version_register(actor=request.user, model=model, **data)
-        return Response(
-            VersionOutput(version_or_404(model, mv.version)).data,
-            status=status.HTTP_201_CREATED,
-        )
+        # The service's version already holds its model (with team) and author: no re-read.
+        return Response(VersionOutput(mv).data, status=status.HTTP_201_CREATED)
 
 
 class VersionDetailView(APIView):

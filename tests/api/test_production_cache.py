@@ -1,0 +1,106 @@
+"""GET …/production/ is cached per model name; every change to the answer drops it at once."""
+
+from __future__ import annotations
+
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from models_app import services
+from models_app.cache import production_answer
+from tests.factories import make_promotable, register
+
+BASE = "/api/v1/models/fraud_detector"
+URL = f"{BASE}/production/"
+
+
+def _get(client):
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(URL)
+    return len(ctx.captured_queries), response
+
+
+def test_the_second_read_costs_no_query(people, model, promote, client_for):
+    promote(model, "1.0.0")
+    client = client_for(people.viewer)
+    first, r1 = _get(client)
+    second, r2 = _get(client)
+    assert (r1.status_code, r2.status_code) == (200, 200)
+    assert r1.json() == r2.json() and r1["ETag"] == r2["ETag"]
+    assert first == 2 and second == 0
+    with CaptureQueriesContext(connection) as ctx:
+        r3 = client.get(URL, HTTP_IF_NONE_MATCH=r1["ETag"])
+    assert r3.status_code == 304 and len(ctx.captured_queries) == 0
+
+
+def test_promote_and_rollback_through_the_api_change_the_answer_at_once(
+    people, model, promote, client_for
+):
+    promote(model, "1.0.0")
+    viewer, release = client_for(people.viewer), client_for(people.release)
+    assert viewer.get(URL).json()["version"] == "1.0.0"
+    mv = register(actor=people.author, model=model, version="1.1.0")
+    make_promotable(mv, author=people.author, reviewer=people.reviewer)
+    assert viewer.get(URL).json()["version"] == "1.0.0"
+    r = release.post(f"{BASE}/versions/1.1.0/promote/", {"reason": "better"}, format="json")
+    assert r.status_code == 200, r.content
+    assert viewer.get(URL).json()["version"] == "1.1.0"
+    r = release.post(f"{BASE}/rollback/", {"reason": "1.1.0 misbehaves"}, format="json")
+    assert r.status_code == 200, r.content
+    assert viewer.get(URL).json()["version"] == "1.0.0"
+
+
+def test_archive_through_the_api_removes_the_answer_at_once(people, model, promote, client_for):
+    promote(model, "1.0.0")
+    viewer = client_for(people.viewer)
+    assert viewer.get(URL).status_code == 200
+    r = client_for(people.release).post(
+        f"{BASE}/versions/1.0.0/archive/", {"reason": "retired"}, format="json"
+    )
+    assert r.status_code == 200, r.content
+    assert viewer.get(URL).status_code == 404
+
+
+def test_an_artifact_recorded_later_shows_at_once(people, model, promote, client_for):
+    mv = promote(model, "1.0.0")
+    viewer = client_for(people.viewer)
+    before = viewer.get(URL)
+    assert before.json()["artifact_sha256"] == ""
+    services.model_version_attach_artifact(
+        actor=people.author, version=mv, uri="s3://bucket/model.bin", sha256="a" * 64, size=3
+    )
+    after = viewer.get(URL)
+    assert after.json()["artifact_sha256"] == "a" * 64
+    assert after["ETag"] != before["ETag"]
+
+
+def test_an_answer_stored_while_a_change_commits_is_dropped_on_commit(
+    people, model, promote, client_for, django_capture_on_commit_callbacks
+):
+    old = promote(model, "1.0.0")
+    viewer = client_for(people.viewer)
+    stale = viewer.get(URL).json()
+    mv = register(actor=people.author, model=model, version="1.1.0")
+    make_promotable(mv, author=people.author, reviewer=people.reviewer)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.model_version_promote(actor=people.release, version=mv, reason="better")
+        # Another request read the database before the promotion committed, and stores
+        # what it read after the change dropped the cached answer.
+        production_answer(model.name, lambda: {"etag": '"old"', "data": stale})
+    assert stale["version"] == old.version
+    assert viewer.get(URL).json()["version"] == "1.1.0"
+
+
+def test_a_missing_production_version_is_not_cached(people, model, promote, client_for):
+    viewer = client_for(people.viewer)
+    assert viewer.get(URL).status_code == 404
+    promote(model, "1.0.0")
+    assert viewer.get(URL).json()["version"] == "1.0.0"
+
+
+def test_the_cache_can_be_turned_off(people, model, promote, client_for, settings):
+    settings.REGISTRY_CACHE_SECONDS = 0
+    promote(model, "1.0.0")
+    client = client_for(people.viewer)
+    first, _ = _get(client)
+    second, r = _get(client)
+    assert r.status_code == 200 and first == second == 2
