@@ -3,6 +3,7 @@ history read-only, evidence never changed or deleted (PITFALLS 2, 4, 8)."""
 
 from __future__ import annotations
 
+import html
 import re
 
 import pytest
@@ -724,6 +725,30 @@ def test_version_add_bad_input_shows_form_error(su, model, overrides, field, fra
     assert errors[field]
     assert any(fragment in text for text in errors[field])
     assert not ModelVersion.objects.filter(registered_model=model).exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ('{"accuracy": ' + "1" * 5000 + "}", "valid JSON"),  # too many digits to convert
+        ("[" * 100000, "nested too deeply"),
+        ('{"accuracy": ', "valid JSON"),
+    ],
+)
+def test_version_add_bad_json_is_a_form_error_and_shown_as_typed(su, model, text, fragment):
+    response = su.post(admin_url("models_app_modelversion_add"), version_form(model, metrics=text))
+    assert response.status_code == 200
+    form = response.context["adminform"].form
+    assert any(fragment in error for error in form.errors["metrics"])
+    assert form["metrics"].value() == text
+    assert not ModelVersion.objects.filter(registered_model=model).exists()
+
+
+def test_version_change_form_shows_stored_json(su, people, model):
+    mv = register(actor=people.author, model=model, version="1.0.0", tags={"team": "é"})
+    response = su.get(admin_url("models_app_modelversion_change", mv.pk))
+    assert response.status_code == 200
+    assert html.escape('{"team": "é"}') in response.content.decode()
 
 
 def test_version_add_duplicate_version_shows_form_error(su, people, model):
