@@ -282,8 +282,7 @@ class ReviewAddForm(ServiceModelForm):
         self.fields["revision_sha256"].widget.shown = revision.sha256 if revision else ""
         self.fields["shown_version"].widget.shown = str(version.pk) if revision else ""
 
-    def clean(self):
-        data = super().clean()
+    def clean_input(self, data: dict) -> None:
         version = data.get("model_version")
         shown = data.get("shown_version") or ""
         if version is not None and shown and shown != str(version.pk):
@@ -294,7 +293,6 @@ class ReviewAddForm(ServiceModelForm):
             )
         # Shown again (after any refusal), the form shows and binds to the card as it is now.
         self.show_card_of(version)
-        return data
 
     def add_refusal(self, exc: ValidationError) -> None:
         if hasattr(exc, "error_dict") and "revision_sha256" in exc.error_dict:

@@ -25,10 +25,9 @@ from datetime import UTC, datetime
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import F, Q, Subquery, Value
-from django.db.models.fields.json import HasKey, KeyTextTransform
-from django.db.models.lookups import Exact, Lookup
+from django.db.models import F, Lookup, Q, Subquery, Value
 
+from models_app.json_keys import JSONKeyText
 from models_app.keyset import RowCompare
 from models_app.models import RegisteredModel
 
@@ -372,10 +371,13 @@ def _string_q(field, op: str, value, *, what: str) -> Q:
         return ~q if op == "NOT IN" else q
     if not isinstance(value, str):
         raise SearchError(f"{what} compares with a quoted string, not {value!r}.")
-    if op == "=":
-        return Q(Exact(expr, value))
-    if op == "!=":
-        return ~Q(Exact(expr, value))
+    if op in ("=", "!="):
+        # A field by name (none of them is nullable), an expression by its exact lookup.
+        if isinstance(field, str):
+            q = Q(**{field: value})
+        else:
+            q = Q(expr.get_lookup("exact")(expr, value))
+        return ~q if op == "!=" else q
     if op in ("LIKE", "ILIKE"):
         like_parts(value)  # refuse a bad pattern now, before any query runs
         return Q((MlflowLike if op == "LIKE" else MlflowILike)(expr, value))
@@ -392,8 +394,9 @@ def _is_prompt_exclusion(key: str, op: str, value) -> bool:
 def _tag_q(key: str, op: str, value) -> Q:
     if op not in STRING_OPS:
         raise SearchError(f"Comparator '{op}' is not supported for tags; use =, !=, LIKE, ILIKE.")
-    present = Q(HasKey(F("tags"), key))
-    q = present & _string_q(KeyTextTransform(key, "tags"), op, value, what=f"tag '{key}'")
+    text = JSONKeyText("tags", key)
+    present = Q(text.get_lookup("isnull")(text, False))  # tag values are never null
+    q = present & _string_q(text, op, value, what=f"tag '{key}'")
     # Models carry no prompt tag, so MLflow counts "is_prompt != 'true'" as a match for them.
     if _is_prompt_exclusion(key, op, value):
         q |= ~present

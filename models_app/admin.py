@@ -11,6 +11,7 @@ trail and the history rows are view-only for everyone, superusers included (PITF
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 from django import forms
@@ -23,7 +24,6 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import router, transaction
 from django.db.models import Count, OuterRef, Subquery
-from django.forms.fields import InvalidJSONInput
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -53,65 +53,92 @@ REASON_HELP = "Why this change is made; it is kept in the audit trail for good."
 # --- Forms that write through a service ----------------------------------------------------
 
 
-class RegistryJSONField(forms.JSONField):
+class JSONTextarea(forms.Textarea):
+    """A text area that shows a stored value (a dict or list) as JSON text, and what the
+    user typed as they typed it."""
+
+    def format_value(self, value):
+        if value is not None and not isinstance(value, str):
+            try:
+                value = json.dumps(value, ensure_ascii=False)
+            except (TypeError, ValueError, RecursionError):
+                value = str(value)
+        return super().format_value(value)
+
+
+class RegistryJSONField(forms.CharField):
     """A JSON text area that answers every malformed input with a form error.
 
-    Django's JSONField lets RecursionError from deeply nested input escape (PITFALLS 11);
-    here it becomes a validation error on input and an echo of the raw text on redisplay.
+    A text field that parses its input as JSON when cleaned: malformed JSON and JSON nested
+    too deeply for the parser (a RecursionError) are validation errors, and the form shows
+    the text as typed when it comes back with errors.
     """
 
-    widget = forms.Textarea(attrs={"rows": 4, "cols": 60, "spellcheck": "false"})
+    widget = JSONTextarea(attrs={"rows": 4, "cols": 60, "spellcheck": "false"})
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("strip", False)
+        super().__init__(**kwargs)
 
     def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        if not isinstance(value, str):
+            return value  # already parsed (an initial value)
         try:
-            return super().to_python(value)
+            return json.loads(value)
+        except ValueError as exc:  # malformed, or a number too long to convert
+            raise ValidationError("Enter a valid JSON.", code="invalid") from exc
         except RecursionError as exc:
             raise ValidationError("This JSON is nested too deeply.", code="invalid") from exc
-
-    def bound_data(self, data, initial):
-        try:
-            return super().bound_data(data, initial)
-        except RecursionError:
-            return InvalidJSONInput(data)
-
-    def prepare_value(self, value):
-        try:
-            return super().prepare_value(value)
-        except (RecursionError, ValueError):
-            return str(value)
 
 
 class ServiceModelForm(forms.ModelForm):
     """A ModelForm whose whole save is one service call, made as the last step of validation.
 
     ModelForm would copy the input onto the instance and full_clean() it (which breaks on
-    the protected stage field, PITFALLS 13) and the admin would then .save() it, around the
-    services. Here `_post_clean` hands the cleaned data to `apply`, which calls a service
-    and returns the object it wrote; a refusal (ValidationError or RegistryError) becomes a
-    form error, so the admin shows the form again with status 200. The admin's add and
-    change views run in one transaction, so nothing outlives a later failure.
+    the protected stage field) and the admin would then .save() it, around the
+    services. In the admin, `unbound_form_class` declares every field and binds none to the
+    model, so ModelForm leaves the instance alone; `clean` runs the form's own cross-field
+    checks (`clean_input`) and, when the input has no error, hands the cleaned data to
+    `apply`, which calls a service and returns the object it wrote. A refusal
+    (ValidationError or RegistryError) becomes a form error, so the admin shows the form
+    again with status 200. The admin's add and change views run in one transaction, so
+    nothing outlives a later failure.
     """
 
     # The requesting user; RegistryAdmin.get_form sets it on the per-request form class.
     actor = None
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        show_instance_values(self)
+
     def apply(self, data: dict):
         raise NotImplementedError
 
-    def _post_clean(self) -> None:
-        if self._errors:
-            return
+    def clean_input(self, data: dict) -> None:
+        """Cross-field checks of the input, made before the service call (add_error)."""
+
+    def clean(self):
+        # Not ModelForm.clean(): its only work is asking for the model's uniqueness checks,
+        # and the service makes those itself.
+        data = self.cleaned_data
+        self.clean_input(data)
+        if self.errors:
+            return data
         try:
             # One savepoint around the whole call, so that a form making several service
             # calls (a team and its members) keeps none of them when one is refused.
             with transaction.atomic():
-                result = self.apply(self.cleaned_data)
+                result = self.apply(data)
         except ValidationError as exc:
             self.add_refusal(exc)
         except RegistryError as exc:
             self.add_error(None, exc.message)
         else:
             self.instance = result
+        return self.cleaned_data
 
     def add_refusal(self, exc: ValidationError) -> None:
         """File a service's ValidationError under the fields it names."""
@@ -125,9 +152,31 @@ class ServiceModelForm(forms.ModelForm):
             else:
                 self.add_error(None, [f"{field}: {text}" for text in texts])
 
-    def _save_m2m(self) -> None:
-        # The service has written everything, relations included.
-        return None
+
+def unbound_form_class(form_class: type[forms.ModelForm], model) -> type[forms.ModelForm]:
+    """`form_class` with every field declared and none bound to `model`.
+
+    Meta.exclude names every model field, so ModelForm neither copies the input onto the
+    instance nor validates the instance, and saving the form writes nothing: a service call
+    is the whole save. Such a form shows the instance's values by `show_instance_values`.
+    """
+    attrs = dict(form_class.base_fields)
+    meta = {"model": model, "exclude": [field.name for field in model._meta.get_fields()]}
+    attrs["Meta"] = type("Meta", (), meta)
+    return type(form_class.__name__, (form_class,), attrs)
+
+
+def show_instance_values(form: forms.ModelForm) -> None:
+    """Give the form's fields the instance's values as initial values, as ModelForm does
+    for the fields it binds (an unbound_form_class form binds none)."""
+    for field in form.instance._meta.get_fields():
+        if (
+            field.name in form.fields
+            and field.name not in form.initial
+            and getattr(field, "editable", False)
+            and hasattr(field, "value_from_object")
+        ):
+            form.initial[field.name] = field.value_from_object(form.instance)
 
 
 def _reason_field(required: bool = True) -> forms.CharField:
@@ -201,6 +250,8 @@ class RegistryAdmin(NoDeleteMixin, SimpleHistoryAdmin):
         else:
             kwargs["form"] = self.change_form or forms.ModelForm
         form = super().get_form(request, obj, change=change, **kwargs)
+        if issubclass(form, ServiceModelForm):
+            form = unbound_form_class(form, self.model)
         form.actor = request.user
         return form
 
@@ -224,6 +275,10 @@ class RegistryAdmin(NoDeleteMixin, SimpleHistoryAdmin):
         if request.method == "POST":
             return []
         return super().get_inline_instances(request, obj)
+
+    def save_form(self, request, form, change):
+        # The form's service call has saved the object; this is what it wrote.
+        return form.instance
 
     def save_model(self, request, obj, form, change) -> None:
         # The form's service call has saved `obj` with its history and audit event.

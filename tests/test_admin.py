@@ -3,13 +3,12 @@ history read-only, evidence never changed or deleted (PITFALLS 2, 4, 8)."""
 
 from __future__ import annotations
 
+import html
 import re
 
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.contrib.messages import get_messages
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from approvals_app import services as approvals
@@ -728,6 +727,30 @@ def test_version_add_bad_input_shows_form_error(su, model, overrides, field, fra
     assert not ModelVersion.objects.filter(registered_model=model).exists()
 
 
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ('{"accuracy": ' + "1" * 5000 + "}", "valid JSON"),  # too many digits to convert
+        ("[" * 100000, "nested too deeply"),
+        ('{"accuracy": ', "valid JSON"),
+    ],
+)
+def test_version_add_bad_json_is_a_form_error_and_shown_as_typed(su, model, text, fragment):
+    response = su.post(admin_url("models_app_modelversion_add"), version_form(model, metrics=text))
+    assert response.status_code == 200
+    form = response.context["adminform"].form
+    assert any(fragment in error for error in form.errors["metrics"])
+    assert form["metrics"].value() == text
+    assert not ModelVersion.objects.filter(registered_model=model).exists()
+
+
+def test_version_change_form_shows_stored_json(su, people, model):
+    mv = register(actor=people.author, model=model, version="1.0.0", tags={"team": "é"})
+    response = su.get(admin_url("models_app_modelversion_change", mv.pk))
+    assert response.status_code == 200
+    assert html.escape('{"team": "é"}') in response.content.decode()
+
+
 def test_version_add_duplicate_version_shows_form_error(su, people, model):
     register(actor=people.author, model=model, version="2.0.0")
     response = su.post(admin_url("models_app_modelversion_add"), version_form(model))
@@ -1094,11 +1117,16 @@ def test_team_add_and_membership_changes_go_through_services(su, people):
 # --- Changelists: the query count does not grow with the rows ---------------------------------
 
 
-def _queries(client, url: str) -> int:
-    with CaptureQueriesContext(connection) as ctx:
-        response = client.get(url)
-    assert response.status_code == 200
-    return len(ctx.captured_queries)
+@pytest.fixture
+def _queries(django_assert_max_num_queries):
+    # The bound is far above any count here; the tests assert the exact counts.
+    def count(client, url: str) -> int:
+        with django_assert_max_num_queries(1000) as ctx:
+            response = client.get(url)
+        assert response.status_code == 200
+        return len(ctx.captured_queries)
+
+    return count
 
 
 @pytest.mark.parametrize(
@@ -1112,7 +1140,7 @@ def _queries(client, url: str) -> int:
         "models_app_historicalmodelversion_changelist",
     ],
 )
-def test_changelist_query_count_does_not_grow_with_rows(su, people, model, name):
+def test_changelist_query_count_does_not_grow_with_rows(_queries, su, people, model, name):
     url = admin_url(name)
     mv = register(actor=people.author, model=model, version="0.0.1")
     approvals.card_update(actor=people.author, version=mv, sections=FULL_CARD)
@@ -1127,7 +1155,7 @@ def test_changelist_query_count_does_not_grow_with_rows(su, people, model, name)
     assert many == one
 
 
-def test_history_page_query_count_does_not_grow_with_rows(su, people, model):
+def test_history_page_query_count_does_not_grow_with_rows(_queries, su, people, model):
     mv = register(actor=people.author, model=model, version="1.0.0")
     url = admin_url("models_app_modelversion_history", mv.pk)
     services.model_version_update(actor=people.author, version=mv, description="v1")

@@ -15,6 +15,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
+from models_app.admin import show_instance_values, unbound_form_class
 from models_app.exceptions import RegistryError
 
 from . import services
@@ -57,6 +58,7 @@ class SubscriptionForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        show_instance_values(self)
         if self.instance.pk is not None:
             self.fields["url"].initial = self.instance.url
         if self.instance.pk is None:
@@ -70,10 +72,6 @@ class SubscriptionForm(forms.ModelForm):
         except ValidationError as exc:
             raise ValidationError(exc.message_dict["url"]) from exc
 
-    def _post_clean(self):
-        # The service validates and saves; the ModelForm must not assign to the instance.
-        pass
-
 
 @admin.register(Subscription)
 class SubscriptionAdmin(admin.ModelAdmin):
@@ -82,6 +80,12 @@ class SubscriptionAdmin(admin.ModelAdmin):
     list_filter = ["active"]
     search_fields = ["url", "description"]
     readonly_fields = ["created_by", "created_at", "updated_at", "delivery_log"]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        # The service validates and saves in save_model; the form must not assign to or
+        # validate the instance.
+        form = super().get_form(request, obj, change=change, **kwargs)
+        return unbound_form_class(form, self.model)
 
     def get_fields(self, request, obj=None):
         fields = ["url", "description", "event_types", "active", "new_secret"]

@@ -11,13 +11,12 @@ import re
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db.models import Exists, OuterRef, Q, QuerySet, TextField
-from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Cast
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from models_app.enums import Stage
+from models_app.json_keys import JSONKeyText
 from models_app.models import ModelVersion, RegisteredModel
 from models_app.validators import validate_plain_text
 
@@ -68,12 +67,11 @@ def filter_models(qs: QuerySet[RegisteredModel], params) -> QuerySet[RegisteredM
         key, sep, value = tag.partition(":")
         if not sep or not key:
             raise ValidationError({"tag": ["A tag filter is key:value, e.g. tag=owner:fraud."]})
-        # KeyTextTransform passes the key as a parameter, so a key like "a__b" stays a key;
-        # the Cast makes the comparison plain text (the JSON lookups would parse the value
-        # as JSON, which SQLite refuses for a bare word).
+        # JSONKeyText passes the key as a parameter, so a key like "a__b" stays a key, and
+        # compares plain text (the JSON lookups would parse the value as JSON, which SQLite
+        # refuses for a bare word).
         alias = f"_tag_{i}"
-        text = Cast(KeyTextTransform(key, "tags"), output_field=TextField())
-        qs = qs.alias(**{alias: text}).filter(**{alias: value})
+        qs = qs.alias(**{alias: JSONKeyText("tags", key)}).filter(**{alias: value})
     stage = stage_param(params)
     if stage:
         qs = qs.filter(

@@ -9,8 +9,6 @@ import datetime as dt
 import json
 
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from approvals_app import services as approvals
@@ -45,11 +43,16 @@ def cursor_of(payload) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def queries(client, url: str) -> int:
-    with CaptureQueriesContext(connection) as ctx:
-        response = client.get(url)
-    assert response.status_code == 200, response.content
-    return len(ctx.captured_queries)
+@pytest.fixture
+def queries(django_assert_max_num_queries):
+    # The bound is far above any count here; the tests assert the exact counts.
+    def count(client, url: str) -> int:
+        with django_assert_max_num_queries(1000) as ctx:
+            response = client.get(url)
+        assert response.status_code == 200, response.content
+        return len(ctx.captured_queries)
+
+    return count
 
 
 def test_versions_walk_returns_every_row_once_in_order(people, model, client_for):
@@ -197,7 +200,7 @@ def test_bad_cursor_is_400_on_every_list(people, model, client_for, url, cursor)
 # --- Queries per page do not grow with the rows ------------------------------------------
 
 
-def test_history_query_count_is_constant(people, model, client_for):
+def test_history_query_count_is_constant(queries, people, model, client_for):
     client = client_for(people.viewer)
     url = "/api/v1/models/fraud_detector/history/"
     one = queries(client, url)
@@ -207,7 +210,7 @@ def test_history_query_count_is_constant(people, model, client_for):
     assert queries(client, url + "?page_size=5") == one
 
 
-def test_reviews_query_count_is_constant(people, model, client_for):
+def test_reviews_query_count_is_constant(queries, people, model, client_for):
     mv = register(actor=people.author, model=model, version="1.0.0")
     client = client_for(people.viewer)
     url = f"{VERSIONS}1.0.0/reviews/"
@@ -225,7 +228,7 @@ def test_reviews_query_count_is_constant(people, model, client_for):
     assert [r["comment"] for r in rows] == ["1", "0", "1", "2", "3", "4"]
 
 
-def test_webhook_lists_query_count_is_constant(people, model, client_for, settings):
+def test_webhook_lists_query_count_is_constant(queries, people, model, client_for, settings):
     from webhooks_app import services as webhooks
 
     settings.REGISTRY_WEBHOOK_ALLOW_PRIVATE = True
@@ -247,7 +250,7 @@ def test_webhook_lists_query_count_is_constant(people, model, client_for, settin
     assert len(subs) == 6
 
 
-def test_federation_lists_query_count_is_constant(people, model, client_for, promote):
+def test_federation_lists_query_count_is_constant(queries, people, model, client_for, promote):
     promote(model, "1.0.0")
     client = client_for(people.admin)
 

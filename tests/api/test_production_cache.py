@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
-
 from models_app import services
 from models_app.cache import production_answer
 from tests.factories import make_promotable, register
+from tests.queries import captured_queries
 
 BASE = "/api/v1/models/fraud_detector"
 URL = f"{BASE}/production/"
 
 
 def _get(client):
-    with CaptureQueriesContext(connection) as ctx:
+    with captured_queries() as ctx:
         response = client.get(URL)
-    return len(ctx.captured_queries), response
+    return len(ctx), response
 
 
 def test_the_second_read_costs_no_query(people, model, promote, client_for):
@@ -27,9 +25,9 @@ def test_the_second_read_costs_no_query(people, model, promote, client_for):
     assert (r1.status_code, r2.status_code) == (200, 200)
     assert r1.json() == r2.json() and r1["ETag"] == r2["ETag"]
     assert first == 2 and second == 0
-    with CaptureQueriesContext(connection) as ctx:
+    with captured_queries() as ctx:
         r3 = client.get(URL, HTTP_IF_NONE_MATCH=r1["ETag"])
-    assert r3.status_code == 304 and len(ctx.captured_queries) == 0
+    assert r3.status_code == 304 and len(ctx) == 0
 
 
 def test_promote_and_rollback_through_the_api_change_the_answer_at_once(

@@ -8,20 +8,19 @@ import html as html_lib
 import re
 
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 
 from models_app import views
 from models_app.models import ModelVersion
 from tests.factories import make_model, register
+from tests.queries import captured_queries
 
 URL = "/models/fraud_detector/"
 
 
 def _get(client, url: str):
-    with CaptureQueriesContext(connection) as ctx:
+    with captured_queries() as ctx:
         response = client.get(url)
-    return response, len(ctx.captured_queries)
+    return response, len(ctx)
 
 
 def _labels(page: str) -> list[str]:

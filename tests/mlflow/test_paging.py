@@ -7,12 +7,12 @@ import datetime as dt
 
 import pytest
 from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from knox.models import AuthToken
 
 from mlflow_app import search
 from models_app.models import ModelVersion
 from tests.factories import make_model, register
+from tests.queries import captured_queries
 
 API = "/api/2.0/mlflow"
 
@@ -35,9 +35,9 @@ def get(client, people):
     token = AuthToken.objects.create(people.viewer)[1]
 
     def get(path, query):
-        with CaptureQueriesContext(connection) as ctx:
+        with captured_queries() as ctx:
             response = client.get(f"{API}/{path}", query, HTTP_AUTHORIZATION=f"Bearer {token}")
-        return response.status_code, response.json(), len(ctx.captured_queries)
+        return response.status_code, response.json(), len(ctx)
 
     return get
 

@@ -154,6 +154,25 @@ def test_model_filter_selects_rows_on_the_database(people, text, names):
     assert [m.name for m in selected] == names
 
 
+TAG_KEYS = ["a__b", "0", 'it\'s "quoted"', "ключ", "a.b[0]", "$.a"]
+
+
+@pytest.mark.parametrize("key", TAG_KEYS)
+def test_a_tag_key_is_one_key_whatever_it_looks_like(people, key):
+    # "a__b" is not key "b" inside "a", "0" is not an array index, "." and "[" are not paths.
+    make_model(actor=people.author, team=people.team, name="tagged", tags={key: "yes", "a": "b"})
+    make_model(actor=people.author, team=people.team, name="other", tags={"a": "yes", "b": "yes"})
+
+    def names(text):
+        selected = RegisteredModel.objects.filter(search.model_filter(text)).order_by("name")
+        return [m.name for m in selected]
+
+    assert names(f"tags.`{key}` = 'yes'") == ["tagged"]
+    assert names(f"tags.`{key}` LIKE 'y%'") == ["tagged"]
+    assert names(f"tags.`{key}` != 'yes'") == []
+    assert search.find_models(f"tags.`{key}` = 'yes'", [], 0, 10)[0].name == "tagged"
+
+
 def test_model_ordering_by_update_time(people):
     first = make_model(actor=people.author, team=people.team, name="b_model")
     make_model(actor=people.author, team=people.team, name="a_model")

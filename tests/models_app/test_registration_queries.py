@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from approvals_app.models import ModelCard
 from models_app import services
 from models_app.models import AuditEvent, ModelVersion
 from tests.factories import make_user
+from tests.queries import captured_queries
 
 REGISTRATION = {
     "metrics": {"accuracy": 0.91, "f1": 0.88},
@@ -53,7 +52,7 @@ def test_the_rest_registration_costs_the_service_plus_the_request(people, model)
     client = APIClient()
     client.force_authenticate(user=make_user("author"))
     url = f"/api/v1/models/{model.name}/versions/"
-    with CaptureQueriesContext(connection) as ctx:
+    with captured_queries() as ctx:
         response = client.post(url, {"version": "1.0.0", **REGISTRATION}, format="json")
     assert response.status_code == 201, response.content
     body = response.json()
@@ -61,6 +60,6 @@ def test_the_rest_registration_costs_the_service_plus_the_request(people, model)
     assert body["created_by"] == "author" and body["metrics"] == REGISTRATION["metrics"]
     # 16 = the model by name (the door's 404 check) + the service's 15; the answer is made
     # from the version the service returns, with no re-read.
-    assert len(ctx.captured_queries) == 16, [q["sql"][:80] for q in ctx.captured_queries]
+    assert len(ctx) == 16, [q["sql"][:80] for q in ctx]
     _assert_registered(model, "1.0.0")
     assert client.get(f"{url}1.0.0/").json() == body  # the same answer as a later read
