@@ -170,7 +170,8 @@ def test_a_tag_key_is_one_key_whatever_it_looks_like(people, key):
     assert names(f"tags.`{key}` = 'yes'") == ["tagged"]
     assert names(f"tags.`{key}` LIKE 'y%'") == ["tagged"]
     assert names(f"tags.`{key}` != 'yes'") == []
-    assert search.find_models(f"tags.`{key}` = 'yes'", [], 0, 10)[0].name == "tagged"
+    found, _next = search.find_models(f"tags.`{key}` = 'yes'", [], None, 10)
+    assert [m.name for m in found] == ["tagged"]
 
 
 def test_model_ordering_by_update_time(people):
