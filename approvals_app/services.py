@@ -14,7 +14,7 @@ from models_app.enums import Action, Stage
 from models_app.exceptions import Conflict, InvalidTransition, NotAllowed
 from models_app.models import ModelVersion
 from models_app.permissions import require_permission
-from models_app.services import REASON_MAX, require_owned_here
+from models_app.services import clean_reason, require_owned_here
 from models_app.validators import validate_plain_text
 
 from .cards import SECTION_TITLES, content_sha256
@@ -23,24 +23,6 @@ from .models import CardRevision, Decision, ModelCard, Review
 SECTION_MAX = 20000
 COMMENT_MAX = 5000
 SHA256_RE = re.compile(r"[0-9a-f]{64}")
-
-
-def _optional_reason(reason: object) -> str:
-    """The optional reason of a card edit or review request, checked as a transition's is.
-
-    Like a transition's reason it may span lines (the audit log keeps each reason inside
-    its own record: a table cell, a quoted CSV field, a JSON string, one CLI line), but no
-    other control character (an ANSI escape) or bidirectional override gets in.
-    """
-    if reason is None:
-        return ""
-    if not isinstance(reason, str):
-        raise ValidationError({"reason": ["reason must be a string."]})
-    try:
-        validate_plain_text(reason, field="reason", max_length=REASON_MAX, multiline=True)
-    except ValidationError as exc:
-        raise ValidationError({"reason": exc.messages}) from exc
-    return reason.strip()
 
 
 def _lock(version: ModelVersion) -> ModelVersion:
@@ -98,7 +80,7 @@ def card_update(*, actor, version: ModelVersion, sections: dict, reason: str = "
         raise ValidationError({"sections": ["Sections must be an object of section → text."]})
     errors: dict = {}
     try:
-        reason = _optional_reason(reason)
+        reason = clean_reason(reason, required=False)
     except ValidationError as exc:
         errors.update(exc.message_dict)
     unknown = set(sections) - set(SECTION_TITLES)
@@ -139,7 +121,7 @@ def review_request(*, actor, version: ModelVersion, reason: str = "") -> ModelCa
     """Put a staging version in the reviewers' inboxes."""
     mv = _lock(version)
     require_permission(actor, "review.request", mv)
-    reason = _optional_reason(reason)
+    reason = clean_reason(reason, required=False)
     if mv.stage != Stage.STAGING:
         raise InvalidTransition(
             f"Reviews are requested only for versions in staging; {mv} is in '{mv.stage}'."

@@ -45,14 +45,26 @@ REASON_MAX = 2000
 VERSION_NUMBER_RE = re.compile(r"[0-9]{1,18}")
 
 
-def _require_reason(reason: object) -> str:
-    if not isinstance(reason, str) or not reason.strip():
+def clean_reason(reason: object, *, required: bool = True) -> str:
+    """A change's reason, stripped: it may span lines (the audit log keeps each reason inside
+    its own record: a table cell, a quoted CSV field, a JSON string, one CLI line), but no
+    other control character (an ANSI escape) or bidirectional override gets in. Optional
+    reasons (card edits, review requests) may be None or empty."""
+    if not required and (reason is None or reason == ""):
+        return ""
+    if required and (not isinstance(reason, str) or not reason.strip()):
         raise ValidationError({"reason": ["A reason is required for this change."]})
+    if not isinstance(reason, str):
+        raise ValidationError({"reason": ["reason must be a string."]})
     try:
         validate_plain_text(reason, field="reason", max_length=REASON_MAX, multiline=True)
     except ValidationError as exc:
         raise ValidationError({"reason": exc.messages}) from exc
     return reason.strip()
+
+
+def _require_reason(reason: object) -> str:
+    return clean_reason(reason, required=True)
 
 
 def _collect(errors: dict, key: str, fn, /, *args, **kwargs) -> Any:
