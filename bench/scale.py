@@ -242,6 +242,11 @@ class Loader:
         if self.pg is not None:
             self.pg.close()
         self.reset_sequences()
+        # The rows were copied around ModelVersion.save(), which keeps each model's counts
+        # of versions per stage: set them as it would have.
+        from models_app import services
+
+        services.stage_counts_recount()
         rows_seconds = time.monotonic() - started
         if connection.vendor == "postgresql":
             print("ANALYZE …", flush=True)
@@ -793,6 +798,24 @@ VALIDATION = (
                FROM models_app_modelversion GROUP BY registered_model_id) t
                ON t.registered_model_id = m.id
            WHERE t.c IS NULL OR t.lo <> 1 OR t.hi <> m.last_number OR t.c <> m.last_number""",
+        0,
+    ),
+    (
+        "models whose per-stage counts differ from their versions",
+        """SELECT COUNT(*) FROM models_app_registeredmodel m LEFT JOIN (
+               SELECT registered_model_id,
+                      SUM(CASE WHEN stage = 'staging' THEN 1 ELSE 0 END) AS staging,
+                      SUM(CASE WHEN stage = 'production' THEN 1 ELSE 0 END) AS production,
+                      SUM(CASE WHEN stage = 'archived' THEN 1 ELSE 0 END) AS archived,
+                      SUM(CASE WHEN stage = 'rolled_back' THEN 1 ELSE 0 END) AS rolled_back,
+                      SUM(CASE WHEN stage = 'deprecated' THEN 1 ELSE 0 END) AS deprecated
+               FROM models_app_modelversion GROUP BY registered_model_id) t
+               ON t.registered_model_id = m.id
+           WHERE COALESCE(t.staging, 0) <> m.staging_count
+              OR COALESCE(t.production, 0) <> m.production_count
+              OR COALESCE(t.archived, 0) <> m.archived_count
+              OR COALESCE(t.rolled_back, 0) <> m.rolled_back_count
+              OR COALESCE(t.deprecated, 0) <> m.deprecated_count""",
         0,
     ),
     (

@@ -395,10 +395,8 @@ def _ingest_version(*, actor, origin, model, data, where, counts):
         created_by=actor,
     )
     tag_change(mv, actor=actor, reason=f"mirrored from {origin}")
-    mv.save()
-    if number > model.last_number:
-        RegisteredModel.objects.filter(pk=model.pk).update(last_number=number)
-        model.last_number = number
+    mv.save()  # also raises the model's last number to this one if it is higher
+    model.last_number = max(model.last_number, number)
     record_event(
         action=Action.VERSION_REGISTERED,
         actor=actor,

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Greatest
 from django.utils import timezone
 from django_fsm import FSMField, FSMModelMixin, transition
 from simple_history.manager import HistoryManager
@@ -135,7 +136,17 @@ class RegisteredModel(models.Model):
     # The team registry a mirrored entry came from (SPEC §11); "" for this registry's own
     # models. Only federation_app sets it; services refuse changes to entries with one.
     origin = models.CharField(max_length=40, blank=True, default="", db_index=True)
-    history = registry_history(excluded_fields=["last_number"])
+    # How many of the model's versions are in each stage (one column per Stage value, named
+    # by stage_count_field). ModelVersion.save() keeps them, in the version's own
+    # transaction, so that lists and details read them instead of counting versions.
+    staging_count = models.IntegerField(default=0, editable=False)
+    production_count = models.IntegerField(default=0, editable=False)
+    archived_count = models.IntegerField(default=0, editable=False)
+    rolled_back_count = models.IntegerField(default=0, editable=False)
+    deprecated_count = models.IntegerField(default=0, editable=False)
+    # Kept by the versions, not edited: no history row records them.
+    DERIVED_FIELDS = ("last_number", *(f"{stage}_count" for stage in Stage.values))
+    history = registry_history(excluded_fields=list(DERIVED_FIELDS))
 
     class Meta:
         ordering = ["name"]
@@ -149,6 +160,31 @@ class RegisteredModel(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args, **kwargs):
+        # A full save of a model read earlier must not write back counts or a last number
+        # that its versions have moved on since: an existing row saves every field but those.
+        if not self._state.adding and kwargs.get("update_fields") is None:
+            kwargs["update_fields"] = [
+                f.name
+                for f in self._meta.concrete_fields
+                if not f.primary_key and f.name not in self.DERIVED_FIELDS
+            ]
+        super().save(*args, **kwargs)
+
+    @staticmethod
+    def stage_count_field(stage: str) -> str:
+        """The name of the column that counts a model's versions in `stage`."""
+        return f"{stage}_count"
+
+    @property
+    def stage_counts(self) -> dict[str, int]:
+        """Stage → number of the model's versions in it, for every stage."""
+        return {stage: getattr(self, self.stage_count_field(stage)) for stage in Stage.values}
+
+    @property
+    def versions_count(self) -> int:
+        return sum(self.stage_counts.values())
 
 
 class ModelVersion(FSMModelMixin, models.Model):
@@ -286,8 +322,35 @@ class ModelVersion(FSMModelMixin, models.Model):
                 f"{', '.join(changed)} cannot change after registration; register a new "
                 "version instead."
             )
+        adding = self._state.adding
+        loaded_stage = (getattr(self, "_loaded_values", None) or {}).get("stage")
         super().save(*args, **kwargs)
         self._loaded_values = {f.attname: getattr(self, f.attname) for f in self._meta.fields}
+        self._count_in_model(adding, loaded_stage)
+
+    def _count_in_model(self, adding: bool, loaded_stage: str | None) -> None:
+        """Keep the model's derived columns in step with this version, in one UPDATE inside
+        the save's transaction: a new version raises the model's last number (a mirrored
+        version may bring a higher one), marks it updated and counts in its stage; a stage
+        change moves one count. Every writer locks the model row first, so these never race.
+        """
+        column = RegisteredModel.stage_count_field
+        changes: dict = {}
+        if adding:
+            changes = {
+                "last_number": Greatest(F("last_number"), Value(self.number)),
+                "updated_at": Greatest(
+                    F("updated_at"), Value(self.created_at, output_field=models.DateTimeField())
+                ),
+                column(self.stage): F(column(self.stage)) + 1,
+            }
+        elif loaded_stage is not None and loaded_stage != self.stage:
+            changes = {
+                column(loaded_stage): F(column(loaded_stage)) - 1,
+                column(self.stage): F(column(self.stage)) + 1,
+            }
+        if changes:
+            RegisteredModel.objects.filter(pk=self.registered_model_id).update(**changes)
 
     # --- Transitions (called only by models_app.services) ---------------------------
 

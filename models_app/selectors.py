@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import F, QuerySet, Value
 
 from .enums import Stage
 from .guards import (
@@ -16,34 +16,10 @@ from .models import AuditEvent, ModelVersion, PromotionPolicy, RegisteredModel, 
 
 
 def model_list() -> QuerySet[RegisteredModel]:
-    """Models with their team and a count of versions per stage."""
-    counts = {
-        f"n_{stage}": Count("versions", filter=Q(versions__stage=stage)) for stage in Stage.values
-    }
-    return RegisteredModel.objects.select_related("team", "created_by").annotate(
-        n_versions=Count("versions"), **counts
-    )
-
-
-def model_page_list() -> QuerySet[RegisteredModel]:
-    """Models with their team and author, and no per-version figures: a list page reads
-    those for its own rows only, with version_counts()."""
-    return RegisteredModel.objects.select_related("team", "created_by")
-
-
-def version_counts(*, model_ids: list[int]) -> dict[int, dict[str, int]]:
-    """model id → stage → number of versions, for these models only: one query that
-    reads the (model, stage, number) index of just these models' versions."""
-    counts: dict[int, dict[str, int]] = {pk: {} for pk in model_ids}
-    rows = (
-        ModelVersion.objects.filter(registered_model_id__in=model_ids)
-        .order_by()
-        .values_list("registered_model_id", "stage")
-        .annotate(n=Count("id"))
-    )
-    for model_id, stage, n in rows:
-        counts[model_id][stage] = n
-    return counts
+    """Models with their team and author, and `n_versions`: the sum of the model's own
+    per-stage counts (no version is read), so that a list can sort by it."""
+    total = sum((F(RegisteredModel.stage_count_field(stage)) for stage in Stage.values), Value(0))
+    return RegisteredModel.objects.select_related("team", "created_by").annotate(n_versions=total)
 
 
 def _first(queryset: QuerySet):
@@ -53,9 +29,10 @@ def _first(queryset: QuerySet):
     return None
 
 
-def model_with_counts(*, name: str) -> RegisteredModel | None:
-    """One model as model_list() gives it (team, author, versions per stage), or None."""
-    return _first(model_list().filter(name=name))
+def model_by_name(*, name: str) -> RegisteredModel | None:
+    """One model with its team and author (its per-stage counts are its own columns), or
+    None."""
+    return _first(RegisteredModel.objects.select_related("team", "created_by").filter(name=name))
 
 
 def model_for_update(*, pk: int) -> RegisteredModel:

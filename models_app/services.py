@@ -14,7 +14,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.utils import timezone
 from django_fsm import can_proceed
 
@@ -388,6 +388,33 @@ def registered_model_rename(*, actor, model: RegisteredModel, new_name: str) -> 
 # --- Versions ------------------------------------------------------------------------------
 
 
+def stage_counts_recount(*, model_ids: list[int] | None = None) -> list[str]:
+    """Set each model's per-stage counts from its versions and return the names of the
+    models whose counts were wrong. ModelVersion.save() keeps the counts; this repairs them
+    after rows were written around it (a bulk load, a restore of part of a table). Each
+    model is locked while it is recounted, so a concurrent registration waits."""
+    models = RegisteredModel.objects.order_by("pk")
+    if model_ids is not None:
+        models = models.filter(pk__in=model_ids)
+    fixed = []
+    for model_id in models.values_list("pk", flat=True).iterator():
+        with transaction.atomic():
+            model = _lock_model(model_id)
+            found = dict.fromkeys(Stage.values, 0)
+            found.update(
+                ModelVersion.objects.filter(registered_model_id=model_id)
+                .order_by()
+                .values_list("stage")
+                .annotate(n=Count("id"))
+            )
+            if found != model.stage_counts:
+                RegisteredModel.objects.filter(pk=model_id).update(
+                    **{RegisteredModel.stage_count_field(s): n for s, n in found.items()}
+                )
+                fixed.append(model.name)
+    return fixed
+
+
 def _refuse_registry_uri(uri: str) -> None:
     """`registry:` URIs name files in this registry's own storage; only the upload makes them.
 
@@ -468,9 +495,6 @@ def model_version_register(
         if version is None:
             version = f"{number}.0.0"
             semver = SemVer.parse(version)
-        model.last_number, model.updated_at = number, timezone.now()
-        # No history row: the registration's own audit event and version history say it.
-        model.save_without_historical_record(update_fields=["last_number", "updated_at"])
         mv = ModelVersion(
             registered_model=model,
             version=version,
@@ -490,9 +514,14 @@ def model_version_register(
         )
         tag_change(mv, actor=actor)
         try:  # a taken label: refused by the unique constraint, as in registered_model_create
+            # The save also raises the model's last number, its updated time and its count
+            # of staging versions, in one UPDATE (ModelVersion.save); no history row for
+            # the model: the registration's own audit event and version history say it.
             mv.save()
         except IntegrityError as exc:
             raise Conflict(f"{model.name} already has a version {version}.") from exc
+        model.last_number, model.updated_at = number, mv.created_at
+        model.staging_count += 1
         record_event(
             action=Action.VERSION_REGISTERED,
             actor=actor,

@@ -18,7 +18,6 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import BadRequest, ValidationError
 from django.core.paginator import Paginator
-from django.db import connection
 from django.db.models import Exists, F, OuterRef, Q, Subquery, Value
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
@@ -41,10 +40,9 @@ MODELS_PER_PAGE = 25
 EVENTS_PER_PAGE = 50
 CHART_METRICS = 4
 # The model page: versions per page of its table, versions in its chart (by default and at
-# most, `?chart=N`), the stage counts' cap and the rollback targets offered.
+# most, `?chart=N`) and the rollback targets offered.
 VERSIONS_PER_PAGE = 25
 CHART_VERSIONS, CHART_VERSIONS_MAX = 50, 1000
-STAGE_COUNT_CAP = 1000
 ROLLBACK_TARGETS = 50
 
 # The refusals a person can cause; each becomes a message and a 4xx, never a 500.
@@ -208,14 +206,12 @@ class LogoutView(auth_views.LogoutView):
 
 
 def _model_list_queryset():
-    """Models with their team, production and latest version, the stages they have
-    versions in and their last change, each a subquery that probes an index once per model
-    on the page: a page costs the same for models with one version or a hundred thousand.
-    The number of versions is the model's own `last_number` (numbers are handed out once
-    each), so nothing joins or counts all of a model's versions."""
+    """Models with their team, production and latest version and their last change, each
+    a subquery that probes an index once per model on the page; the versions per stage are
+    the model's own counts. A page costs the same for models with one version or a hundred
+    thousand."""
     versions = ModelVersion.objects.filter(registered_model=OuterRef("pk"))
-    present = {f"has_{stage}": Exists(versions.filter(stage=stage)) for stage in Stage.values}
-    return RegisteredModel.objects.select_related("team", "created_by").annotate(
+    return selectors.model_list().annotate(
         production_label=Subquery(versions.filter(stage=Stage.PRODUCTION).values("version")[:1]),
         latest_label=Subquery(versions.order_by("-precedence").values("version")[:1]),
         last_change=Subquery(
@@ -223,7 +219,6 @@ def _model_list_queryset():
             .order_by("-created_at")
             .values("created_at")[:1]
         ),
-        **present,
     )
 
 
@@ -339,37 +334,17 @@ def _version_page(request, model: RegisteredModel, production: ModelVersion | No
     }
 
 
-def _stage_counts(model: RegisteredModel) -> list[tuple[str, int, str, bool]]:
-    """(label, count, stage, more than STAGE_COUNT_CAP) per stage, in one query: each count
-    stops at the cap, so it reads at most that many entries of the (model, stage, number)
-    index however many versions the model has. Written as SQL because the ORM spends more
-    time building five capped subqueries than the database spends answering them."""
-    quote = connection.ops.quote_name
-    meta = ModelVersion._meta
-    table = quote(meta.db_table)
-    model_column = quote(meta.get_field("registered_model").column)
-    stage_column = quote(meta.get_field("stage").column)
-    # Only quoted names from the model's metadata are formatted in; values are parameters.
-    capped = (
-        f"(SELECT COUNT(*) FROM (SELECT 1 FROM {table} WHERE {model_column} = %s "  # noqa: S608
-        f"AND {stage_column} = %s LIMIT %s) AS capped)"
-    )
-    params = []
-    for value in Stage.values:
-        params += [model.pk, value, STAGE_COUNT_CAP + 1]
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT " + ", ".join([capped] * len(Stage.values)), params)
-        found = dict(zip(Stage.values, cursor.fetchone(), strict=True))
-    return [
-        (label, min(found[value], STAGE_COUNT_CAP), value, found[value] > STAGE_COUNT_CAP)
-        for value, label in Stage.choices
-    ]
+def _stage_counts(model: RegisteredModel) -> list[tuple[str, int, str]]:
+    """(label, count, stage) per stage, from the model's own counts."""
+    counts = model.stage_counts
+    return [(label, counts[value], value) for value, label in Stage.choices]
 
 
 def _model_context(request, model: RegisteredModel, *, rollback_form=None) -> dict:
     """Everything the model page shows, from a fixed number of indexed queries: the
     production version, the page of versions, the latest versions for the chart, capped
-    stage counts and the rollback targets are each one bounded read, never all versions."""
+    stage counts (the model's own) and the rollback targets are each one bounded read,
+    never all versions."""
     production = selectors.production_version(model=model)
     chart_size = _count_param(request, "chart", CHART_VERSIONS, CHART_VERSIONS_MAX)
     table = _version_page(request, model, production)

@@ -163,7 +163,7 @@ class ModelOutput(serializers.Serializer):
     production = serializers.SerializerMethodField()
 
     def get_versions_count(self, obj) -> int:
-        return getattr(obj, "n_versions", 0)
+        return obj.versions_count
 
     @extend_schema_field(
         {
@@ -173,7 +173,7 @@ class ModelOutput(serializers.Serializer):
         }
     )
     def get_stage_counts(self, obj) -> dict:
-        return {stage: getattr(obj, f"n_{stage}", 0) for stage in Stage.values}
+        return obj.stage_counts
 
     @extend_schema_field(ProductionSummarySerializer(allow_null=True))
     def get_production(self, obj):

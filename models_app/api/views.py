@@ -176,16 +176,6 @@ def paginate(view: APIView, request, queryset, serializer_class, ordering, each=
     return paginator.get_paginated_response(serializer_class(page, many=True).data)
 
 
-def with_version_counts(models: list[RegisteredModel]) -> None:
-    """Set each model's version count and per-stage counts (one query for the page)."""
-    counts = selectors.version_counts(model_ids=[m.pk for m in models])
-    for model in models:
-        per_stage = counts.get(model.pk, {})
-        model.n_versions = sum(per_stage.values())
-        for stage in Stage.values:
-            setattr(model, f"n_{stage}", per_stage.get(stage, 0))
-
-
 def with_production(qs):
     """Prefetch each model's production version in one extra query for the whole page."""
     return qs.prefetch_related(
@@ -200,7 +190,7 @@ def with_production(qs):
 def model_output(name: str) -> dict:
     if "\x00" in name:
         raise NotFound("No model with that name.")
-    model = selectors.model_with_counts(name=name)
+    model = selectors.model_by_name(name=name)
     if model is None:
         raise NotFound(f"No model named '{name[:100]}'.")
     production = selectors.production_version(model=model)
@@ -237,10 +227,8 @@ class ModelListView(APIView):
         responses={200: paginated(ModelOutput), **errors(400, 404)},
     )
     def get(self, request):
-        qs = filters.filter_models(
-            with_production(selectors.model_page_list()), request.query_params
-        )
-        return paginate(self, request, qs, ModelOutput, MODEL_ORDER, each=with_version_counts)
+        qs = filters.filter_models(with_production(selectors.model_list()), request.query_params)
+        return paginate(self, request, qs, ModelOutput, MODEL_ORDER)
 
     @extend_schema(
         operation_id="models_create",
@@ -383,8 +371,17 @@ class VersionListView(APIView):
     )
     def get(self, request, name):
         model = model_or_404(name)
-        qs = filters.filter_versions(selectors.version_list(model=model), request.query_params)
-        return paginate(self, request, qs, VersionOutput, VERSION_ORDER)
+        # The model is known: the page's query joins only the authors. With the model's row
+        # joined in, PostgreSQL may walk all of a big model's versions in order to find the
+        # few in a rare stage instead of reading them from the (model, stage, …) index.
+        qs = ModelVersion.objects.filter(registered_model=model).select_related("created_by")
+        qs = filters.filter_versions(qs, request.query_params)
+
+        def of_model(rows: list[ModelVersion]) -> None:
+            for row in rows:
+                row.registered_model = model
+
+        return paginate(self, request, qs, VersionOutput, VERSION_ORDER, each=of_model)
 
     @extend_schema(
         operation_id="versions_register",

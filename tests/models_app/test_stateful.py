@@ -40,7 +40,7 @@ from approvals_app.models import CardRevision, Decision, ModelCard, Review
 from models_app import selectors, services
 from models_app.enums import Stage
 from models_app.exceptions import GuardsFailed, InvalidTransition, NotAllowed
-from models_app.models import ModelVersion
+from models_app.models import ModelVersion, RegisteredModel
 from tests.factories import FULL_CARD, current_sha256, make_model, make_user
 
 THRESHOLD = 0.5
@@ -265,6 +265,14 @@ class RegistryMachine(RuleBasedStateMachine):
         )
         assert stored == self.stage
         assert list(stored.values()).count(Stage.PRODUCTION) <= 1
+
+    @invariant()
+    def stage_counts_agree_with_reference(self) -> None:
+        """The model's stored count of versions per stage is its versions' stages counted."""
+        expected = dict.fromkeys(Stage.values, 0)
+        for stage in self.stage.values():
+            expected[stage] += 1
+        assert RegisteredModel.objects.get(pk=self.model.pk).stage_counts == expected
 
     @invariant()
     def dry_run_agrees_with_reference(self) -> None:
