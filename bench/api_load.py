@@ -1,4 +1,4 @@
-"""A bounded load generator for the registry's REST API under gunicorn (issue 3, item 8).
+"""A bounded load generator for the registry's REST API under gunicorn.
 
 For each database asked for (a fresh temporary SQLite file, and/or a fresh PostgreSQL
 database `bench_registry` that is dropped afterwards) it:
@@ -9,7 +9,8 @@ database `bench_registry` that is dropped afterwards) it:
 3. gets one token per user from POST /api/v1/auth/token/, creates a model, registers a
    few versions and takes one through card → review → approval → promotion over the API,
    so that every read has realistic data and the production lookup has an answer;
-4. runs one closed-loop phase per operation — register, list, get, production lookup —
+4. runs one closed-loop phase per operation — register, list, get, production lookup and
+   `/healthz` (the cheapest answer of the same stack, to compare the lookup with) —
    with N concurrent clients, each phase bounded by a duration and a request count;
 5. prints p50, p95, p99 and requests/s per operation and writes a Markdown table.
 
@@ -47,7 +48,7 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 MAX_DURATION = 300.0  # seconds per operation phase
 MAX_REQUESTS = 100_000  # per operation phase
 MAX_CONCURRENCY = 64
-OPERATIONS = ("register", "list", "get", "production")
+OPERATIONS = ("register", "list", "get", "production", "healthz")
 PG_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 PG_BENCH_DB = "bench_registry"
 MODEL = "bench_model"
@@ -367,7 +368,18 @@ def operations(url: str) -> dict[str, Callable[[requests.Session], int]]:
     def production(s: requests.Session) -> int:
         return s.get(f"{base}/production/", timeout=60).status_code
 
-    return {"register": register, "list": list_versions, "get": get_model, "production": production}
+    def healthz(s: requests.Session) -> int:
+        # The cheapest answer of the same stack (no database, no login): the yardstick for
+        # the production lookup.
+        return s.get(f"{require_loopback(url)}/healthz", timeout=60).status_code
+
+    return {
+        "register": register,
+        "list": list_versions,
+        "get": get_model,
+        "production": production,
+        "healthz": healthz,
+    }
 
 
 # --- Reporting -----------------------------------------------------------------------------------

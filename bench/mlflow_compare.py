@@ -1,4 +1,4 @@
-"""The same MLflow-registry workload against this registry and a real `mlflow server` (issue 5).
+"""The same MLflow-registry workload against this registry and a real `mlflow server`.
 
 Both servers run on loopback with a fresh SQLite database and 2 worker processes:
 
@@ -16,7 +16,9 @@ For each size (1,000 and 10,000 versions, spread over 20 models) the data are lo
 through the API itself, then each operation runs as a closed loop with 1 and with 8
 client threads for a fixed time budget: create model, create version, get version,
 search models (`name LIKE …`), search versions (`name = …`), get latest versions, set a
-version tag. Every request opens a new connection (http.client, `Connection: close`;
+version tag, and two full paged scans (every version, then every model, matching
+`name LIKE 'bench_%'`, 100 per page, each client following next_page_token to the end and
+starting again; each page is one request). Every request opens a new connection (http.client, `Connection: close`;
 `--client requests` sends them with `requests` instead, see Client): MLflow's uvicorn
 workers add ~40 ms to kept-alive connections, and our server is measured the same way.
 Reported per operation: p50, p95, requests/s and the ratio ours / MLflow's; per server:
@@ -69,7 +71,11 @@ OPERATIONS = (
     "search_versions",
     "get_latest",
     "set_tag",
+    "scan_versions",
+    "scan_models",
 )
+# A full paged scan reads pages of this many rows, following next_page_token to the end.
+SCAN_PAGE = 100
 PASSWORD = "bench-password-not-secret"  # noqa: S105 - throwaway user in a throwaway database
 
 SEED = f"""
@@ -375,6 +381,24 @@ class Workload:
                 "model-versions/set-tag",
                 json={"name": model, "version": str(number), "key": "bench", "value": "x"},
             )
+
+        # Full paged scans: each call is one page; each client thread follows its own
+        # next_page_token and starts again from the first page after the last.
+        tokens = threading.local()
+
+        def scan(path: str, filter_text: str) -> None:
+            params = {"filter": filter_text, "max_results": SCAN_PAGE}
+            token = getattr(tokens, "token", "")
+            if token:
+                params["page_token"] = token
+            body = c.call("GET", path, params=params)
+            tokens.token = body.get("next_page_token", "")
+
+        def scan_versions() -> None:
+            scan("model-versions/search", "name LIKE 'bench_%'")
+
+        def scan_models() -> None:
+            scan("registered-models/search", "name LIKE 'bench_%'")
 
         return locals()[name]
 

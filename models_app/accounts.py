@@ -30,6 +30,7 @@ from django.utils import timezone
 from knox.models import AuthToken
 
 from .audit import record_event
+from .cache import cache_invalidate_tokens
 from .context import current_actor
 from .enums import Action
 from .exceptions import NotAllowed, NotFound
@@ -357,8 +358,16 @@ def _token_deleted(sender, instance, **kwargs) -> None:
     )
 
 
+def _sign_ins_changed(sender, **kwargs) -> None:
+    """A user saved or deleted, or a token deleted: cached sign-ins may be stale."""
+    cache_invalidate_tokens()
+
+
 def connect() -> None:
     """Connect the receivers (ModelsAppConfig.ready)."""
+    post_save.connect(_sign_ins_changed, sender=User, dispatch_uid="tokens_user_saved")
+    post_delete.connect(_sign_ins_changed, sender=User, dispatch_uid="tokens_user_deleted")
+    post_delete.connect(_sign_ins_changed, sender=AuthToken, dispatch_uid="tokens_deleted")
     pre_save.connect(_user_pre_save, sender=User, dispatch_uid="rights_user_pre_save")
     post_save.connect(_user_post_save, sender=User, dispatch_uid="rights_user_post_save")
     for through in _relations():

@@ -45,6 +45,7 @@ from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
+from models_app.cache import token_lookup
 from models_app.exceptions import RegistryError
 
 logger = logging.getLogger(__name__)
@@ -481,15 +482,27 @@ class TokenAuthentication(KnoxTokenAuthentication):
 
     Knox decodes the token as UTF-8 and would crash (500) on other bytes; such a header is
     an authentication failure (401). The check is knox's own, in one query (the tokens with
-    this key, with their users).
+    this key, with their users); with a shared cache (REGISTRY_TOKEN_CACHE_SECONDS), a
+    token signed in with before is found there instead (models_app.cache).
     """
 
     def authenticate_credentials(self, token):
         message = "Invalid token."
         try:
             token = token.decode("ascii")
-        except (UnicodeDecodeError, AttributeError, binascii.Error) as exc:
+            digest = hash_token(token)
+        except (UnicodeDecodeError, AttributeError, TypeError, binascii.Error) as exc:
             raise exceptions.AuthenticationFailed(message) from exc
+        auth_token = token_lookup(
+            digest, lambda: self.stored_token(token, digest), now=timezone.now()
+        )
+        if auth_token is None:
+            raise exceptions.AuthenticationFailed(message)
+        return self.validate_user(auth_token)
+
+    def stored_token(self, token: str, digest: str):
+        """The stored token this one is, with its user, or None: knox's own check, in one
+        query (the tokens with this key, with their users)."""
         candidates = (
             get_token_model()
             .objects.filter(token_key=token[: CONSTANTS.TOKEN_KEY_LENGTH])
@@ -498,15 +511,11 @@ class TokenAuthentication(KnoxTokenAuthentication):
         for auth_token in candidates:
             if self.refused_as_expired(auth_token):
                 continue
-            try:
-                digest = hash_token(token)
-            except (TypeError, binascii.Error) as exc:
-                raise exceptions.AuthenticationFailed(message) from exc
             if compare_digest(digest, auth_token.digest):
                 if knox_settings.AUTO_REFRESH and auth_token.expiry:
                     self.renew_token(auth_token)
-                return self.validate_user(auth_token)
-        raise exceptions.AuthenticationFailed(message)
+                return auth_token
+        return None
 
     def refused_as_expired(self, auth_token) -> bool:
         """Refuse (and delete) this token when expired, and nothing more.

@@ -375,6 +375,18 @@ except ValueError as _exc:
     raise ImproperlyConfigured("REGISTRY_CACHE_SECONDS must be a whole number.") from _exc
 if REGISTRY_CACHE_SECONDS < 0:
     raise ImproperlyConfigured("REGISTRY_CACHE_SECONDS must be 0 or more.")
+# Which user an API token signs in, cached so that an authenticated read costs no query:
+# on by default (60 s) only with REDIS_URL, where a revocation in one process drops the
+# entry for all of them at once. A process's own cache could not learn of a revocation
+# made in another process; set it without Redis only for a single-process server.
+try:
+    REGISTRY_TOKEN_CACHE_SECONDS = int(
+        os.environ.get("REGISTRY_TOKEN_CACHE_SECONDS", "60" if REDIS_URL else "0")
+    )
+except ValueError as _exc:
+    raise ImproperlyConfigured("REGISTRY_TOKEN_CACHE_SECONDS must be a whole number.") from _exc
+if REGISTRY_TOKEN_CACHE_SECONDS < 0:
+    raise ImproperlyConfigured("REGISTRY_TOKEN_CACHE_SECONDS must be 0 or more.")
 if REDIS_URL:
     CACHES["registry"] = {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",

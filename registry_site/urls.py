@@ -3,7 +3,10 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from .health import healthz
+
 urlpatterns = [
+    path("healthz", healthz, name="healthz"),
     # First: MLflow's paths start with api/ too, and its clients call them most.
     path("", include("mlflow_app.urls")),
     path("admin/", admin.site.urls),
