@@ -36,34 +36,52 @@ def _name_key(name: str) -> str:
     return hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _generation(name: str) -> int:
-    cache, key = registry_cache(), f"gen:{_name_key(name)}"
-    found = cache.get(key)
-    if found is None:
+def _generation(gen_key: str, found: dict) -> int:
+    """The generation under `gen_key` as `found` read it, or a new one if none is stored."""
+    generation = found.get(gen_key)
+    if generation is None:
         # Never restart from a number used before: an evicted generation must not bring
         # back answers stored under an earlier one.
-        cache.add(key, time.time_ns(), timeout=None)
-        found = cache.get(key)
-    return found if found is not None else time.time_ns()
+        registry_cache().add(gen_key, time.time_ns(), timeout=None)
+        generation = registry_cache().get(gen_key)
+    return generation if generation is not None else time.time_ns()
 
 
-def _bump(name: str) -> None:
-    cache, key = registry_cache(), f"gen:{_name_key(name)}"
+def _bump(gen_key: str) -> None:
     try:
-        cache.incr(key)
+        registry_cache().incr(gen_key)
     except ValueError:  # no generation stored: the next read starts a new one
-        cache.set(key, time.time_ns(), timeout=None)
+        registry_cache().set(gen_key, time.time_ns(), timeout=None)
+
+
+def _cached(key: str, gen_key: str, compute: Callable[[], Any], *, timeout, usable) -> Any:
+    """The value stored under `key` if it was stored under the current generation and
+    usable(value) holds; else compute(), stored (unless None) under the generation read
+    before it ran. One round trip to the cache on a hit."""
+    found = registry_cache().get_many([key, gen_key])
+    generation = _generation(gen_key, found)
+    entry = found.get(key)
+    if entry is not None and entry[0] == generation and usable(entry[1]):
+        return entry[1]
+    value = compute()
+    if value is not None:
+        registry_cache().set(key, (generation, value), timeout=timeout)
+    return value
+
+
+def _model_generation_key(name: str) -> str:
+    return f"gen:{_name_key(name)}"
 
 
 def cache_invalidate_model(*names: str) -> None:
     """Drop the cached answers of the models with these names, now and on commit."""
-    names = tuple(dict.fromkeys(n for n in names if n))
-    for name in names:
-        _bump(name)
+    keys = tuple(dict.fromkeys(_model_generation_key(n) for n in names if n))
+    for key in keys:
+        _bump(key)
 
     def again() -> None:
-        for name in names:
-            _bump(name)
+        for key in keys:
+            _bump(key)
 
     transaction.on_commit(again)
 
@@ -72,14 +90,13 @@ def production_answer(name: str, compute: Callable[[], Any]) -> Any:
     """The cached production answer of model `name`, else compute() (stored unless None)."""
     if not settings.REGISTRY_CACHE_SECONDS:
         return compute()
-    key = f"production:{_name_key(name)}:{_generation(name)}"
-    found = registry_cache().get(key)
-    if found is not None:
-        return found
-    answer = compute()
-    if answer is not None:
-        registry_cache().set(key, answer)
-    return answer
+    return _cached(
+        f"production:{_name_key(name)}",
+        _model_generation_key(name),
+        compute,
+        timeout=settings.REGISTRY_CACHE_SECONDS,
+        usable=lambda answer: True,
+    )
 
 
 # --- API tokens ---------------------------------------------------------------------------
@@ -99,14 +116,6 @@ def _token_key(digest: str) -> str:
     return f"token:{digest}"
 
 
-def _token_generation(found: dict) -> int:
-    generation = found.get(TOKEN_GENERATION)
-    if generation is None:
-        registry_cache().add(TOKEN_GENERATION, time.time_ns(), timeout=None)
-        generation = registry_cache().get(TOKEN_GENERATION, time.time_ns())
-    return generation
-
-
 def token_lookup(digest: str, compute: Callable[[], Any], *, now) -> Any:
     """The token row (with its user) whose whole token hashes to `digest`, from the cache
     when it holds one stored under the current generation and not yet expired at `now`;
@@ -114,18 +123,13 @@ def token_lookup(digest: str, compute: Callable[[], Any], *, now) -> Any:
     seconds = settings.REGISTRY_TOKEN_CACHE_SECONDS
     if not seconds:
         return compute()
-    cache, key = registry_cache(), _token_key(digest)
-    found = cache.get_many([key, TOKEN_GENERATION])
-    generation = _token_generation(found)
-    entry = found.get(key)
-    if entry is not None:
-        stored_generation, token = entry
-        if stored_generation == generation and (token.expiry is None or token.expiry > now):
-            return token
-    token = compute()
-    if token is not None:
-        cache.set(key, (generation, token), timeout=seconds)
-    return token
+    return _cached(
+        _token_key(digest),
+        TOKEN_GENERATION,
+        compute,
+        timeout=seconds,
+        usable=lambda token: token.expiry is None or token.expiry > now,
+    )
 
 
 def cache_invalidate_tokens() -> None:
@@ -133,11 +137,5 @@ def cache_invalidate_tokens() -> None:
     if not settings.REGISTRY_TOKEN_CACHE_SECONDS:
         return
 
-    def bump() -> None:
-        try:
-            registry_cache().incr(TOKEN_GENERATION)
-        except ValueError:  # none stored: the next sign-in starts a new one
-            registry_cache().set(TOKEN_GENERATION, time.time_ns(), timeout=None)
-
-    bump()
-    transaction.on_commit(bump)
+    _bump(TOKEN_GENERATION)
+    transaction.on_commit(lambda: _bump(TOKEN_GENERATION))
