@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import pytest
@@ -35,6 +36,19 @@ def people(db):
 @pytest.fixture
 def model(people):
     return make_model(actor=people.author, team=people.team, name="fraud_detector")
+
+
+@pytest.fixture
+def clock(time_machine):
+    """The clock of this process, under the test's control (time-machine).
+
+    It starts at the real time and runs at real speed; `clock.shift(seconds)` jumps it
+    forward, so a back-off, a lease or a deadline passes at once instead of being slept
+    through. It moves time.time(), datetime.now() and so timezone.now(); not
+    time.monotonic(), real sleeps and socket timeouts, and not other processes' clocks.
+    """
+    time_machine.move_to(datetime.now(tz=UTC), tick=True)
+    return time_machine
 
 
 @pytest.fixture
