@@ -10,6 +10,19 @@ import pytest
 from models_app import services
 from tests.factories import make_model, make_promotable, make_user, register
 
+# Fixtures that start a server: pytest-django's live server (a thread serving the real
+# site), the webhook tests' HTTP receiver, the federation tests' central registry (a
+# runserver subprocess) and headless Chromium. A test that uses any of them, directly or
+# through another fixture, is marked `slow`; a test that starts a subprocess itself
+# carries the mark in its module. `pytest -m "not slow"` runs the rest.
+SERVER_FIXTURES = frozenset({"live_server", "receiver", "central", "browser"})
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture
 def people(db):

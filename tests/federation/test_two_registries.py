@@ -18,6 +18,8 @@ from models_app import services
 from models_app.models import AuditEvent
 from tests.factories import make_promotable, register
 
+pytestmark = pytest.mark.slow  # a central registry in a subprocess, for every test
+
 MODEL = "team-fraud.fraud_detector"
 
 

@@ -18,7 +18,7 @@ from tests.waiting import wait_until
 from webhooks_app.models import Delivery, DeliveryAttempt, DeliveryStatus
 from webhooks_app.worker import Worker
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 # The lease a worker process takes on what it claims. The worker started here is killed
 # holding one; this process then moves its own clock past it rather than waiting.
