@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import pytest
 
 from models_app import services
 from tests.factories import make_model, make_promotable, make_user, register
+
+# Fixtures that start a server: pytest-django's live server (a thread serving the real
+# site), the webhook tests' HTTP receiver, the federation tests' central registry (a
+# runserver subprocess) and headless Chromium. A test that uses any of them, directly or
+# through another fixture, is marked `slow`; a test that starts a subprocess itself
+# carries the mark in its module. `pytest -m "not slow"` runs the rest.
+SERVER_FIXTURES = frozenset({"live_server", "receiver", "central", "browser"})
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture
@@ -35,6 +49,19 @@ def people(db):
 @pytest.fixture
 def model(people):
     return make_model(actor=people.author, team=people.team, name="fraud_detector")
+
+
+@pytest.fixture
+def clock(time_machine):
+    """The clock of this process, under the test's control (time-machine).
+
+    It starts at the real time and runs at real speed; `clock.shift(seconds)` jumps it
+    forward, so a back-off, a lease or a deadline passes at once instead of being slept
+    through. It moves time.time(), datetime.now() and so timezone.now(); not
+    time.monotonic(), real sleeps and socket timeouts, and not other processes' clocks.
+    """
+    time_machine.move_to(datetime.now(tz=UTC), tick=True)
+    return time_machine
 
 
 @pytest.fixture

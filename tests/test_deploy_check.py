@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # every test starts manage.py in a subprocess
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -375,6 +375,7 @@ def redis_counters(settings):
         server.delete(*keys)
 
 
+@pytest.mark.slow  # counts in a subprocess
 @pytest.mark.django_db(transaction=True)
 def test_counters_are_shared_across_processes_in_the_database(people):
     token_door = DOORS[2]
@@ -385,6 +386,7 @@ def test_counters_are_shared_across_processes_in_the_database(people):
     assert token_door.attempt(name, PASSWORD, ELSEWHERE).status_code == 201
 
 
+@pytest.mark.slow  # counts in a subprocess
 @pytest.mark.django_db(transaction=True)
 def test_counters_are_shared_across_processes_in_redis(people, redis_counters):
     token_door = DOORS[2]
@@ -429,6 +431,7 @@ def _settings_in_fresh_process(**env_vars) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow  # settings read in a subprocess
 def test_limits_come_from_the_environment():
     default = json.loads(_settings_in_fresh_process().stdout)
     assert default == {
@@ -457,6 +460,7 @@ def test_limits_come_from_the_environment():
     }
 
 
+@pytest.mark.slow  # settings read in a subprocess
 @pytest.mark.parametrize(
     "variable, value",
     [

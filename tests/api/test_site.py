@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from django.http import HttpResponseNotFound, HttpResponseServerError
 from django.test import RequestFactory
 
@@ -48,6 +49,7 @@ def _storages(env: dict) -> dict:
     return json.loads(out.stdout)
 
 
+@pytest.mark.slow  # settings read in a subprocess
 def test_local_disk_storage_by_default():
     got = _storages({})
     assert got["default"]["BACKEND"] == "django.core.files.storage.FileSystemStorage"
@@ -55,6 +57,7 @@ def test_local_disk_storage_by_default():
     assert got["limit"] == 512 * 1024 * 1024
 
 
+@pytest.mark.slow  # settings read in a subprocess
 def test_s3_storage_from_environment():
     got = _storages(
         {

@@ -3,8 +3,9 @@
 The team registry is the test database itself, driven through its services in this
 process (and served by pytest-django's live_server). The central registry is a real
 server in a subprocess (`manage.py runserver --noreload` on a free loopback port) with its
-own SQLite file: migrated and seeded once per session into a template file, copied for
-each test, so every test starts from an empty central catalog.
+own SQLite file: migrated and seeded once per session into a template file (in one
+`manage.py shell` process), copied for each test, so every test starts from an empty
+central catalog.
 """
 
 from __future__ import annotations
@@ -15,22 +16,30 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import requests
 
+from tests.waiting import wait_until
+
 ROOT = Path(__file__).resolve().parents[2]
 
+# Migrates the central database, creates its sync user and token as an operator would
+# (federation_service_user), an admin and a reader, and prints their tokens.
 SEED = """
-import json
+import io, json
 from django.contrib.auth.models import User
+from django.core.management import call_command
 from knox.models import AuthToken
+call_command("migrate", interactive=False, verbosity=0)
+sync_token = io.StringIO()
+call_command("federation_service_user", stdout=sync_token, stderr=io.StringIO())
 admin = User.objects.create_superuser("central_admin", password="pw")
 reader = User.objects.create_user("central_reader", password="pw")
 print(json.dumps({
+    "sync_token": sync_token.getvalue().strip(),
     "admin": AuthToken.objects.create(user=admin)[1],
     "reader": AuthToken.objects.create(user=reader)[1],
 }))
@@ -76,10 +85,8 @@ def _free_port() -> int:
 def central_template(tmp_path_factory):
     """A migrated central database with its users and tokens, copied by each test."""
     db_file = tmp_path_factory.mktemp("central") / "template.sqlite3"
-    _manage(db_file, "migrate", "--no-input", "-v", "0")
-    sync_token = _manage(db_file, "federation_service_user").strip()
     tokens = json.loads(_manage(db_file, "shell", "-c", SEED).strip().splitlines()[-1])
-    return SimpleNamespace(db_file=db_file, sync_token=sync_token, **tokens)
+    return SimpleNamespace(db_file=db_file, **tokens)
 
 
 class CentralServer:
@@ -107,16 +114,20 @@ class CentralServer:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"central server exited: {self.log.read_text()[-2000:]}")
-            try:
-                requests.get(f"{self.url}/api/v1/federation/registries/", timeout=1)
-                return
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        raise RuntimeError("central server did not start in 30 s")
+        wait_until(
+            self._answers,
+            timeout=30,
+            message=lambda: f"central server did not start: {self.log.read_text()[-2000:]}",
+        )
+
+    def _answers(self) -> bool:
+        if self.process.poll() is not None:
+            raise RuntimeError(f"central server exited: {self.log.read_text()[-2000:]}")
+        try:
+            requests.get(f"{self.url}/api/v1/federation/registries/", timeout=1)
+        except requests.ConnectionError:
+            return False
+        return True
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -18,6 +18,8 @@ from models_app import services
 from models_app.models import AuditEvent
 from tests.factories import make_promotable, register
 
+pytestmark = pytest.mark.slow  # a central registry in a subprocess, for every test
+
 MODEL = "team-fraud.fraud_detector"
 
 
@@ -312,11 +314,13 @@ def test_periodic_mode_keeps_syncing_until_stopped(central, central_template, tm
     """`sync_catalog --every` in its own process, configured by the environment alone:
     a round, a pause, another round, until it is stopped."""
     import shutil
+    import signal
     import subprocess
     import sys
-    import time
+    import threading
 
     from tests.federation.conftest import ROOT, _env
+    from tests.waiting import wait_until
 
     team_db = tmp_path / "team.sqlite3"
     shutil.copy(central_template.db_file, team_db)  # a migrated registry of its own
@@ -325,19 +329,39 @@ def test_periodic_mode_keeps_syncing_until_stopped(central, central_template, tm
         "REGISTRY_CENTRAL_URL": central.url,
         "REGISTRY_CENTRAL_TOKEN": central.tokens.sync_token,
     }
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", "sync_catalog", "--every", "0.2"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    errors = tmp_path / "sync.err"
+    with errors.open("w") as err_file:
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "sync_catalog", "--every", "0.2"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=err_file,
+            text=True,
+        )
+    rounds: list[str] = []  # one summary line a round, read as the process prints them
+
+    def read_rounds() -> None:
+        for line in process.stdout:
+            rounds.append(line.rstrip("\n"))
+
+    reader = threading.Thread(target=read_rounds)
+    reader.start()
     try:
-        time.sleep(4)
+        wait_until(  # two rounds, the last with nothing new; or the process ended early
+            lambda: (
+                (len(rounds) >= 2 and rounds[-1].startswith("Nothing to push"))
+                or process.poll() is not None
+            ),
+            timeout=30,
+            message=lambda: f"{rounds} {errors.read_text()}",
+        )
     finally:
         process.terminate()
-        out, err = process.communicate(timeout=10)
-    rounds = out.splitlines()
+        process.wait(timeout=10)
+        reader.join(timeout=10)
+        process.stdout.close()
+    out, err = "\n".join(rounds), errors.read_text()
+    assert process.returncode == -signal.SIGTERM, (out, err)  # it ran until stopped
     assert len(rounds) >= 2, (out, err)
     assert rounds[-1] == "Nothing to push: the central catalog is up to date.", (out, err)

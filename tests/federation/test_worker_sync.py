@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
 from federation_app.sync import sync_periodically
+from tests.waiting import wait_until
 
 MODEL = "team-fraud.fraud_detector"
 
@@ -27,9 +27,9 @@ def test_worker_sync_thread_pushes_changes_until_stopped(central, people, model,
     )
     thread.start()
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not any("Nothing to push" in s for s in lines):
-            time.sleep(0.1)
+        wait_until(
+            lambda: any("Nothing to push" in s for s in lines), timeout=30, message=str(lines)
+        )
     finally:
         stop.set()
         thread.join(timeout=30)
@@ -50,11 +50,11 @@ def test_worker_sync_thread_reports_a_failure_and_keeps_going(people):
         kwargs={"central_url": "http://127.0.0.1:9", "token": "x", "registry_id": "team-fraud"},
     )
     thread.start()
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and len(lines) < 2:
-        time.sleep(0.05)
-    stop.set()
-    thread.join(timeout=20)
+    try:
+        wait_until(lambda: len(lines) >= 2, timeout=20, message=str(lines))
+    finally:
+        stop.set()
+        thread.join(timeout=20)
 
     assert len(lines) >= 2
     assert all(line.startswith("catalog sync failed (retried in 0.1 s)") for line in lines)

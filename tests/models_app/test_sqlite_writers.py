@@ -143,7 +143,7 @@ def test_reads_outside_transactions_do_not_wait_for_a_writer(sqlite_alias):
 
 def test_a_second_writer_waits_for_the_first_to_commit(sqlite_alias):
     events: list[str] = []
-    first_inside, second_trying = threading.Event(), threading.Event()
+    first_inside, second_begins = threading.Event(), threading.Event()
     errors: list[BaseException] = []
 
     def first() -> None:
@@ -152,19 +152,29 @@ def test_a_second_writer_waits_for_the_first_to_commit(sqlite_alias):
                 connections[ALIAS].cursor().execute("INSERT INTO entry VALUES ('first')")
                 events.append("first in")
                 first_inside.set()
-                second_trying.wait(10)
-                time.sleep(0.2)  # time for the second writer to reach BEGIN IMMEDIATE
+                # Commit only once the second writer is starting its transaction.
+                assert second_begins.wait(10), "the second writer never began"
                 events.append("first commits")
         except BaseException as exc:  # reported by the assertion below
             errors.append(exc)
         finally:
             connections[ALIAS].close()
 
+    def announce_begin(execute, sql, params, many, context):
+        """Django's documented hook on a connection's statements: this one is the BEGIN
+        IMMEDIATE that atomic() starts with."""
+        if sql.startswith("BEGIN"):
+            events.append("second begins")
+            second_begins.set()
+        return execute(sql, params, many, context)
+
     def second() -> None:
         try:
-            first_inside.wait(10)
-            second_trying.set()
-            with transaction.atomic(using=ALIAS):
+            assert first_inside.wait(10), "the first writer never got in"
+            with (
+                connections[ALIAS].execute_wrapper(announce_begin),
+                transaction.atomic(using=ALIAS),
+            ):
                 events.append("second in")
                 connections[ALIAS].cursor().execute("INSERT INTO entry VALUES ('second')")
         except BaseException as exc:
@@ -178,7 +188,7 @@ def test_a_second_writer_waits_for_the_first_to_commit(sqlite_alias):
     for thread in threads:
         thread.join(30)
     assert errors == []
-    assert events == ["first in", "first commits", "second in"]
+    assert events == ["first in", "second begins", "first commits", "second in"]
     with connections[ALIAS].cursor() as cursor:
         cursor.execute("SELECT who FROM entry ORDER BY rowid")
         assert cursor.fetchall() == [("first",), ("second",)]

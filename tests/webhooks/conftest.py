@@ -73,8 +73,11 @@ class Receiver:
 
     `mode`: "ok" answers 204, "error" answers 500, "slow" waits `delay` seconds before
     answering (too late: not counted as acknowledged). `arrived` holds every request that
-    reached it, `acknowledged`
-    the ones it answered with a 2xx.
+    reached it, `acknowledged` the ones it answered with a 2xx.
+
+    It stops at once: its loop looks for a stop request every 10 ms (the standard
+    library's default is half a second, paid by every test that used a receiver), and it
+    does not wait for a slow answer still being held back.
     """
 
     mode: str = "ok"
@@ -95,6 +98,8 @@ class Receiver:
                 mode = receiver.mode
                 if mode == "slow":
                     # Answers too late to count: the sender has given up (or died) by then.
+                    # This server-side delay is the behaviour under test (a receiver slower
+                    # than the sender's timeout), so it really waits.
                     time.sleep(receiver.delay)
                     self.send_response(200)
                     self.send_header("Content-Length", "0")
@@ -116,8 +121,11 @@ class Receiver:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self._server.daemon_threads = True
+        self._server.block_on_close = False  # a "slow" answer still held back is dropped
         self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+        ).start()
         return self
 
     def stop(self) -> None:
@@ -154,15 +162,6 @@ def subscribe(people, fast):
 @pytest.fixture
 def worker(fast):
     return Worker()
-
-
-def wait_until(predicate, timeout: float = 5.0, step: float = 0.02) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()
 
 
 def drive_every_event_type(people, model) -> None:

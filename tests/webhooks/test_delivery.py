@@ -114,9 +114,10 @@ def test_events_wait_in_the_outbox_while_no_worker_runs(people, model, receiver,
     subscribe(receiver.url)
     register(actor=people.author, model=model, version="1.0.0")
     register(actor=people.author, model=model, version="1.1.0")
-    time.sleep(0.2)
+    # Nothing sent and nothing even tried: the changes only queued their events.
     assert receiver.arrived == []
-    assert Delivery.objects.filter(status=DeliveryStatus.PENDING).count() == 2
+    assert Delivery.objects.filter(status=DeliveryStatus.PENDING, attempts=0).count() == 2
+    assert not DeliveryAttempt.objects.exists()
     Worker().drain()
     assert receiver.types() == ["version.registered", "version.registered"]
 
@@ -142,7 +143,7 @@ def _per_model(events: list[dict]) -> dict[str, list[str]]:
 
 
 def test_failing_receiver_gets_retries_then_every_event_in_order(
-    people, model, receiver, subscribe, worker
+    people, model, receiver, subscribe, worker, clock
 ):
     subscribe(receiver.url)
     receiver.mode = "error"
@@ -150,7 +151,7 @@ def test_failing_receiver_gets_retries_then_every_event_in_order(
 
     for _ in range(3):
         worker.run_once()
-        time.sleep(0.25)  # past the back-off cap
+        clock.shift(0.25)  # past the back-off cap (0.2 s): the retries are due
     # Only the first event of each model was tried: later ones wait behind it.
     tried = {(r.json["model"]["name"], r.json["version"]["version"]) for r in receiver.arrived}
     assert tried == {("fraud_detector", "1.0.0"), ("price_model", "1.0.0")}
@@ -162,7 +163,7 @@ def test_failing_receiver_gets_retries_then_every_event_in_order(
     assert DeliveryAttempt.objects.filter(status_code=500).count() == 6
 
     receiver.mode = "ok"
-    time.sleep(0.25)
+    clock.shift(0.25)
     worker.drain()
 
     per_model = _per_model(_delivered_events(receiver))
@@ -174,7 +175,7 @@ def test_failing_receiver_gets_retries_then_every_event_in_order(
 
 
 def test_receiver_that_times_out_gets_retries_then_everything(
-    people, model, receiver, subscribe, worker, settings
+    people, model, receiver, subscribe, worker, settings, clock
 ):
     settings.REGISTRY_WEBHOOK_TIMEOUT = 0.3
     subscribe(receiver.url)
@@ -190,7 +191,7 @@ def test_receiver_that_times_out_gets_retries_then_everything(
     assert "timed out" in head.last_error
 
     receiver.mode = "ok"
-    time.sleep(0.25)
+    clock.shift(0.25)  # past the back-off cap
     worker.drain()
     assert _per_model(_delivered_events(receiver)) == {"fraud_detector": ["1.0.0", "1.1.0"]}
     # At-least-once: the timed-out request did reach the receiver, with the same key.
@@ -198,7 +199,7 @@ def test_receiver_that_times_out_gets_retries_then_everything(
     assert keys[0] == keys[1] == str(head.idempotency_key)
 
 
-def test_receiver_that_is_down_gets_everything_once_back(people, model, subscribe, worker):
+def test_receiver_that_is_down_gets_everything_once_back(people, model, subscribe, worker, clock):
     from tests.webhooks.conftest import Receiver
 
     receiver = Receiver().start()
@@ -209,7 +210,7 @@ def test_receiver_that_is_down_gets_everything_once_back(people, model, subscrib
 
     for _ in range(3):
         worker.run_once()
-        time.sleep(0.25)
+        clock.shift(0.25)  # past the back-off cap
     failing = Delivery.objects.filter(attempts__gt=0)
     assert failing.count() == 2
     assert all(d.status == DeliveryStatus.FAILED_RETRYING for d in failing)
@@ -217,7 +218,7 @@ def test_receiver_that_is_down_gets_everything_once_back(people, model, subscrib
 
     back = Receiver(port=port).start()
     try:
-        time.sleep(0.25)
+        clock.shift(0.25)
         worker.drain()
         per_model = _per_model(_delivered_events(back))
     finally:
@@ -255,7 +256,7 @@ def test_backoff_grows_exponentially_with_full_jitter_under_the_cap():
     assert len({round(d, 6) for d in firsts}) > 100  # jittered, not a fixed delay
 
 
-def test_delivery_dies_after_max_attempts(people, model, receiver, subscribe, settings):
+def test_delivery_dies_after_max_attempts(people, model, receiver, subscribe, settings, clock):
     settings.REGISTRY_WEBHOOK_MAX_ATTEMPTS = 3
     settings.REGISTRY_WEBHOOK_BACKOFF_BASE = 0.01
     settings.REGISTRY_WEBHOOK_BACKOFF_CAP = 0.01
@@ -266,7 +267,7 @@ def test_delivery_dies_after_max_attempts(people, model, receiver, subscribe, se
     worker = Worker()
     for _ in range(20):
         worker.run_once()
-        time.sleep(0.02)
+        clock.shift(0.02)  # past the back-off (at most 0.01 s)
     first, second = Delivery.objects.order_by("event_id")
     assert (first.status, first.attempts) == (DeliveryStatus.DEAD, 3)
     # A dead delivery stops holding the queue: the next event was tried too.
@@ -275,19 +276,21 @@ def test_delivery_dies_after_max_attempts(people, model, receiver, subscribe, se
 
 
 def test_abandoned_claim_is_delivered_by_the_next_worker_with_same_key(
-    people, model, receiver, subscribe
+    people, model, receiver, subscribe, clock
 ):
     subscribe(receiver.url)
     register(actor=people.author, model=model, version="1.0.0")
     # A worker claims the delivery and dies before sending (or before recording).
-    crashed = Worker(lease_seconds=0.5)
+    crashed = Worker(lease_seconds=30)
     _token, claimed = crashed.claim()
     assert [d.status for d in claimed] == [DeliveryStatus.DELIVERING]
     key = claimed[0].idempotency_key
 
     survivor = Worker()
     assert survivor.run_once() == 0  # the lease still holds
-    time.sleep(0.6)
+    clock.shift(25)
+    assert survivor.run_once() == 0  # and still does five seconds before it runs out
+    clock.shift(6)
     assert survivor.run_once() == 1
     assert [r.headers["X-Registry-Delivery"] for r in receiver.acknowledged] == [str(key)]
     assert Delivery.objects.get().status == DeliveryStatus.SUCCEEDED

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from django.test import Client
 
@@ -22,7 +20,7 @@ def _client(user, **kwargs) -> Client:
     return client
 
 
-def _dead_delivery(people, model, receiver, subscribe, settings):
+def _dead_delivery(people, model, receiver, subscribe, settings, clock):
     """A delivery that failed every attempt against a receiver answering 500."""
     settings.REGISTRY_WEBHOOK_MAX_ATTEMPTS = 2
     settings.REGISTRY_WEBHOOK_BACKOFF_CAP = 0.01
@@ -32,7 +30,7 @@ def _dead_delivery(people, model, receiver, subscribe, settings):
     worker = Worker()
     for _ in range(5):
         worker.run_once()
-        time.sleep(0.02)
+        clock.shift(0.02)  # past the back-off (at most 0.01 s): the retry is due
     delivery = Delivery.objects.get(subscription=sub)
     assert delivery.status == DeliveryStatus.DEAD
     return delivery
@@ -42,9 +40,9 @@ def _dead_delivery(people, model, receiver, subscribe, settings):
 
 
 def test_admin_redeliver_action_requeues_dead_delivery_which_then_succeeds(
-    people, model, receiver, subscribe, settings
+    people, model, receiver, subscribe, settings, clock
 ):
-    delivery = _dead_delivery(people, model, receiver, subscribe, settings)
+    delivery = _dead_delivery(people, model, receiver, subscribe, settings, clock)
     receiver.mode = "ok"
 
     response = _client(people.admin).post(
@@ -222,8 +220,8 @@ def test_api_rotate_secret_returns_new_secret(people, receiver, subscribe):
     assert response.json()["secret"] == sub.secret != old
 
 
-def test_api_redeliver_and_log(people, model, receiver, subscribe, settings):
-    delivery = _dead_delivery(people, model, receiver, subscribe, settings)
+def test_api_redeliver_and_log(people, model, receiver, subscribe, settings, clock):
+    delivery = _dead_delivery(people, model, receiver, subscribe, settings, clock)
     client = _client(people.admin)
     log = client.get(f"/api/v1/webhooks/{delivery.subscription_id}/deliveries/?status=dead")
     assert [d["id"] for d in log.json()["results"]] == [delivery.pk]
@@ -263,9 +261,9 @@ def test_dashboard_pages_for_admins_only(people, model, receiver, subscribe):
 
 
 def test_dashboard_redeliver_button_needs_csrf_and_works(
-    people, model, receiver, subscribe, settings
+    people, model, receiver, subscribe, settings, clock
 ):
-    delivery = _dead_delivery(people, model, receiver, subscribe, settings)
+    delivery = _dead_delivery(people, model, receiver, subscribe, settings, clock)
     client = _client(people.admin, enforce_csrf_checks=True)
     url = f"/webhooks/deliveries/{delivery.pk}/redeliver/"
     assert client.post(url).status_code == 403  # no CSRF token
@@ -285,8 +283,10 @@ def test_dashboard_redeliver_button_needs_csrf_and_works(
     assert delivery.status == DeliveryStatus.SUCCEEDED
 
 
-def test_dashboard_redeliver_refused_for_non_admin(people, model, receiver, subscribe, settings):
-    delivery = _dead_delivery(people, model, receiver, subscribe, settings)
+def test_dashboard_redeliver_refused_for_non_admin(
+    people, model, receiver, subscribe, settings, clock
+):
+    delivery = _dead_delivery(people, model, receiver, subscribe, settings, clock)
     response = _client(people.release).post(f"/webhooks/deliveries/{delivery.pk}/redeliver/")
     assert response.status_code == 403
     delivery.refresh_from_db()
@@ -308,13 +308,13 @@ def test_webhook_audit_actions_are_stored_as_plain_strings(people, fast):
 
 
 def test_attempt_log_and_subscription_history_are_append_only(
-    people, model, receiver, subscribe, settings
+    people, model, receiver, subscribe, settings, clock
 ):
     from django.db import DatabaseError, transaction
 
     from webhooks_app.models import DeliveryAttempt
 
-    delivery = _dead_delivery(people, model, receiver, subscribe, settings)
+    delivery = _dead_delivery(people, model, receiver, subscribe, settings, clock)
     attempt = DeliveryAttempt.objects.filter(delivery=delivery).first()
     for change in (
         lambda: DeliveryAttempt.objects.filter(pk=attempt.pk).update(status_code=200),

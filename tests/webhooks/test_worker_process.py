@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from urllib.parse import quote
 
@@ -15,11 +14,15 @@ from django.core.management import call_command
 from django.db import connection
 
 from tests.factories import register
-from tests.webhooks.conftest import wait_until
+from tests.waiting import wait_until
 from webhooks_app.models import Delivery, DeliveryAttempt, DeliveryStatus
 from webhooks_app.worker import Worker
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+# The lease a worker process takes on what it claims. The worker started here is killed
+# holding one; this process then moves its own clock past it rather than waiting.
+LEASE_SECONDS = 60
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -44,7 +47,7 @@ def _start_worker(tmp_path, **env_extra) -> subprocess.Popen:
         "DEBUG": "0",
         "REGISTRY_WEBHOOK_ALLOW_PRIVATE": "1",
         "REGISTRY_WEBHOOK_TIMEOUT": "30",
-        "REGISTRY_WEBHOOK_LEASE_SECONDS": "2",
+        "REGISTRY_WEBHOOK_LEASE_SECONDS": str(LEASE_SECONDS),
         **env_extra,
     }
     log = open(tmp_path / "worker.log", "wb")  # noqa: SIM115 - closed with the process
@@ -57,16 +60,23 @@ def _start_worker(tmp_path, **env_extra) -> subprocess.Popen:
     )
 
 
-def test_worker_killed_mid_delivery_loses_nothing(people, model, receiver, subscribe, tmp_path):
+def test_worker_killed_mid_delivery_loses_nothing(
+    people, model, receiver, subscribe, tmp_path, clock
+):
     subscribe(receiver.url)
     register(actor=people.author, model=model, version="1.0.0")
     register(actor=people.author, model=model, version="1.1.0")
-    receiver.mode, receiver.delay = "slow", 5.0  # holds the request open
+    # Holds the request open (a server-side delay, really waited in the receiver's thread)
+    # until the worker is killed; the receiver drops it when the test ends.
+    receiver.mode, receiver.delay = "slow", 30.0
 
     proc = _start_worker(tmp_path)
     try:
-        arrived = wait_until(lambda: len(receiver.arrived) == 1, timeout=20)
-        assert arrived, (tmp_path / "worker.log").read_text()
+        wait_until(
+            lambda: len(receiver.arrived) == 1,
+            timeout=20,
+            message=lambda: (tmp_path / "worker.log").read_text(),
+        )
         proc.send_signal(signal.SIGKILL)  # no chance to record anything
         proc.wait(timeout=10)
     finally:
@@ -81,7 +91,7 @@ def test_worker_killed_mid_delivery_loses_nothing(people, model, receiver, subsc
 
     worker = Worker()
     assert worker.run_once() == 0  # its claim still holds: no premature duplicate
-    time.sleep(2.1)  # the lease (2 s) runs out
+    clock.shift(LEASE_SECONDS + 1)  # the lease runs out
     worker.drain()
 
     assert Delivery.objects.filter(status=DeliveryStatus.SUCCEEDED).count() == 2
@@ -100,9 +110,11 @@ def test_worker_process_delivers_and_stops_on_sigterm(people, model, receiver, s
     register(actor=people.author, model=model, version="1.0.0")
     proc = _start_worker(tmp_path)
     try:
-        assert wait_until(lambda: len(receiver.acknowledged) == 1, timeout=20), (
-            tmp_path / "worker.log"
-        ).read_text()
+        wait_until(
+            lambda: len(receiver.acknowledged) == 1,
+            timeout=20,
+            message=lambda: (tmp_path / "worker.log").read_text(),
+        )
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
     finally:
