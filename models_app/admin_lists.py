@@ -25,6 +25,8 @@ from django.contrib import admin
 from django.core.paginator import Paginator
 from django.utils.functional import cached_property
 
+from .models import RegisteredModel
+
 # Rows a list counts at most. Counting 10,000 index entries takes a few milliseconds;
 # past that, a list says "10,000+" and a filter or a search narrows it.
 LIST_COUNT_CAP = 10_000
@@ -117,8 +119,9 @@ class VersionSearch:
     `version_path` is the path from the listed model to its ModelVersion ("" for versions
     themselves, "model_version__" for cards and reviews). The model's name is matched
     whatever its case (the models table is small, and on PostgreSQL its trigram index
-    serves the match); the version label exactly, through the unique (model, version)
-    index. A substring search over the joined columns would read every row instead.
+    serves the match), then its rows through the indexes that start with the model; the
+    version label exactly, through the unique (model, version) index. A substring search
+    over the joined columns would read every row instead.
     """
 
     version_path = ""
@@ -136,8 +139,12 @@ class VersionSearch:
             return queryset, False
         if len(words) > 2:
             return queryset.none(), False
+        # The model's ids are looked up first (one small query), so that the database
+        # plans the list with the id itself and reads that model's rows in index order,
+        # however many versions it has.
+        models = RegisteredModel.objects.filter(name__iexact=words[0])
         path = self.version_path
-        lookups = {f"{path}registered_model__name__iexact": words[0]}
+        lookups = {f"{path}registered_model_id__in": list(models.values_list("pk", flat=True))}
         if len(words) == 2:
             lookups[f"{path}version"] = words[1]
         return queryset.filter(**lookups), False

@@ -8,6 +8,8 @@ ones again through the service (audited).
 
 from __future__ import annotations
 
+import uuid
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
@@ -223,7 +225,7 @@ class DeliveryAdmin(LargeListAdmin, admin.ModelAdmin):
         choices_filter("event_type", [(t, t) for t in EVENT_TYPES], "event type"),
         "subscription",
     ]
-    search_fields = ["idempotency_key__exact"]
+    search_fields = ["idempotency_key"]
     search_help_text = (
         "Search by a delivery's exact idempotency key (the X-Registry-Delivery header the "
         "receiver got)."
@@ -257,3 +259,15 @@ class DeliveryAdmin(LargeListAdmin, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def get_search_results(self, request, queryset, search_term):
+        # Django would compare the key as text, which no index serves; a key is a UUID,
+        # looked up in its unique index, and anything else matches no delivery.
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        try:
+            key = uuid.UUID(term)
+        except ValueError:
+            return queryset.none(), False
+        return queryset.filter(idempotency_key=key), False
