@@ -21,6 +21,7 @@ from models_app.admin import (
     _reason_field,
     register_history,
 )
+from models_app.admin_lists import LargeListAdmin, VersionSearch
 from models_app.enums import Stage
 from models_app.exceptions import RegistryError
 from models_app.models import ModelVersion
@@ -93,7 +94,7 @@ class CardRevisionInline(admin.TabularInline):
 
 
 @admin.register(ModelCard)
-class ModelCardAdmin(RegistryAdmin):
+class ModelCardAdmin(LargeListAdmin, VersionSearch, RegistryAdmin):
     # Cards are created with their version (SPEC §3), so there is no add form.
     change_form = ModelCardChangeForm
     inlines = [CardRevisionInline]
@@ -105,7 +106,9 @@ class ModelCardAdmin(RegistryAdmin):
     )
     list_select_related = ("model_version__registered_model", "current_revision")
     list_filter = ("model_version__stage", "review_requested_at")
-    search_fields = ("model_version__registered_model__name", "model_version__version")
+    version_path = "model_version__"
+    # Newest card first, in the order of the primary key.
+    ordering = ("-id",)
     readonly_fields = (
         "model_version",
         "current_revision",
@@ -171,13 +174,15 @@ class ModelCardAdmin(RegistryAdmin):
 
 
 @admin.register(CardRevision)
-class CardRevisionAdmin(ViewOnlyAdmin):
+class CardRevisionAdmin(LargeListAdmin, VersionSearch, ViewOnlyAdmin):
     """Append-only revisions: each is the evidence a review points at."""
 
     list_display = ("card", "number", "sha256", "author_username", "created_at")
     list_select_related = ("card__model_version__registered_model",)
-    search_fields = ("card__model_version__registered_model__name", "sha256", "author_username")
+    version_path = "card__model_version__"
     list_filter = ("created_at",)
+    # Newest revision first, in the order of the primary key.
+    ordering = ("-id",)
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.concrete_fields]
@@ -322,7 +327,7 @@ class ReviewAddForm(ServiceModelForm):
 
 
 @admin.register(Review)
-class ReviewAdmin(RegistryAdmin):
+class ReviewAdmin(LargeListAdmin, VersionSearch, RegistryAdmin):
     # A review is evidence: it is added, never changed.
     add_form = ReviewAddForm
     list_display = (
@@ -334,12 +339,11 @@ class ReviewAdmin(RegistryAdmin):
     )
     list_select_related = ("model_version__registered_model", "revision")
     list_filter = ("decision", "created_at")
-    search_fields = (
-        "reviewer_username",
-        "model_version__registered_model__name",
-        "model_version__version",
-        "comment",
-    )
+    version_path = "model_version__"
+    # Newest review first, in the order of the primary key (reviews are only added, so
+    # it is the order they were made in); the reviews' own (created_at, id) order has no
+    # index of its own and would sort the whole table for every page.
+    ordering = ("-id",)
 
     @admin.display(description="card revision", ordering="revision__number")
     def revision_number(self, obj) -> int:

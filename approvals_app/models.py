@@ -39,6 +39,16 @@ class ModelCard(models.Model):
 
     class Meta:
         permissions = [("submit_review", "Can approve or reject model cards")]
+        indexes = [
+            # The review inbox (and its count in the navigation bar) looks up the card of
+            # each version in staging: only cards whose review was requested qualify, and
+            # this index holds just those, so each look-up reads no table row.
+            models.Index(
+                fields=["model_version"],
+                condition=models.Q(review_requested_at__isnull=False),
+                name="card_review_requested",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Card of {self.model_version}"

@@ -34,7 +34,8 @@ from knox.models import AuthToken
 from simple_history.admin import SimpleHistoryAdmin
 
 from . import accounts, selectors, services
-from .enums import Stage
+from .admin_lists import LargeListAdmin, VersionSearch, choices_filter
+from .enums import Action, Stage
 from .exceptions import GuardsFailed, RegistryError
 from .models import (
     AuditEvent,
@@ -331,8 +332,14 @@ def _is_snapshot(request) -> bool:
     return getattr(request, "_registry_history_snapshot", False)
 
 
-class HistoryRowAdmin(ViewOnlyAdmin):
-    """The history rows of one registry model, browsable site-wide and view-only."""
+class HistoryRowAdmin(LargeListAdmin, ViewOnlyAdmin):
+    """The history rows of one registry model, browsable site-wide and view-only.
+
+    A history table gets a row for every change, so the list is counted up to a cap and
+    has no date hierarchy (its year and month links are a DISTINCT over every row); the
+    date filter's choices are fixed ranges that read nothing. The search looks rows up
+    by the object's id or by who made the change, both through indexes.
+    """
 
     list_display = (
         "history_date",
@@ -342,9 +349,22 @@ class HistoryRowAdmin(ViewOnlyAdmin):
         "history_request_id",
     )
     list_filter = ("history_type", "history_date")
-    search_fields = ("history_username", "history_change_reason", "history_request_id")
-    date_hierarchy = "history_date"
+    search_fields = ("history_username",)
+    search_help_text = (
+        "Search by the id of the changed object (a number) or by the exact username of "
+        "who changed it."
+    )
+    # Newest first, in the order of the history_date index.
     ordering = ("-history_date", "-history_id")
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        if term.isascii() and term.isdigit() and len(term) <= 18:
+            return queryset.filter(id=int(term)), False
+        users = User.objects.filter(username=term).values("pk")
+        return queryset.filter(history_user_id__in=users), False
 
 
 def register_history(model, *extra_columns: str) -> None:
@@ -748,7 +768,7 @@ class ModelVersionChangeForm(ServiceModelForm):
 
 
 @admin.register(ModelVersion)
-class ModelVersionAdmin(RegistryAdmin):
+class ModelVersionAdmin(LargeListAdmin, VersionSearch, RegistryAdmin):
     add_form = ModelVersionAddForm
     change_form = ModelVersionChangeForm
     list_display = (
@@ -761,16 +781,16 @@ class ModelVersionAdmin(RegistryAdmin):
         "stage_changed_at",
     )
     list_select_related = ("registered_model__team", "created_by")
-    list_filter = ("stage", "registered_model__team", "created_at")
-    search_fields = (
-        "version",
-        "registered_model__name",
-        "description",
-        "source_run",
-        "code_version",
-        "data_version",
+    list_filter = (
+        choices_filter("stage", Stage.choices, "stage"),
+        "registered_model__team",
+        "created_at",
     )
-    ordering = ("registered_model__name", "-precedence")
+    # Model by model (the newest model first), each model's versions by SemVer precedence,
+    # newest first: the order of the modelversion_keyset index, read backwards, so that a
+    # page (of all versions or of one model's) reads only its own rows. Sorting by the
+    # model's name would join and sort every version first.
+    ordering = ("-registered_model_id", "-precedence", "-id")
     fieldsets = (
         (
             "Identity (fixed at registration)",
@@ -1073,8 +1093,14 @@ class PromotionPolicyAdmin(RegistryAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(ViewOnlyAdmin):
-    """The audit trail: read-only for everyone, admins included (SPEC §6)."""
+class AuditEventAdmin(LargeListAdmin, ViewOnlyAdmin):
+    """The audit trail: read-only for everyone, admins included.
+
+    Millions of rows: the list is counted up to a cap, its filters' choices are the
+    actions and stages of the code and fixed date ranges (no DISTINCT over the trail, no
+    date hierarchy), the search matches exact model names and usernames through their
+    indexes, and the order, newest first, is that of the audit_keyset index.
+    """
 
     list_display = (
         "created_at",
@@ -1086,18 +1112,17 @@ class AuditEventAdmin(ViewOnlyAdmin):
         "to_stage",
         "short_reason",
     )
-    list_filter = ("action", "to_stage", "created_at")
-    search_fields = (
-        "actor_username",
-        "model_name",
-        "version_label",
-        "reason",
-        "request_id",
-        "object_id",
+    list_filter = (
+        choices_filter("action", Action.choices, "action"),
+        choices_filter("to_stage", Stage.choices, "to stage"),
+        "created_at",
     )
-    date_hierarchy = "created_at"
+    search_fields = ("model_name__exact", "actor_username__exact")
+    search_help_text = (
+        "Search by an exact model name or username (case matters): fraud_detector, or "
+        "alice. Use the filters for actions, stages and dates."
+    )
     ordering = ("-created_at", "-id")
-    show_full_result_count = False
 
     def lookup_allowed(self, lookup, value, request=None):
         # The model and version pages link here filtered by their own id.

@@ -471,19 +471,73 @@ def model_rollback(request, name: str):
 # --- Audit log -------------------------------------------------------------------------------
 
 
+def _audit_cursor(request) -> tuple[str, tuple | None]:
+    """("older" or "newer", the (created_at, id) of the event the page link names), or
+    ("", None) for the newest page. The cursor is an event's id: short, and the page it
+    names can be reloaded. Anything else is a 400, never a 500."""
+    older, newer = request.GET.get("older"), request.GET.get("newer")
+    if older and newer:
+        raise BadRequest("Give 'older' or 'newer', not both.")
+    direction, text = ("older", older) if older else ("newer", newer) if newer else ("", "")
+    if not direction:
+        return "", None
+    if not (text.isascii() and text.isdigit() and len(text) <= 18):
+        raise BadRequest(f"'{direction}' must be the number of an audit event.")
+    created_at = AuditEvent.objects.filter(pk=int(text)).values_list("created_at", flat=True)
+    created_at = created_at.first()
+    if created_at is None:
+        raise BadRequest(f"There is no audit event #{text}: the link is out of date or wrong.")
+    return direction, (created_at, int(text))
+
+
+def _audit_page(request, events) -> dict:
+    """One page of `events`, newest first by (created_at, id), read by keyset from the
+    audit_keyset index (or a filter's own index): every page costs the same, however far
+    back it is, and nothing counts the events."""
+    direction, cursor = _audit_cursor(request)
+    newest_first = ("-created_at", "-id")
+    if cursor is None:
+        page = list(events.order_by(*newest_first)[: EVENTS_PER_PAGE + 1])
+        more_older, more_newer = len(page) > EVENTS_PER_PAGE, False
+        page = page[:EVENTS_PER_PAGE]
+    else:
+        key = [F("created_at"), F("id")]
+        at = [Value(cursor[0]), Value(cursor[1])]
+        if direction == "older":
+            events = events.filter(RowCompare(key, "<", at)).order_by(*newest_first)
+        else:
+            events = events.filter(RowCompare(key, ">", at)).order_by("created_at", "id")
+        page = list(events[: EVENTS_PER_PAGE + 1])
+        more = len(page) > EVENTS_PER_PAGE
+        page = page[:EVENTS_PER_PAGE]
+        if direction == "newer":
+            page.reverse()
+        # The cursor's own event lies on the side the link came from.
+        more_older, more_newer = (more, True) if direction == "older" else (True, more)
+    return {
+        "events": page,
+        "older": page[-1].pk if more_older and page else None,
+        "newer": page[0].pk if more_newer and page else None,
+        "first_page": cursor is None,
+    }
+
+
 @login_required
 @require_GET
 def audit_log(request):
-    """The site-wide trail with filters; the export links carry the same filters."""
+    """The site-wide trail with filters, paged by keyset ("Newer" and "Older" links that
+    keep the filters); the export links carry the same filters, never the page."""
     form = AuditFilterForm(request.GET or None)
     if form.is_bound:
         form.is_valid()  # invalid fields are reported and left out of the filter
-    qs = selectors.audit_events(**form.filters())
-    page = Paginator(qs, EVENTS_PER_PAGE).get_page(request.GET.get("page"))
+    table = _audit_page(request, selectors.audit_events(**form.filters()))
+    filters = request.GET.copy()
+    for name in ("older", "newer", "page"):
+        filters.pop(name, None)
     return render(
         request,
         "models_app/audit_log.html",
-        {"form": form, "page": page, "query": request.GET.urlencode()},
+        {"form": form, **table, "query": filters.urlencode()},
     )
 
 

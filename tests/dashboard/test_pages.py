@@ -236,3 +236,26 @@ def test_model_without_versions_renders_every_page(people, model, login):
     assert "No version is in production." in html
     assert client.get("/models/fraud_detector/compare/").status_code == 200
     assert "none</span>" in client.get("/").content.decode()
+
+
+def test_nav_inbox_count_stops_at_its_cap(people, model, login, monkeypatch):
+    """The count runs on every page, so it stops at a cap: past it the bar says "N+"."""
+    from approvals_app import services as approvals
+    from models_app import context_processors
+    from tests.factories import register
+    from tests.queries import captured_queries
+
+    monkeypatch.setattr(context_processors, "INBOX_COUNT_CAP", 2)
+    client = login(people.reviewer)
+    for i in range(2):
+        mv = register(actor=people.author, model=model, version=f"1.{i}.0")
+        approvals.review_request(actor=people.author, version=mv)
+    assert 'id="inbox-count" aria-label="2 waiting">2</span>' in client.get("/").content.decode()
+    mv = register(actor=people.author, model=model, version="1.2.0")
+    approvals.review_request(actor=people.author, version=mv)
+    with captured_queries() as queries:
+        html = client.get("/").content.decode()
+    assert 'id="inbox-count" aria-label="2+ waiting">2+</span>' in html
+    inbox = [q for q in queries if "COUNT(" in q.upper() and "approvals_app_modelcard" in q]
+    assert len(inbox) == 1 and "LIMIT 3" in inbox[0].upper()
+    assert "fraud_detector 1.2.0" in client.get("/reviews/").content.decode()
