@@ -16,7 +16,7 @@ from functools import cache
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import Exists, OuterRef, QuerySet, Subquery
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 
 from models_app.enums import Stage
 from models_app.models import ModelVersion, RegisteredModel
@@ -64,9 +64,9 @@ def author_field() -> str:
     return f"created_by__{get_user_model().USERNAME_FIELD}"
 
 
-# Per model, the id of its highest-numbered version in each of our stages, one row key
-# each; MLflow's Archived takes the highest of three of them.
-TOP_FIELDS = {stage: f"top_{stage}" for stage in Stage.values}
+# Per model, the id of its highest-numbered version in each MLflow stage that has versions
+# (MLflow's None has none), one row key each.
+TOP_FIELDS = {name: f"latest_{name.lower()}" for name in MLFLOW_STAGES if MLFLOW_TO_STAGES[name]}
 
 
 def model_fields() -> list[str]:
@@ -113,26 +113,40 @@ def visible_versions():
     )
 
 
-def with_top_versions(models: QuerySet) -> QuerySet:
-    """`models` with the id of each one's highest-numbered version not deleted through
-    MLflow in each of our stages (None where it has none), as TOP_FIELDS.
-
-    One probe per model and stage, each the last entry of the (model, stage, number)
-    index, instead of a scan of all of a model's versions: thousands of them cost the
-    same as a few.
-    """
-    return models.annotate(
-        **{
-            field: Subquery(
-                ModelVersion.objects.filter(
-                    registered_model=OuterRef("pk"), stage=stage, mlflow_deleted__isnull=True
-                )
-                .order_by("-number")
-                .values("pk")[:1]
-            )
-            for stage, field in TOP_FIELDS.items()
-        }
+def _top_version(model, stage: str) -> Subquery:
+    """The id of the highest-numbered version of `model` (an outer reference) in our
+    `stage`, not deleted through MLflow: one probe at the end of the (model, stage, number)
+    index, however many versions the model has."""
+    return Subquery(
+        ModelVersion.objects.filter(
+            registered_model=model, stage=stage, mlflow_deleted__isnull=True
+        )
+        .order_by("-number")
+        .values("pk")[:1]
     )
+
+
+def with_top_versions(models: QuerySet) -> QuerySet:
+    """`models` with the id of each one's latest version in each MLflow stage (None where
+    it has none), as TOP_FIELDS.
+
+    A stage of MLflow that is one of ours is one index probe per model. Archived is three
+    of ours: the highest-numbered of their three latest versions, found by id. Neither
+    reads more of a model's versions than those, so thousands of them cost what a few do.
+    """
+    tops = {}
+    for name, field in TOP_FIELDS.items():
+        stages = MLFLOW_TO_STAGES[name]
+        if len(stages) == 1:
+            tops[field] = _top_version(OuterRef("pk"), stages[0])
+            continue
+        latest_each = Q()
+        for stage in stages:
+            latest_each |= Q(pk=_top_version(OuterRef(OuterRef("pk")), stage))
+        tops[field] = Subquery(
+            ModelVersion.objects.filter(latest_each).order_by("-number").values("pk")[:1]
+        )
+    return models.annotate(**tops)
 
 
 def _in_order(rows: list[dict], ids: list[int]) -> list[dict]:
@@ -246,21 +260,13 @@ def _model_aliases(model_ids: list):
 
 
 def latest_of(models: list[dict], stages: list[str] | None = None) -> dict[int, list[dict]]:
-    """For each model row (with TOP_FIELDS), its highest-numbered version row in each MLflow
-    stage (or in `stages`), in MLflow's order of stages; one query for all of them."""
-    wanted = stages or MLFLOW_STAGES
-    fields = [field for stage, field in TOP_FIELDS.items() if STAGE_TO_MLFLOW[stage] in wanted]
+    """For each model row (with TOP_FIELDS), its latest version row in each MLflow stage (or
+    in `stages`), in MLflow's order of stages; one query for all of them."""
+    fields = [field for name, field in TOP_FIELDS.items() if not stages or name in stages]
     ids = [row[field] for row in models for field in fields if row[field] is not None]
-    best: dict[tuple[int, str], dict] = {}
-    for row in version_rows(ids):
-        key = (row["registered_model_id"], STAGE_TO_MLFLOW[row["stage"]])
-        if key not in best or row["number"] > best[key]["number"]:
-            best[key] = row
     out: dict[int, list[dict]] = defaultdict(list)
-    for (model_id, _stage), row in sorted(
-        best.items(), key=lambda item: MLFLOW_STAGES.index(item[0][1])
-    ):
-        out[model_id].append(row)
+    for row in version_rows(ids):
+        out[row["registered_model_id"]].append(row)
     return out
 
 
