@@ -126,14 +126,11 @@ def _top_version(model, stage: str) -> Subquery:
     )
 
 
-def with_top_versions(models: QuerySet) -> QuerySet:
-    """`models` with the id of each one's latest version in each MLflow stage (None where
-    it has none), as TOP_FIELDS.
-
-    A stage of MLflow that is one of ours is one index probe per model. Archived is three
-    of ours: the highest-numbered of their three latest versions, found by id. Neither
-    reads more of a model's versions than those, so thousands of them cost what a few do.
-    """
+@cache
+def _top_versions() -> dict[str, Subquery]:
+    """The annotations of `with_top_versions`, built once: they are the same for every
+    query, and a query resolves its own copy of each (building them takes longer than
+    running them)."""
     tops = {}
     for name, field in TOP_FIELDS.items():
         stages = MLFLOW_TO_STAGES[name]
@@ -146,7 +143,18 @@ def with_top_versions(models: QuerySet) -> QuerySet:
         tops[field] = Subquery(
             ModelVersion.objects.filter(latest_each).order_by("-number").values("pk")[:1]
         )
-    return models.annotate(**tops)
+    return tops
+
+
+def with_top_versions(models: QuerySet) -> QuerySet:
+    """`models` with the id of each one's latest version in each MLflow stage (None where
+    it has none), as TOP_FIELDS.
+
+    A stage of MLflow that is one of ours is one index probe per model. Archived is three
+    of ours: the highest-numbered of their three latest versions, found by id. Neither
+    reads more of a model's versions than those, so thousands of them cost what a few do.
+    """
+    return models.annotate(**_top_versions())
 
 
 def _in_order(rows: list[dict], ids: list[int]) -> list[dict]:
