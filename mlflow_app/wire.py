@@ -268,18 +268,25 @@ def _model_aliases(model_ids: list):
 
 
 def latest_of(models: list[dict], stages: list[str] | None = None) -> dict[int, list[dict]]:
-    """For each model row (with TOP_FIELDS), its latest version row in each MLflow stage (or
-    in `stages`), in MLflow's order of stages; one query for all of them."""
+    """For each row of a visible model (with TOP_FIELDS), its latest version row in each
+    MLflow stage (or in `stages`), in MLflow's order of stages; one query for all of them.
+
+    The versions are read by id alone: `with_top_versions` already left out those deleted
+    through MLflow, and the models are visible."""
     fields = [field for name, field in TOP_FIELDS.items() if not stages or name in stages]
     ids = [row[field] for row in models for field in fields if row[field] is not None]
     out: dict[int, list[dict]] = defaultdict(list)
-    for row in version_rows(ids):
+    if not ids:
+        return out
+    rows = ModelVersion.objects.filter(pk__in=ids).values(*version_fields())
+    for row in _in_order(list(rows), ids):
         out[row["registered_model_id"]].append(row)
     return out
 
 
 def latest_versions(model_ids: list[int], stages: list[str] | None = None) -> dict[int, list]:
-    """For each model, its highest-numbered version row in each MLflow stage (or in `stages`)."""
+    """For each of these visible models, its highest-numbered version row in each MLflow
+    stage (or in `stages`)."""
     if not model_ids:
         return {}
     models = with_top_versions(RegisteredModel.objects.filter(pk__in=model_ids).order_by())
