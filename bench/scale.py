@@ -1035,6 +1035,7 @@ class Client:
         return url
 
     def login(self, username: str) -> None:
+        """An API token for `username`, sent on every API request."""
         token = self.api.post(
             self.url("/api/v1/auth/token/"),
             json={"username": username, "password": PASSWORD},
@@ -1043,6 +1044,9 @@ class Client:
         token.raise_for_status()
         self.token = token.json()["token"]
         self.api.headers["Authorization"] = f"Token {self.token}"
+
+    def login_web(self, username: str) -> None:
+        """A dashboard session for `username`, for the dashboard's pages."""
         page = self.web.get(self.url("/accounts/login/"), timeout=self.timeout)
         csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
         if not csrf:
@@ -1239,6 +1243,17 @@ def calls(client: Client, args) -> list[tuple[str, str, bool]]:
     return out
 
 
+def select(plan: list[tuple[str, str, bool]], only: list[str] | None) -> list:
+    """The calls of `plan` whose name contains one of `only` (any case); all without it."""
+    if not only:
+        return plan
+    chosen = [call for call in plan if any(o.lower() in call[0].lower() for o in only)]
+    if not chosen:
+        names = "\n  ".join(name for name, _path, _web in plan)
+        raise SystemExit(f"--only {only} matches none of the calls:\n  {names}")
+    return chosen
+
+
 def machine() -> dict:
     info = {"nproc": os.cpu_count(), "python": platform.python_version()}
     with contextlib.suppress(OSError, ValueError):
@@ -1296,7 +1311,9 @@ def measure(args, workdir: Path) -> dict:
         client = Client(url, args.timeout)
         client.login("scale_viewer")
         print("finding the pages to time …", flush=True)
-        plan = calls(client, args)
+        plan = select(calls(client, args), args.only)
+        if any(web for _name, _path, web in plan):
+            client.login_web("scale_viewer")
         print(f"timing {len(plan)} calls:", flush=True)
         rows = [time_call(client, name, path, web=web, args=args) for name, path, web in plan]
     meta["load_after"] = machine().get("load_average", "?")
@@ -1358,6 +1375,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     measure_p.add_argument(
         "--search-index", type=int, default=500, help="the model whose name is searched for"
+    )
+    measure_p.add_argument(
+        "--only",
+        action="append",
+        metavar="TEXT",
+        help="time only the calls whose name contains TEXT (any case; repeat for more); "
+        "the pages to time are found as without it",
     )
     measure_p.add_argument("--markdown", type=Path, help="write the results table here")
     args = parser.parse_args(argv)

@@ -605,42 +605,49 @@ def read_page_token(
 
 
 class PageQuery:
-    """One page of a search: the query of its rows' ids and sort keys, and how to read it."""
+    """One page of a search: the query of its rows, and how to read it.
 
-    def __init__(self, rows, ordering: list[str], kind: str, text, token, limit: int) -> None:
+    The page is read in one query: the rows after the token's key in the ordering, with
+    every column the answer shows (`fields`, joined columns included) and the sort key.
+    """
+
+    def __init__(
+        self, rows, ordering: list[str], kind: str, text, token, limit: int, fields: list[str]
+    ) -> None:
         self.ordering, self.kind, self.text, self.limit = ordering, kind, text, limit
         key = read_page_token(token, kind=kind, model=rows.model, ordering=ordering, text=text)
         if key is not None:
             rows = rows.filter(keyset_after(rows.model, ordering, key))
-        names = [name.removeprefix("-") for name in ordering]
+        self.names = [name.removeprefix("-") for name in ordering]
         # limit + 1 rows: the one after the page tells whether there is a next page.
-        self.query = rows.order_by(*ordering).values_list("pk", *names)[: limit + 1]
+        columns = list(dict.fromkeys([*fields, *self.names]))
+        self.query = rows.order_by(*ordering).values(*columns)[: limit + 1]
 
-    def read(self) -> tuple[list[int], str | None]:
-        """(ids of the page, token of the next page or None): one query, which reads only
-        ids and sort keys from where the token left off; the page's rows with their model,
-        team and author are read by id afterwards."""
+    def read(self) -> tuple[list[dict], str | None]:
+        """(rows of the page, token of the next page or None), in one query that starts
+        reading where the token left off."""
         found = list(self.query)
         next_token = None
         if len(found) > self.limit:
             found = found[: self.limit]
-            key = list(found[-1][1:])
+            key = [found[-1][name] for name in self.names]
             next_token = make_page_token(self.kind, self.ordering, self.text, key)
-        return [row[0] for row in found], next_token
+        return found, next_token
 
 
 def model_page(text: str | None, order_by: list[str], token: str | None, limit: int):
+    """A page of models, each a row of wire.model_fields with its latest versions' ids."""
     condition = model_filter(text)  # every check of the filter, before anything runs
     ordering = model_ordering(order_by)
-    rows = wire.visible_models().filter(condition)
-    return PageQuery(rows, ordering, "models", text, token, limit)
+    rows = wire.with_top_versions(wire.visible_models().filter(condition))
+    return PageQuery(rows, ordering, "models", text, token, limit, wire.model_fields())
 
 
 def find_models(text: str | None, order_by: list[str], token: str | None, limit: int):
     """(visible models matching an MLflow filter in its order_by, at most `limit` of them
-    from where `token` left off; the next page's token or None)."""
-    ids, next_token = model_page(text, order_by, token, limit).read()
-    return wire.models_by_id(ids), next_token
+    from where `token` left off, as rows of wire.model_fields; the next page's token or
+    None)."""
+    return model_page(text, order_by, token, limit).read()
 
 
 def _one_model_name(clauses: list[dict]) -> str | None:
@@ -653,9 +660,9 @@ def _one_model_name(clauses: list[dict]) -> str | None:
 
 
 def version_page(text: str | None, order_by: list[str], token: str | None, limit: int):
-    """A page of versions. A filter that names one model (`name = '…'`) reads that model's
-    versions by the model's id, so the (model, …) indexes serve the page: a model with
-    100,000 versions pages as fast as one with ten."""
+    """A page of versions, each a row of wire.version_fields. A filter that names one model
+    (`name = '…'`) reads that model's versions by the model's id, so the (model, …) indexes
+    serve the page: a model with 100,000 versions pages as fast as one with ten."""
     clauses = parse_filter(text)
     condition = _version_q(clauses)
     name = _one_model_name(clauses)
@@ -664,14 +671,14 @@ def version_page(text: str | None, order_by: list[str], token: str | None, limit
     if name is not None:
         model_id = RegisteredModel.objects.filter(name=name).values("pk")[:1]
         rows = rows.filter(registered_model_id=Subquery(model_id))
-    return PageQuery(rows, ordering, "versions", text, token, limit)
+    return PageQuery(rows, ordering, "versions", text, token, limit, wire.version_fields())
 
 
 def find_versions(text: str | None, order_by: list[str], token: str | None, limit: int):
     """(visible versions matching an MLflow filter in its order_by, at most `limit` of them
-    from where `token` left off; the next page's token or None)."""
-    ids, next_token = version_page(text, order_by, token, limit).read()
-    return wire.versions_by_id(ids), next_token
+    from where `token` left off, as rows of wire.version_fields; the next page's token or
+    None)."""
+    return version_page(text, order_by, token, limit).read()
 
 
 def _parse_order(clause: str, valid: dict[str, str]) -> tuple[str, bool]:

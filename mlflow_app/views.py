@@ -223,11 +223,11 @@ def find_version(name: str, number: int) -> ModelVersion:
 
 
 def fresh_version(mv: ModelVersion) -> dict:
-    return wire.versions_json([wire.visible_versions().get(pk=mv.pk)])[0]
+    return wire.version_json_fresh(mv)
 
 
 def _fresh_model(model: RegisteredModel) -> dict:
-    return wire.model_json(wire.visible_models().get(pk=model.pk))
+    return wire.model_json(model)
 
 
 # --- Registered models ---------------------------------------------------------------------------
@@ -415,7 +415,7 @@ def create_model_version(request, actor, p: Params):
 
 def get_model_version(request, actor, p: Params):
     mv = find_version(p.str("name", required=True), p.version())
-    return {"model_version": wire.versions_json([mv])[0]}
+    return {"model_version": wire.versions_json([wire.version_row(mv)])[0]}
 
 
 def update_model_version(request, actor, p: Params):

@@ -1,16 +1,22 @@
 """Our models and versions in MLflow's JSON shapes (mlflow/protos/model_registry.proto).
 
-Reads for lists are batched: one query for the rows, one for their aliases, two for the
-latest version per stage, whatever the number of rows.
+The answers are plain data, so lists are read as plain rows (`values()`), never as model
+instances: a row holds exactly the columns the answer shows, with the model's name, the
+team's slug and the author's username joined in. Reads for lists are batched: a search
+page of versions is one query for the rows and one for their aliases; a page of models is
+one for the rows (each with the ids of its latest version per stage), one for those
+versions and one for the aliases, whatever the number of rows.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from functools import cache
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef, Q, Subquery
+from django.contrib.auth import get_user_model
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 
 from models_app.enums import Stage
 from models_app.models import ModelVersion, RegisteredModel
@@ -49,6 +55,46 @@ def _tags(tags: dict, extra: dict) -> list[dict]:
     return [{"key": key, "value": str(value)} for key, value in merged.items()]
 
 
+# --- The rows --------------------------------------------------------------------------------
+
+
+@cache
+def author_field() -> str:
+    """The row key (and lookup) of the author's username: `user_id` on the wire."""
+    return f"created_by__{get_user_model().USERNAME_FIELD}"
+
+
+# Per model, the id of its highest-numbered version in each MLflow stage that has versions
+# (MLflow's None has none), one row key each.
+TOP_FIELDS = {name: f"latest_{name.lower()}" for name in MLFLOW_STAGES if MLFLOW_TO_STAGES[name]}
+
+
+def model_fields() -> list[str]:
+    """The columns of a model row: what the answer shows, and its latest versions' ids
+    (on a query annotated by `with_top_versions`)."""
+    fields = ["pk", "name", "created_at", "updated_at", "description", "tags", "team__slug"]
+    return [*fields, author_field(), *TOP_FIELDS.values()]
+
+
+def version_fields() -> list[str]:
+    """The columns of a version row: what the answer shows, its model's id and name."""
+    return [
+        "pk",
+        "registered_model_id",
+        "registered_model__name",
+        "number",
+        "version",
+        "stage",
+        "created_at",
+        "stage_changed_at",
+        "description",
+        "artifact_uri",
+        "source_run",
+        "tags",
+        author_field(),
+    ]
+
+
 # "Not deleted" is NOT EXISTS, which PostgreSQL plans as an anti-join and estimates from
 # the deletion tables; a LEFT JOIN … IS NULL on them is estimated to keep almost no rows,
 # which leads the planner to sort whole tables instead of reading an index in order.
@@ -67,88 +113,107 @@ def visible_versions():
     )
 
 
-def _aliases(version_ids: list):
-    return ModelAlias.objects.filter(model_version_id__in=version_ids).values_list(
-        "model_version_id", "alias"
+def _top_version(model, stage: str) -> Subquery:
+    """The id of the highest-numbered version of `model` (an outer reference) in our
+    `stage`, not deleted through MLflow: one probe at the end of the (model, stage, number)
+    index, however many versions the model has."""
+    return Subquery(
+        ModelVersion.objects.filter(
+            registered_model=model, stage=stage, mlflow_deleted__isnull=True
+        )
+        .order_by("-number")
+        .values("pk")[:1]
     )
 
 
-def _model_aliases(model_ids: list):
-    """(model id, alias, version id, version number) of the models' aliases, by alias."""
-    return (
-        ModelAlias.objects.filter(registered_model_id__in=model_ids)
-        .order_by("alias")
-        .values_list("registered_model_id", "alias", "model_version_id", "model_version__number")
-    )
+@cache
+def _top_versions() -> dict[str, Subquery]:
+    """The annotations of `with_top_versions`, built once: they are the same for every
+    query, and a query resolves its own copy of each (building them takes longer than
+    running them)."""
+    tops = {}
+    for name, field in TOP_FIELDS.items():
+        stages = MLFLOW_TO_STAGES[name]
+        if len(stages) == 1:
+            tops[field] = _top_version(OuterRef("pk"), stages[0])
+            continue
+        latest_each = Q()
+        for stage in stages:
+            latest_each |= Q(pk=_top_version(OuterRef(OuterRef("pk")), stage))
+        tops[field] = Subquery(
+            ModelVersion.objects.filter(latest_each).order_by("-number").values("pk")[:1]
+        )
+    return tops
 
 
-def _top_numbers(model_ids: list):
-    """Per model: its id, then the highest number of its versions not deleted through MLflow
-    in each of our stages (None where it has none), in the order of Stage.values.
+def with_top_versions(models: QuerySet) -> QuerySet:
+    """`models` with the id of each one's latest version in each MLflow stage (None where
+    it has none), as TOP_FIELDS.
 
-    One probe per model and stage, each the last entry of the (model, stage, number)
-    index, instead of a scan of all of a model's versions: thousands of them cost the
-    same as a few.
+    A stage of MLflow that is one of ours is one index probe per model. Archived is three
+    of ours: the highest-numbered of their three latest versions, found by id. Neither
+    reads more of a model's versions than those, so thousands of them cost what a few do.
     """
-    tops = {
-        f"top_{stage}": Subquery(
-            ModelVersion.objects.filter(
-                registered_model=OuterRef("pk"), stage=stage, mlflow_deleted__isnull=True
-            )
-            .order_by("-number")
-            .values("number")[:1]
-        )
-        for stage in Stage.values
-    }
-    return (
-        RegisteredModel.objects.filter(pk__in=model_ids)
-        .order_by()
-        .values_list("pk")
-        .annotate(**tops)
-    )
+    return models.annotate(**_top_versions())
 
 
-# Up to this many (model, number) pairs are read with an OR of exact pairs; more would
-# nest deeper than SQLite lets an expression nest, so they are read another way.
-PAIRS_IN_ONE_OR = 50
-
-
-def _versions_by_pairs(pairs: list[tuple[int, int]]) -> list[ModelVersion]:
-    """Visible versions by (model id, number), in one query."""
-    if len(pairs) <= PAIRS_IN_ONE_OR:
-        condition = Q()
-        for model_id, number in pairs:
-            condition |= Q(registered_model_id=model_id, number=number)
-        return list(visible_versions().filter(condition))
-    # The versions of those models with any of those numbers, then the pairs themselves.
-    wanted = set(pairs)
-    return [
-        mv
-        for mv in visible_versions().filter(
-            registered_model_id__in={model_id for model_id, _n in pairs},
-            number__in={number for _m, number in pairs},
-        )
-        if (mv.registered_model_id, mv.number) in wanted
-    ]
-
-
-def _in_order(rows, ids: list[int]) -> list:
-    by_id = {row.pk: row for row in rows}
+def _in_order(rows: list[dict], ids: list[int]) -> list[dict]:
+    by_id = {row["pk"]: row for row in rows}
     return [by_id[pk] for pk in ids if pk in by_id]
 
 
-def models_by_id(ids: list[int]) -> list[RegisteredModel]:
-    """The visible models with these ids, with team and author, in the order of `ids`."""
+def model_rows(ids: list[int]) -> list[dict]:
+    """The visible models with these ids, as rows of `model_fields`, in the order of `ids`."""
     if not ids:
         return []
-    return _in_order(visible_models().filter(pk__in=ids), ids)
+    rows = with_top_versions(visible_models().filter(pk__in=ids)).values(*model_fields())
+    return _in_order(list(rows), ids)
 
 
-def versions_by_id(ids: list[int]) -> list[ModelVersion]:
-    """The visible versions with these ids, with model, team and author, in that order."""
+def version_rows(ids: Iterable[int]) -> list[dict]:
+    """The visible versions with these ids, as rows of `version_fields`, in that order."""
+    ids = list(ids)
     if not ids:
         return []
-    return _in_order(visible_versions().filter(pk__in=ids), ids)
+    rows = visible_versions().filter(pk__in=ids).values(*version_fields())
+    return _in_order(list(rows), ids)
+
+
+def model_row(model: RegisteredModel) -> dict:
+    """A model instance as a row, without latest versions (for one just created)."""
+    return {
+        "pk": model.pk,
+        "name": model.name,
+        "created_at": model.created_at,
+        "updated_at": model.updated_at,
+        "description": model.description,
+        "tags": model.tags,
+        "team__slug": model.team.slug,
+        author_field(): model.created_by.get_username() if model.created_by_id else "",
+        **dict.fromkeys(TOP_FIELDS.values()),
+    }
+
+
+def version_row(mv: ModelVersion) -> dict:
+    """A version instance as a row."""
+    return {
+        "pk": mv.pk,
+        "registered_model_id": mv.registered_model_id,
+        "registered_model__name": mv.registered_model.name,
+        "number": mv.number,
+        "version": mv.version,
+        "stage": mv.stage,
+        "created_at": mv.created_at,
+        "stage_changed_at": mv.stage_changed_at,
+        "description": mv.description,
+        "artifact_uri": mv.artifact_uri,
+        "source_run": mv.source_run,
+        "tags": mv.tags,
+        author_field(): mv.created_by.get_username() if mv.created_by_id else "",
+    }
+
+
+# --- Instances, for the calls that change what they name ---------------------------------------
 
 
 def model_by_name(name: str) -> RegisteredModel | None:
@@ -161,79 +226,107 @@ def version_by_number(name: str, number: int) -> ModelVersion | None:
     return visible_versions().filter(registered_model__name=name, number=number).first()
 
 
+# --- Aliases ---------------------------------------------------------------------------------
+
+
 def _protected(alias: str) -> bool:
     # Stored rows of protected aliases (from before an alias became protected) are
     # ignored: a protected alias always names the production version, never a row.
     return alias.lower() in settings.REGISTRY_PROTECTED_ALIASES
 
 
-def aliases_by_version(versions: Iterable[ModelVersion]) -> dict[int, list[str]]:
-    """Each version's aliases: its stored ones, and the protected ones if in production."""
+def aliases_by_version(versions: Iterable[dict]) -> dict[int, list[str]]:
+    """Each version row's aliases: its stored ones, and the protected ones if in production."""
     out: dict[int, list[str]] = defaultdict(list)
     versions = list(versions)
-    ids = list(dict.fromkeys(mv.pk for mv in versions))
+    ids = list(dict.fromkeys(row["pk"] for row in versions))
     if not ids:
         return out
-    for version_id, alias in _aliases(ids):
+    stored = (
+        ModelAlias.objects.filter(model_version_id__in=ids)
+        .order_by()
+        .values_list("model_version_id", "alias")
+    )
+    for version_id, alias in stored:
         if not _protected(alias):
             out[version_id].append(alias)
-    for version_id in {mv.pk for mv in versions if mv.stage == Stage.PRODUCTION}:
+    for version_id in {row["pk"] for row in versions if row["stage"] == Stage.PRODUCTION}:
         out[version_id].extend(settings.REGISTRY_PROTECTED_ALIASES)
     return out
 
 
-def version_json(mv: ModelVersion, aliases: list[str] | None = None) -> dict:
+def _model_aliases(model_ids: list):
+    """(model id, alias, version id, version number) of the models' aliases, by alias."""
+    return (
+        ModelAlias.objects.filter(registered_model_id__in=model_ids)
+        .order_by("alias")
+        .values_list("registered_model_id", "alias", "model_version_id", "model_version__number")
+    )
+
+
+# --- Latest versions per stage -------------------------------------------------------------
+
+
+def latest_of(models: list[dict], stages: list[str] | None = None) -> dict[int, list[dict]]:
+    """For each row of a visible model (with TOP_FIELDS), its latest version row in each
+    MLflow stage (or in `stages`), in MLflow's order of stages; one query for all of them.
+
+    The versions are read by id alone: `with_top_versions` already left out those deleted
+    through MLflow, and the models are visible."""
+    fields = [field for name, field in TOP_FIELDS.items() if not stages or name in stages]
+    ids = [row[field] for row in models for field in fields if row[field] is not None]
+    out: dict[int, list[dict]] = defaultdict(list)
+    if not ids:
+        return out
+    rows = ModelVersion.objects.filter(pk__in=ids).values(*version_fields())
+    for row in _in_order(list(rows), ids):
+        out[row["registered_model_id"]].append(row)
+    return out
+
+
+def latest_versions(model_ids: list[int], stages: list[str] | None = None) -> dict[int, list]:
+    """For each of these visible models, its highest-numbered version row in each MLflow
+    stage (or in `stages`)."""
+    if not model_ids:
+        return {}
+    models = with_top_versions(RegisteredModel.objects.filter(pk__in=model_ids).order_by())
+    return latest_of(list(models.values("pk", *TOP_FIELDS.values())), stages)
+
+
+# --- The answers -----------------------------------------------------------------------------
+
+
+def version_json(row: dict, aliases: list[str] | None = None) -> dict:
+    """A version row (`version_fields`) as MLflow's ModelVersion."""
+    created_at, stage = row["created_at"], row["stage"]
     return {
-        "name": mv.registered_model.name,
-        "version": str(mv.number),
-        "creation_timestamp": ms(mv.created_at),
-        "last_updated_timestamp": ms(max(mv.created_at, mv.stage_changed_at)),
-        "user_id": mv.created_by.get_username() if mv.created_by_id else "",
-        "current_stage": STAGE_TO_MLFLOW[mv.stage],
-        "description": mv.description,
-        "source": mv.artifact_uri,
-        "run_id": mv.source_run,
+        "name": row["registered_model__name"],
+        "version": str(row["number"]),
+        "creation_timestamp": ms(created_at),
+        "last_updated_timestamp": ms(max(created_at, row["stage_changed_at"])),
+        "user_id": row[author_field()] or "",
+        "current_stage": STAGE_TO_MLFLOW[stage],
+        "description": row["description"],
+        "source": row["artifact_uri"],
+        "run_id": row["source_run"],
         "run_link": "",
         "status": "READY",
-        "tags": _tags(mv.tags, {"registry.semver": mv.version, "registry.stage": mv.stage}),
+        "tags": _tags(row["tags"], {"registry.semver": row["version"], "registry.stage": stage}),
         "aliases": sorted(aliases or []),
     }
 
 
-def versions_json(versions: list[ModelVersion]) -> list[dict]:
-    aliases = aliases_by_version(versions)
-    return [version_json(mv, aliases.get(mv.pk)) for mv in versions]
+def versions_json(rows: list[dict]) -> list[dict]:
+    """Version rows as MLflow's ModelVersions, with their aliases (one query)."""
+    aliases = aliases_by_version(rows)
+    return [version_json(row, aliases.get(row["pk"])) for row in rows]
 
 
-def latest_versions(model_ids: list[int], stages: list[str] | None = None) -> dict[int, list]:
-    """For each model, its highest-numbered version in each MLflow stage (or in `stages`)."""
-    wanted = stages or MLFLOW_STAGES
-    if not model_ids:
-        return {}
-    best: dict[tuple[int, str], int] = {}
-    for model_id, *tops in _top_numbers(model_ids):
-        for stage, top in zip(Stage.values, tops, strict=True):
-            key = (model_id, STAGE_TO_MLFLOW[stage])
-            if top is not None and key[1] in wanted:
-                best[key] = max(best.get(key, 0), top)
-    out: dict[int, list] = defaultdict(list)
-    if not best:
-        return out
-    pairs = sorted(set(best.items()))
-    found = {
-        (mv.registered_model_id, mv.number): mv
-        for mv in _versions_by_pairs([(model_id, number) for (model_id, _stage), number in pairs])
-    }
-    for (model_id, _stage), number in sorted(
-        best.items(), key=lambda item: MLFLOW_STAGES.index(item[0][1])
-    ):
-        out[model_id].append(found[(model_id, number)])
-    return out
-
-
-def models_json(models: list[RegisteredModel]) -> list[dict]:
-    ids = [m.pk for m in models]
-    latest = latest_versions(ids)
+def models_json(rows: list[dict]) -> list[dict]:
+    """Model rows (`model_fields`) as MLflow's RegisteredModels, with their latest versions
+    per stage and aliases: two queries, whatever the number of rows."""
+    ids = [row["pk"] for row in rows]
+    latest = latest_of(rows)
     model_aliases: dict[int, list[dict]] = defaultdict(list)
     version_aliases: dict[int, list[str]] = defaultdict(list)
     if ids:
@@ -245,45 +338,60 @@ def models_json(models: list[RegisteredModel]) -> list[dict]:
     # The protected aliases name each model's production version, its latest Production.
     for model_id, versions in latest.items():
         for mv in versions:
-            if mv.stage == Stage.PRODUCTION:
-                version_aliases[mv.pk].extend(settings.REGISTRY_PROTECTED_ALIASES)
+            if mv["stage"] == Stage.PRODUCTION:
+                version_aliases[mv["pk"]].extend(settings.REGISTRY_PROTECTED_ALIASES)
                 model_aliases[model_id].extend(
-                    {"alias": alias, "version": str(mv.number)}
+                    {"alias": alias, "version": str(mv["number"])}
                     for alias in settings.REGISTRY_PROTECTED_ALIASES
                 )
                 model_aliases[model_id].sort(key=lambda item: item["alias"])
     return [
         _model_json(
-            m,
-            [version_json(mv, version_aliases.get(mv.pk)) for mv in latest.get(m.pk, [])],
-            model_aliases.get(m.pk, []),
+            row,
+            [version_json(mv, version_aliases.get(mv["pk"])) for mv in latest.get(row["pk"], [])],
+            model_aliases.get(row["pk"], []),
         )
-        for m in models
+        for row in rows
     ]
 
 
-def _model_json(m: RegisteredModel, latest_versions: list[dict], aliases: list[dict]) -> dict:
+def _model_json(row: dict, latest_versions: list[dict], aliases: list[dict]) -> dict:
+    created_at = row["created_at"]
     return {
-        "name": m.name,
-        "creation_timestamp": ms(m.created_at),
-        "last_updated_timestamp": ms(max(m.created_at, m.updated_at)),
-        "user_id": m.created_by.get_username() if m.created_by_id else "",
-        "description": m.description,
+        "name": row["name"],
+        "creation_timestamp": ms(created_at),
+        "last_updated_timestamp": ms(max(created_at, row["updated_at"])),
+        "user_id": row[author_field()] or "",
+        "description": row["description"],
         "latest_versions": latest_versions,
-        "tags": _tags(m.tags, {"registry.team": m.team.slug}),
+        "tags": _tags(row["tags"], {"registry.team": row["team__slug"]}),
         "aliases": aliases,
     }
 
 
 def model_json(model: RegisteredModel) -> dict:
-    return models_json([model])[0]
+    """The model as MLflow's RegisteredModel, read afresh; DoesNotExist if it is no longer
+    visible."""
+    rows = model_rows([model.pk])
+    if not rows:
+        raise RegisteredModel.DoesNotExist("RegisteredModel matching query does not exist.")
+    return models_json(rows)[0]
+
+
+def version_json_fresh(mv: ModelVersion) -> dict:
+    """The version as MLflow's ModelVersion, read afresh; DoesNotExist if it is no longer
+    visible."""
+    rows = version_rows([mv.pk])
+    if not rows:
+        raise ModelVersion.DoesNotExist("ModelVersion matching query does not exist.")
+    return versions_json(rows)[0]
 
 
 def new_model_json(model: RegisteredModel) -> dict:
     """A model just created, as the service returned it: it has no versions or aliases yet."""
-    return _model_json(model, [], [])
+    return _model_json(model_row(model), [], [])
 
 
 def new_version_json(mv: ModelVersion) -> dict:
     """A version just registered, as the service returned it: it has no aliases yet."""
-    return version_json(mv, [])
+    return version_json(version_row(mv), [])

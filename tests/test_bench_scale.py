@@ -88,3 +88,16 @@ def test_the_registry_reads_the_loaded_data_and_goes_on_from_it(client):
     answer = client.get("/api/v1/models/scale_0000/production/")
     assert answer.status_code == 200
     assert answer.json()["version"] == restored.version
+
+
+def test_only_picks_the_calls_named_and_refuses_a_name_that_matches_none():
+    plan = [
+        ("MLflow registered-models/search", "/api/2.0/mlflow/registered-models/search", False),
+        ("MLflow model-versions/search (scale_big), page 1", "/api/2.0/mlflow/m", False),
+        ("dashboard models list", "/", True),
+    ]
+    assert scale.select(plan, None) == plan
+    assert scale.select(plan, ["mlflow"]) == plan[:2]
+    assert scale.select(plan, ["MODEL-VERSIONS", "dashboard"]) == plan[1:]
+    with pytest.raises(SystemExit, match="matches none of the calls"):
+        scale.select(plan, ["no such call"])

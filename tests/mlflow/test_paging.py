@@ -75,8 +75,8 @@ def test_version_pages_return_every_row_once_in_order(rows, get, query, size):
     paged, counts = _all_pages(get, "model-versions/search", "model_versions", query, size)
     assert paged == expected
     assert len(set(paged)) == len(paged)
-    # the token with its user, the page's ids, its rows, their aliases: at every depth
-    assert counts == {4}
+    # the token with its user, the page's rows, their aliases: at every depth
+    assert counts == {3}
 
 
 @pytest.mark.parametrize(
@@ -158,7 +158,28 @@ def _plan(query) -> str:
         return query.explain()
 
 
+def _outer(plan: str) -> str:
+    """The plan of the query itself, without its subqueries (a page of models carries a
+    few per row, each an index probe whose handful of rows may be sorted)."""
+    lines = plan.splitlines()
+    if connection.vendor != "postgresql":
+        # SQLite's rows are "id parent notused detail": the query's own have parent 0.
+        return "\n".join(line for line in lines if line.split(" ", 2)[1:2] == ["0"])
+    kept, inside = [], None
+    for line in lines:
+        indent = len(line) - len(line.lstrip())
+        if inside is not None and indent > inside:
+            continue
+        inside = None
+        if line.lstrip().startswith(("SubPlan", "InitPlan")):
+            inside = indent
+            continue
+        kept.append(line)
+    return "\n".join(kept)
+
+
 def _sorts(plan: str) -> bool:
+    plan = _outer(plan)
     if connection.vendor == "postgresql":
         return "Sort" in plan
     return "TEMP B-TREE FOR ORDER BY" in plan
@@ -175,7 +196,7 @@ def _sorts(plan: str) -> bool:
 )
 def test_a_models_versions_are_paged_from_its_index(rows, text, order_by, index):
     first = search.version_page(text, order_by, None, 2)
-    _ids, token = first.read()
+    _rows, token = first.read()
     for page in (first, search.version_page(text, order_by, token, 2)):
         plan = _plan(page.query)
         assert index is None or index in plan, plan
@@ -184,7 +205,7 @@ def test_a_models_versions_are_paged_from_its_index(rows, text, order_by, index)
 
 
 def test_models_are_paged_from_the_name_index(rows):
-    _ids, token = search.model_page(None, [], None, 1).read()
+    _rows, token = search.model_page(None, [], None, 1).read()
     plan = _plan(search.model_page(None, [], token, 1).query)
     assert not _sorts(plan), plan
 
@@ -194,12 +215,13 @@ def test_versions_of_every_model_are_paged_from_the_update_time_index(rows):
     page is read from that index backwards (name and number then order ties among the few
     rows read). Not-deleted is an anti-join, so the planner sees how many rows remain.
     SQLite plans these small tables its own way; there the page must simply be right."""
-    ids, token = search.version_page(None, [], None, 2).read()
+    found, token = search.version_page(None, [], None, 2).read()
     expected = list(
         ModelVersion.objects.order_by(*search.version_ordering([])).values_list("pk", flat=True)
     )
-    assert ids == expected[:2]
-    assert search.version_page(None, [], token, 2).read()[0] == expected[2:4]
+    assert [row["pk"] for row in found] == expected[:2]
+    found, _token = search.version_page(None, [], token, 2).read()
+    assert [row["pk"] for row in found] == expected[2:4]
     if connection.vendor == "postgresql":
         for page in (
             search.version_page(None, [], None, 2),

@@ -63,14 +63,13 @@ def test_search_query_count_does_not_grow_with_rows(_count, client, people, path
 @pytest.mark.parametrize(
     ("path", "text", "pinned"),
     [
-        # the token with its user, the page's ids, its rows, the latest version per stage
-        # (which, then their rows), the aliases
-        ("registered-models/search", "name LIKE 'fraud\\_%' AND name ILIKE '%0_'", 6),
-        ("registered-models/search", "", 6),
-        # the token with its user, the page's ids, its rows with model, team and author,
-        # their aliases
-        ("model-versions/search", "name LIKE 'fraud%' AND source_path ILIKE 'S3://%'", 4),
-        ("model-versions/search", "run_id NOT IN ('a', 'b') AND version_number > 0", 4),
+        # the token with its user, the page's rows with team, author and the ids of each
+        # model's latest version per stage, those versions, the aliases
+        ("registered-models/search", "name LIKE 'fraud\\_%' AND name ILIKE '%0_'", 4),
+        ("registered-models/search", "", 4),
+        # the token with its user, the page's rows with model name and author, their aliases
+        ("model-versions/search", "name LIKE 'fraud%' AND source_path ILIKE 'S3://%'", 3),
+        ("model-versions/search", "run_id NOT IN ('a', 'b') AND version_number > 0", 3),
     ],
 )
 def test_search_page_query_count_is_pinned(_count, client, people, path, text, pinned):

@@ -290,13 +290,13 @@ def test_latest_versions_per_stage_skip_deleted_versions_and_merge_archived(peop
     stages = {mv.number: mv.stage for mv in ModelVersion.objects.filter(registered_model=model)}
     assert stages[first.number] == "production" and stages[second.number] == "rolled_back"
     latest = wire.latest_versions([model.pk])[model.pk]
-    assert [(wire.STAGE_TO_MLFLOW[mv.stage], mv.number) for mv in latest] == [
+    assert [(wire.STAGE_TO_MLFLOW[mv["stage"]], mv["number"]) for mv in latest] == [
         ("Staging", 4),
         ("Production", 1),
         ("Archived", 3),
     ]
     only = wire.latest_versions([model.pk], ["Archived"])[model.pk]
-    assert [mv.number for mv in only] == [3]
+    assert [mv["number"] for mv in only] == [3]
 
 
 def test_transition_to_current_stage_needs_the_right_to_make_it(call, fraud, people, promote):
@@ -317,3 +317,49 @@ def test_transition_to_current_stage_needs_the_right_to_make_it(call, fraud, peo
         body={"name": "fraud_detector", "version": str(mv.number), "stage": "Production"},
     )
     assert (status, body["model_version"]["current_stage"]) == (200, "Production")
+
+
+def test_a_search_page_shows_each_models_own_latest_versions(call, people, promote):
+    """A page of models reads every model's latest versions at once: each model gets its own
+    highest number per stage, though the models' numbers differ and overlap."""
+    from mlflow_app import services as door
+
+    shapes = {
+        "mix_a": ["staging"] * 3,
+        "mix_b": ["production", "staging", "archived"],
+        "mix_c": ["deprecated", "staging", "deprecated", "staging", "deleted"],
+        "mix_d": [],
+    }
+    expected = {}
+    for name, stages in shapes.items():
+        model = make_model(actor=people.author, team=people.team, name=name)
+        latest = {}
+        for n, stage in enumerate(stages, start=1):
+            if stage == "production":
+                promote(model, f"{n}.0.0")
+                latest["Production"] = n
+                continue
+            mv = register(actor=people.author, model=model, version=f"{n}.0.0")
+            if stage == "archived":
+                services.model_version_archive(actor=people.release, version=mv, reason="old")
+            elif stage == "deprecated":
+                services.model_version_deprecate(actor=people.release, version=mv, reason="old")
+            elif stage == "deleted":
+                door.model_version_delete(actor=people.release, version=mv)
+                continue
+            latest[{"staging": "Staging", "production": "Production"}.get(stage, "Archived")] = n
+        order = ["Staging", "Production", "Archived"]
+        expected[name] = [(s, str(latest[s])) for s in order if s in latest]
+    status, body = call("GET", "registered-models/search", query={"filter": "name LIKE 'mix%'"})
+    assert status == 200
+    found = {
+        m["name"]: [(v["current_stage"], v["version"]) for v in m["latest_versions"]]
+        for m in body["registered_models"]
+    }
+    assert found == expected
+    assert found["mix_c"] == [("Staging", "4"), ("Archived", "3")]
+    for name in shapes:
+        status, one = call("GET", "registered-models/get", query={"name": name})
+        assert [
+            (v["current_stage"], v["version"]) for v in one["registered_model"]["latest_versions"]
+        ] == expected[name]
