@@ -18,9 +18,10 @@ client threads for a fixed time budget: create model, create version, get versio
 search models (`name LIKE …`), search versions (`name = …`), get latest versions, set a
 version tag, and two full paged scans (every version, then every model, matching
 `name LIKE 'bench_%'`, 100 per page, each client following next_page_token to the end and
-starting again; each page is one request). Every request opens a new connection (http.client, `Connection: close`;
-`--client requests` sends them with `requests` instead, see Client): MLflow's uvicorn
-workers add ~40 ms to kept-alive connections, and our server is measured the same way.
+starting again; each page is one request). Every request opens a new connection
+(http.client, `Connection: close`; `--client requests` sends them with `requests` instead,
+see Client): MLflow's uvicorn workers add ~40 ms to kept-alive connections, and our server
+is measured the same way.
 Reported per operation: p50, p95, requests/s and the ratio ours / MLflow's; per server:
 the resident memory of all its processes (VmRSS summed over the process tree in /proc),
 sampled after every cell, largest value reported.
