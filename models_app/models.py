@@ -474,7 +474,9 @@ class AuditEvent(models.Model):
     """
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    action = models.CharField(max_length=64, choices=Action.choices, db_index=True)
+    # One of models_app.enums.Action, but not declared as the field's choices: a new kind
+    # of event is a new Action member, with no migration of this append-only table.
+    action = models.CharField(max_length=64, db_index=True)
     actor_id = models.IntegerField(null=True, blank=True, db_index=True)
     actor_username = models.CharField(max_length=150, blank=True, db_index=True)
     request_id = models.CharField(max_length=64, blank=True)
@@ -529,3 +531,12 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor_username} {self.action}"
+
+    @property
+    def action_label(self) -> str:
+        """The action in words ("Version promoted"), or as stored if Action has no such
+        member (an event type from a later release, read by an earlier one)."""
+        try:
+            return Action(self.action).label
+        except ValueError:
+            return self.action
