@@ -19,6 +19,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_fsm import can_proceed
 
 from models_app import selectors as model_selectors
 from models_app import services as model_services
@@ -45,9 +46,6 @@ from .models import ModelCard
 
 INBOX_PER_PAGE = 50
 TIMELINE_LIMIT = 200
-
-ARCHIVABLE = (Stage.STAGING, Stage.PRODUCTION)
-DEPRECATABLE = (Stage.STAGING, Stage.ARCHIVED, Stage.ROLLED_BACK)
 
 
 def get_version_or_404(name: str, version: str) -> ModelVersion:
@@ -89,13 +87,14 @@ def _version_context(request, mv: ModelVersion, *, refusal=None, **forms) -> dic
     metric_rows = metric_cells(mv.metrics, base, specs + [(n, "") for n in other])
     authors = {mv.created_by_id, revision.author_id if revision else None}
     staging = mv.stage == Stage.STAGING
+    # The lifecycle's transitions say which buttons the version's stage allows.
     may = {
         "review": staging and can(user, "review.submit", mv) and user.pk not in authors,
         "request_review": staging and can(user, "review.request", mv),
         "edit_card": mv.stage != Stage.DEPRECATED and can(user, "card.edit", mv),
-        "promote": staging and can(user, "version.promote", mv),
-        "archive": mv.stage in ARCHIVABLE and can(user, "version.archive", mv),
-        "deprecate": mv.stage in DEPRECATABLE and can(user, "version.deprecate", mv),
+        "promote": can_proceed(mv.promote) and can(user, "version.promote", mv),
+        "archive": can_proceed(mv.archive) and can(user, "version.archive", mv),
+        "deprecate": can_proceed(mv.deprecate) and can(user, "version.deprecate", mv),
     }
     is_author = user.pk in authors
     context = {

@@ -1,16 +1,18 @@
-"""The central catalog's write path for entries mirrored from team registries (SPEC §11).
+"""The central catalog's write path for entries mirrored from team registries.
 
 `catalog_ingest` applies one batch pushed by a team registry: each model snapshot (the
 model, its versions with stage and metrics, the cards' current content, the reviews) and
 each origin audit event is upserted, keyed by (origin, origin object id), so that a batch
 sent twice changes nothing. Mirrored entries are refused by every other write service
-(models_app.services.require_owned_here); this module alone writes them, inside
-`mirroring()`, which lifts that refusal for its own duration only.
+(models_app.services.require_owned_here); this module alone changes them.
 
-Stages are never written directly: the central version walks the lifecycle's own
-transitions (promote, archive, roll_back, restore, deprecate) from its stage to the
-origin's, under the model's row lock, with history rows naming the sync user and an
-AuditEvent per step whose payload names the origin and the origin's event id.
+Versions are registered and moved through the lifecycle by the core's own services, with
+an explicit `Mirror` that names the origin (models_app.services.model_version_register and
+model_version_mirror_transition): one registration path and one transition path for local
+and mirrored versions. The central version walks the lifecycle's transitions
+(models_app.lifecycle.path) from its stage to the origin's, under the model's row lock,
+with history rows naming the sync user and an AuditEvent per step whose payload names the
+origin and the origin's event id.
 """
 
 from __future__ import annotations
@@ -19,8 +21,7 @@ import datetime as dt
 import hashlib
 import json
 import re
-from collections import Counter, deque
-from contextlib import contextmanager
+from collections import Counter
 from typing import Any
 
 from django.conf import settings
@@ -28,9 +29,9 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-from django_fsm import can_proceed
 
 from approvals_app.cards import SECTION_TITLES
+from models_app import lifecycle
 from models_app import services as core_services
 from models_app.audit import diff, record_event, tag_change
 from models_app.enums import Action, Stage
@@ -59,29 +60,6 @@ from .models import (
 PUSH_PERMISSION = "federation_app.push_catalog"
 ORIGIN_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 MAX_ITEMS = 500
-
-# The lifecycle's transitions as (method, from stage, to stage, audit action); `restore`
-# needs a version that was in production before (promoted_at set).
-TRANSITIONS = [
-    ("promote", Stage.STAGING, Stage.PRODUCTION, Action.VERSION_PROMOTED),
-    ("archive", Stage.STAGING, Stage.ARCHIVED, Action.VERSION_ARCHIVED),
-    ("archive", Stage.PRODUCTION, Stage.ARCHIVED, Action.VERSION_ARCHIVED),
-    ("roll_back", Stage.PRODUCTION, Stage.ROLLED_BACK, Action.VERSION_ROLLED_BACK),
-    ("restore", Stage.ARCHIVED, Stage.PRODUCTION, Action.VERSION_RESTORED),
-    ("deprecate", Stage.STAGING, Stage.DEPRECATED, Action.VERSION_DEPRECATED),
-    ("deprecate", Stage.ARCHIVED, Stage.DEPRECATED, Action.VERSION_DEPRECATED),
-    ("deprecate", Stage.ROLLED_BACK, Stage.DEPRECATED, Action.VERSION_DEPRECATED),
-]
-
-
-@contextmanager
-def mirroring():
-    """Let the services write entries owned by another registry, for this block only."""
-    token = core_services._mirroring.set(True)
-    try:
-        yield
-    finally:
-        core_services._mirroring.reset(token)
 
 
 def fingerprint(data: Any) -> str:
@@ -183,24 +161,23 @@ def catalog_ingest(*, actor, origin: str, items: list) -> dict:
     registry.last_push_at = now
     registry.batches += 1
     registry.save()
-    with mirroring():
-        for index, item in enumerate(items):
-            try:
-                if not isinstance(item, dict):
-                    raise ValidationError("Each item is an object with kind, id and data.")
-                kind = item.get("kind")
-                data = _field(item, "data", dict)
-                origin_id = _id(item)
-                if kind == "model":
-                    _ingest_model(
-                        actor=actor, origin=origin, origin_id=origin_id, data=data, counts=counts
-                    )
-                elif kind == "audit":
-                    _ingest_audit(origin=origin, origin_id=origin_id, data=data, counts=counts)
-                else:
-                    raise ValidationError("kind must be 'model' or 'audit'.")
-            except ValidationError as exc:
-                raise ValidationError({f"items[{index}]": exc.messages}) from exc
+    for index, item in enumerate(items):
+        try:
+            if not isinstance(item, dict):
+                raise ValidationError("Each item is an object with kind, id and data.")
+            kind = item.get("kind")
+            data = _field(item, "data", dict)
+            origin_id = _id(item)
+            if kind == "model":
+                _ingest_model(
+                    actor=actor, origin=origin, origin_id=origin_id, data=data, counts=counts
+                )
+            elif kind == "audit":
+                _ingest_audit(origin=origin, origin_id=origin_id, data=data, counts=counts)
+            else:
+                raise ValidationError("kind must be 'model' or 'audit'.")
+        except ValidationError as exc:
+            raise ValidationError({f"items[{index}]": exc.messages}) from exc
     return {
         key: counts[key]
         for key in (
@@ -365,7 +342,7 @@ def _ingest_version(*, actor, origin, model, data, where, counts):
         return mv, mirror
 
     label = _field(data, "version", str, where=where)
-    semver = SemVer.parse(label)
+    SemVer.parse(label)
     number = _id(data, "number", where=where)
     metrics = validate_metrics(_field(data, "metrics", dict, default={}, where=where))
     params = validate_params(_field(data, "params", dict, default={}, where=where))
@@ -376,47 +353,36 @@ def _ingest_version(*, actor, origin, model, data, where, counts):
         raise Conflict(f"{model.name} already has a version {label} from another origin id.")
     if ModelVersion.objects.filter(registered_model=model, number=number).exists():
         raise Conflict(f"{model.name} already has a version number {number}.")
-    mv = ModelVersion(
-        registered_model=model,
+    data_version = _text(data, "data_version", max_length=500, where=where)
+    code_version = _text(data, "code_version", max_length=500, where=where)
+    source_run = _text(data, "source_run", max_length=500, where=where)
+    created_by = _text(data, "created_by", max_length=150, where=where)
+    # The core's registration, as for a local version; the origin's number, so that
+    # "version 3" means the same thing in both registries.
+    mv = core_services.model_version_register(
+        actor=actor,
+        model=model,
         version=label,
-        precedence=semver.sort_key,
-        # The origin's number, so that "version 3" means the same thing in both registries.
-        number=number,
         metrics=metrics,
         params=params,
         artifact_uri=artifact_uri,
         artifact_sha256=artifact_sha256,
         artifact_size=artifact_size,
-        data_version=_text(data, "data_version", max_length=500, where=where),
-        code_version=_text(data, "code_version", max_length=500, where=where),
-        source_run=_text(data, "source_run", max_length=500, where=where),
+        data_version=data_version,
+        code_version=code_version,
+        source_run=source_run,
         description=description,
         tags=tags,
-        created_by=actor,
-    )
-    tag_change(mv, actor=actor, reason=f"mirrored from {origin}")
-    mv.save()  # also raises the model's last number to this one if it is higher
-    model.last_number = max(model.last_number, number)
-    record_event(
-        action=Action.VERSION_REGISTERED,
-        actor=actor,
-        obj=mv,
-        to_stage=Stage.STAGING,
-        reason=f"mirrored from {origin}",
-        payload={
-            "number": number,
-            "metrics": metrics,
-            "origin": origin,
-            "origin_id": origin_id,
-            "origin_created_by": data.get("created_by", ""),
-        },
+        mirror=core_services.Mirror(
+            origin=origin, origin_id=origin_id, number=number, created_by=created_by
+        ),
     )
     mirror = MirroredVersion(
         origin=origin,
         origin_id=origin_id,
         model_version=mv,
-        origin_stage=Stage.STAGING,
-        origin_created_by=_text(data, "created_by", max_length=150, where=where),
+        origin_stage=mv.stage,
+        origin_created_by=created_by,
     )
     mirror.save()
     counts["versions"] += 1
@@ -510,33 +476,18 @@ def _ingest_reviews(*, origin, mv, data, where, counts) -> None:
 # --- Stages ---------------------------------------------------------------------------------
 
 
-def stage_path(stage: str, promoted: bool, target: str, want_promoted: bool) -> list[tuple]:
-    """The shortest walk of the lifecycle from `stage` to `target`.
-
-    The state is (stage, was in production): a version archived after being in
-    production at the origin must have been in production here too, or a later rollback
-    to it could not be mirrored (restore needs it). Raises Conflict when there is no way.
+def stage_path(
+    stage: str, promoted: bool, target: str, want_promoted: bool
+) -> list[lifecycle.Step]:
+    """The shortest walk of the lifecycle from `stage` to `target` (models_app.lifecycle.path:
+    the state is the stage and whether the version was in production before, since a version
+    archived after being in production at the origin must have been in production here too,
+    or a later rollback to it could not be mirrored). Raises Conflict when there is no way.
     """
-    start = (stage, promoted)
-    queue = deque([start])
-    came_from: dict = {start: None}
-    while queue:
-        state = queue.popleft()
-        here, was = state
-        if here == target and (was or not want_promoted or target == Stage.DEPRECATED):
-            path = []
-            while came_from[state] is not None:
-                state, step = came_from[state]
-                path.append(step)
-            return path[::-1]
-        for method, source, dest, action in TRANSITIONS:
-            if source != here or (method == "restore" and not was):
-                continue
-            nxt = (dest, was or dest == Stage.PRODUCTION)
-            if nxt not in came_from:
-                came_from[nxt] = (state, (method, source, dest, action))
-                queue.append(nxt)
-    raise Conflict(f"Cannot mirror stage '{target}' from the central stage '{stage}'.")
+    path = lifecycle.path(stage, promoted, target, want_promoted)
+    if path is None:
+        raise Conflict(f"Cannot mirror stage '{target}' from the central stage '{stage}'.")
+    return path
 
 
 def _apply_stages(*, actor, origin, model, pending, counts) -> None:
@@ -546,7 +497,8 @@ def _apply_stages(*, actor, origin, model, pending, counts) -> None:
     their way elsewhere, then the walk that ends in production. When a version stays in
     production but another passes through it (at the origin: promoted and rolled back
     between two syncs), the one in production is archived first and restored last, as
-    the origin's own rollback did.
+    the origin's own rollback did. Each step is the core's transition service, with the
+    origin's event, actor and reason.
     """
     walks = []
     for mv, mirror, vdata, where in pending:
@@ -557,24 +509,19 @@ def _apply_stages(*, actor, origin, model, pending, counts) -> None:
         event = _field(vdata, "stage_event", dict, default=None, where=where) or {}
         path = stage_path(mv.stage, mv.promoted_at is not None, target, want_promoted)
         walks.append([mv, mirror, vdata, where, path, event, target])
-    passes_through = any(
-        step[2] == Stage.PRODUCTION and step is not walk[4][-1]
-        for walk in walks
-        for step in walk[4]
-    )
+    passes_through = any(step.target == Stage.PRODUCTION for walk in walks for step in walk[4][:-1])
     for walk in list(walks):
         mv, path = walk[0], walk[4]
         if passes_through and mv.stage == Stage.PRODUCTION and not path:
-            archive = ("archive", Stage.PRODUCTION, Stage.ARCHIVED, Action.VERSION_ARCHIVED)
-            restore = ("restore", Stage.ARCHIVED, Stage.PRODUCTION, Action.VERSION_RESTORED)
-            walk[4] = [archive]
-            walks.append([*walk[:4], [restore], *walk[5:]])
+            walk[4] = stage_path(Stage.PRODUCTION, True, Stage.ARCHIVED, True)
+            back = stage_path(Stage.ARCHIVED, True, Stage.PRODUCTION, True)
+            walks.append([*walk[:4], back, *walk[5:]])
 
     def order(walk) -> int:
         path = walk[4]
-        if path and path[0][1] == Stage.PRODUCTION:
+        if path and path[0].source == Stage.PRODUCTION:
             return 0
-        return 2 if path and path[-1][2] == Stage.PRODUCTION else 1
+        return 2 if path and path[-1].target == Stage.PRODUCTION else 1
 
     walks.sort(key=order)
     for mv, mirror, vdata, where, path, event, target in walks:
@@ -582,29 +529,12 @@ def _apply_stages(*, actor, origin, model, pending, counts) -> None:
         origin_actor = event.get("actor", "") if isinstance(event.get("actor"), str) else ""
         origin_reason = event.get("reason", "") if isinstance(event.get("reason"), str) else ""
         validate_plain_text(origin_reason, field="reason", max_length=2000, multiline=True)
-        reason = f"mirrored from {origin}" + (f": {origin_reason}" if origin_reason else "")
-        if path:
-            # Re-read under the model lock taken by _ingest_model.
-            mv = ModelVersion.objects.select_related("registered_model__team").get(pk=mv.pk)
-        for method, source, dest, action in path:
-            transition = getattr(mv, method)
-            if not can_proceed(transition):
-                raise Conflict(f"Cannot mirror {mv}: {method} is not allowed from {mv.stage}.")
-            transition()
-            tag_change(mv, actor=actor, reason=reason)
-            mv.save()
-            record_event(
-                action=action,
-                actor=actor,
-                obj=mv,
-                reason=reason,
-                from_stage=source,
-                to_stage=dest,
-                payload={
-                    "origin": origin,
-                    "origin_event_id": event_id,
-                    "origin_actor": origin_actor,
-                },
+        change = core_services.Mirror(
+            origin=origin, event_id=event_id, actor=origin_actor, reason=origin_reason
+        )
+        for step in path:
+            mv = core_services.model_version_mirror_transition(
+                actor=actor, version=mv, transition=step.name, mirror=change
             )
             counts["stage_changes"] += 1
         changed_at = _moment(vdata, "stage_changed_at", where=where)

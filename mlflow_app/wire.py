@@ -18,20 +18,27 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 
+from models_app import lifecycle
 from models_app.enums import Stage
 from models_app.models import ModelVersion, RegisteredModel
 
 from .models import DeletedModel, DeletedVersion, ModelAlias
 
-# MLflow's four stages. Ours has five; every stage that means "out of service" reads as
-# Archived, and the precise one is in the read-only tag `registry.stage`.
-STAGE_TO_MLFLOW = {
-    Stage.STAGING: "Staging",
-    Stage.PRODUCTION: "Production",
-    Stage.ARCHIVED: "Archived",
-    Stage.ROLLED_BACK: "Archived",
-    Stage.DEPRECATED: "Archived",
-}
+
+def _mlflow_stage(stage: str) -> str:
+    """MLflow's name for one of our stages, from the lifecycle: the stage versions are
+    registered in (and promoted from) is Staging, the stage promotion leads to is
+    Production, and every other stage means "out of service" and reads as Archived (the
+    precise one is in the read-only tag `registry.stage`)."""
+    if stage == lifecycle.initial_stage():
+        return "Staging"
+    if stage in lifecycle.targets("promote"):
+        return "Production"
+    return "Archived"
+
+
+# MLflow's four stages; ours, more of them, each map to one.
+STAGE_TO_MLFLOW = {stage: _mlflow_stage(stage) for stage in Stage.values}
 MLFLOW_STAGES = ["None", "Staging", "Production", "Archived"]
 MLFLOW_TO_STAGES = {
     name: [s for s, m in STAGE_TO_MLFLOW.items() if m == name] for name in MLFLOW_STAGES

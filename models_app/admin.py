@@ -29,11 +29,12 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django_fsm import can_proceed
 from knox.admin import AuthTokenAdmin
 from knox.models import AuthToken
 from simple_history.admin import SimpleHistoryAdmin
 
-from . import accounts, selectors, services
+from . import accounts, lifecycle, selectors, services
 from .admin_lists import LargeListAdmin, VersionSearch, choices_filter
 from .enums import Action, Stage
 from .exceptions import GuardsFailed, RegistryError
@@ -433,7 +434,7 @@ def transition_action(
     items = []
     for obj in objects:
         item = {"label": str(obj), "detail": describe(obj)}
-        if checks and obj.stage == Stage.STAGING:
+        if checks and can_proceed(obj.promote):
             item["checks"] = selectors.promotion_checks(version=obj)
         items.append(item)
     context = {
@@ -869,8 +870,11 @@ class ModelVersionAdmin(LargeListAdmin, VersionSearch, RegistryAdmin):
 
     @admin.display(description="promotion checks (dry run)")
     def promotion_checks(self, obj) -> str:
-        if obj.stage != Stage.STAGING:
-            return f"Only staging versions are promoted; this one is {obj.get_stage_display()}."
+        if not can_proceed(obj.promote):
+            return (
+                f"Only {lifecycle.allowed_from('promote')} versions are promoted; this one is "
+                f"{obj.get_stage_display()}."
+            )
         return _checks_html(selectors.promotion_checks(version=obj))
 
     @admin.display(description="model card")
@@ -900,10 +904,11 @@ class ModelVersionAdmin(LargeListAdmin, VersionSearch, RegistryAdmin):
     @admin.action(description="Check promotion (dry run)")
     def check_promotion(self, request, queryset):
         for version in queryset:
-            if version.stage != Stage.STAGING:
+            if not can_proceed(version.promote):
                 self.message_user(
                     request,
-                    f"{version}: in stage '{version.stage}'; only staging versions are promoted.",
+                    f"{version}: in stage '{version.stage}'; only "
+                    f"{lifecycle.allowed_from('promote')} versions are promoted.",
                     messages.WARNING,
                 )
                 continue
@@ -1104,7 +1109,7 @@ class AuditEventAdmin(LargeListAdmin, ViewOnlyAdmin):
 
     list_display = (
         "created_at",
-        "action",
+        "action_label",
         "actor_username",
         "model_name",
         "version_label",
@@ -1133,6 +1138,10 @@ class AuditEventAdmin(LargeListAdmin, ViewOnlyAdmin):
     @admin.display(description="reason")
     def short_reason(self, obj) -> str:
         return obj.reason if len(obj.reason) <= 80 else obj.reason[:79] + "…"
+
+    @admin.display(description="action", ordering="action")
+    def action_label(self, obj) -> str:
+        return obj.action_label
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.concrete_fields]

@@ -87,7 +87,8 @@ def choices_filter(
     Django's filter for a plain text column lists its values with a SELECT DISTINCT over
     the table; this one lists `choices` and reads nothing to show them. Its query string
     parameter is `<field>__exact`, as Django's own filter's, so links keep working. A
-    value that is not one of the choices matches no row.
+    value that is not one of the choices is matched as stored (an audit event of a type
+    this code does not know is still found by it).
     """
     known = dict(choices)
 
@@ -101,8 +102,6 @@ def choices_filter(
             value = self.value()
             if value is None:
                 return queryset
-            if value not in known:
-                return queryset.none()
             return queryset.filter(**{field: value})
 
     ChoicesFilter.title = title

@@ -353,20 +353,40 @@ class ModelVersion(FSMModelMixin, models.Model):
             RegisteredModel.objects.filter(pk=self.registered_model_id).update(**changes)
 
     # --- Transitions (called only by models_app.services) ---------------------------
+    #
+    # These declarations are the lifecycle graph: which stage allows which change, where
+    # it leads and which audit action records it. models_app.lifecycle reads them for
+    # everything else (refusals, buttons, the MLflow door's stage names, federation's
+    # walks), so a new transition is declared here and nowhere else.
 
     def _touch(self) -> None:
         self.stage_changed_at = timezone.now()
 
-    @transition(field=stage, source=Stage.STAGING, target=Stage.PRODUCTION)
+    @transition(
+        field=stage,
+        source=Stage.STAGING,
+        target=Stage.PRODUCTION,
+        custom={"audit_action": Action.VERSION_PROMOTED},
+    )
     def promote(self) -> None:
         self._touch()
         self.promoted_at = self.stage_changed_at
 
-    @transition(field=stage, source=[Stage.STAGING, Stage.PRODUCTION], target=Stage.ARCHIVED)
+    @transition(
+        field=stage,
+        source=[Stage.STAGING, Stage.PRODUCTION],
+        target=Stage.ARCHIVED,
+        custom={"audit_action": Action.VERSION_ARCHIVED},
+    )
     def archive(self) -> None:
         self._touch()
 
-    @transition(field=stage, source=Stage.PRODUCTION, target=Stage.ROLLED_BACK)
+    @transition(
+        field=stage,
+        source=Stage.PRODUCTION,
+        target=Stage.ROLLED_BACK,
+        custom={"audit_action": Action.VERSION_ROLLED_BACK},
+    )
     def roll_back(self) -> None:
         self._touch()
 
@@ -374,7 +394,9 @@ class ModelVersion(FSMModelMixin, models.Model):
         field=stage,
         source=Stage.ARCHIVED,
         target=Stage.PRODUCTION,
+        # Only a version that was in production before is a rollback target.
         conditions=[lambda v: v.promoted_at is not None],
+        custom={"audit_action": Action.VERSION_RESTORED},
     )
     def restore(self) -> None:
         self._touch()
@@ -384,6 +406,7 @@ class ModelVersion(FSMModelMixin, models.Model):
         field=stage,
         source=[Stage.STAGING, Stage.ARCHIVED, Stage.ROLLED_BACK],
         target=Stage.DEPRECATED,
+        custom={"audit_action": Action.VERSION_DEPRECATED},
     )
     def deprecate(self) -> None:
         self._touch()
@@ -451,7 +474,9 @@ class AuditEvent(models.Model):
     """
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    action = models.CharField(max_length=64, choices=Action.choices, db_index=True)
+    # One of models_app.enums.Action, but not declared as the field's choices: a new kind
+    # of event is a new Action member, with no migration of this append-only table.
+    action = models.CharField(max_length=64, db_index=True)
     actor_id = models.IntegerField(null=True, blank=True, db_index=True)
     actor_username = models.CharField(max_length=150, blank=True, db_index=True)
     request_id = models.CharField(max_length=64, blank=True)
@@ -506,3 +531,12 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor_username} {self.action}"
+
+    @property
+    def action_label(self) -> str:
+        """The action in words ("Version promoted"), or as stored if Action has no such
+        member (an event type from a later release, read by an earlier one)."""
+        try:
+            return Action(self.action).label
+        except ValueError:
+            return self.action

@@ -9,7 +9,7 @@ queue (PostgreSQL: SELECT … FOR UPDATE; SQLite: the immediate write transactio
 from __future__ import annotations
 
 import re
-from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -18,7 +18,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 from django_fsm import can_proceed
 
-from . import selectors, storage
+from . import lifecycle, selectors, storage
 from .audit import diff, record_event, tag_change
 from .enums import Action, Stage
 from .exceptions import Conflict, GuardsFailed, InvalidTransition, NotAllowed, NotFound
@@ -76,18 +76,58 @@ def _collect(errors: dict, key: str, fn, /, *args, **kwargs) -> Any:
         return None
 
 
-# Set only by federation_app.services.mirroring() while it applies a team registry's push.
-_mirroring: ContextVar[bool] = ContextVar("registry_mirroring", default=False)
+@dataclass(frozen=True)
+class Mirror:
+    """A change a team registry already made to an entry it owns, applied to the central
+    catalog's copy by the catalog sync (federation_app.services.catalog_ingest).
+
+    The services that take one (`model_version_register`, `model_version_mirror_transition`)
+    write the copy by the same path as a local change, with these differences: the entry
+    must be a mirror of `origin` (a local entry, or one of another registry, is refused);
+    the origin already applied its own permissions, guards and reasons, so the caller
+    authorises the sync user instead of the role table (catalog_ingest admits only holders
+    of federation_app.push_catalog); the reason reads "mirrored from <origin>[: <origin's
+    reason>]"; and the audit payload names the origin.
+
+    - `origin`: the team registry's id (RegisteredModel.origin of the copy).
+    - `origin_id`: the origin's id of the version (registration).
+    - `number`: the origin's number of the version, kept so that "version 3" means the same
+      version in both registries (registration).
+    - `created_by`: the origin's username of who registered the version (registration).
+    - `event_id`, `actor`, `reason`: the origin's audit event of a stage change, who made it
+      and why (transitions).
+    """
+
+    origin: str
+    origin_id: int | None = None
+    number: int | None = None
+    created_by: str = ""
+    event_id: int | None = None
+    actor: str = ""
+    reason: str = ""
+
+    @property
+    def why(self) -> str:
+        """The reason recorded here: where the change came from, and the origin's reason."""
+        return f"mirrored from {self.origin}" + (f": {self.reason}" if self.reason else "")
 
 
-def require_owned_here(model: RegisteredModel) -> None:
-    """Refuse (409) a change to an entry mirrored from a team registry (SPEC §11).
+def require_owned_here(model: RegisteredModel, *, mirror: Mirror | None = None) -> None:
+    """Refuse (409) a change to an entry mirrored from a team registry, unless the
+    change is that registry's own, mirrored (`mirror` of the entry's origin).
 
     The central catalog holds a copy; the team registry that owns the entry is the only
     place it may change. Called by every write service that takes a model or version,
-    through _lock_model (and approvals_app.services._lock).
+    through _lock_model (and approvals_app.services._lock). A mirror is refused on this
+    registry's own entries, and on another registry's.
     """
-    if model.origin and not _mirroring.get():
+    if mirror is not None and model.origin != mirror.origin:
+        raise Conflict(
+            f"{model.name} is not a mirror of registry {mirror.origin}; only that "
+            "registry's entries are changed by its pushes.",
+            details={"origin": model.origin, "model": model.name},
+        )
+    if model.origin and mirror is None:
         short = model.name.removeprefix(f"{model.origin}.")
         raise Conflict(
             f"{short} is owned by registry {model.origin}; change it there.",
@@ -134,9 +174,9 @@ def _set_description_and_tags(
     return diff(before, {"description": obj.description, "tags": obj.tags})
 
 
-def _lock_model(model_id: int) -> RegisteredModel:
+def _lock_model(model_id: int, *, mirror: Mirror | None = None) -> RegisteredModel:
     model = selectors.model_for_update(pk=model_id)
-    require_owned_here(model)
+    require_owned_here(model, mirror=mirror)
     return model
 
 
@@ -340,12 +380,10 @@ def registered_model_rename(*, actor, model: RegisteredModel, new_name: str) -> 
     One rule for every door: only admins rename, and only models none of whose versions
     was ever in production (serving systems and pinned URIs such as `models:/name/…`
     find a model by its name). The permission is checked first, so a refusal tells a
-    non-admin nothing about the model. A federation mirror applies the rename its team
-    registry already allowed (`_mirroring`), so the rule does not apply to it there.
+    non-admin nothing about the model. A mirrored model is renamed by its team registry,
+    and the catalog sync copies the new name (federation_app.services).
     """
-    mirroring = _mirroring.get()
-    if not mirroring:
-        _require_rename_permission(actor, model)
+    _require_rename_permission(actor, model)
     model = _lock_model(model.pk)
     try:
         validate_model_name(new_name)
@@ -353,15 +391,14 @@ def registered_model_rename(*, actor, model: RegisteredModel, new_name: str) -> 
         raise ValidationError({"name": exc.messages}) from exc
     if new_name == model.name:
         return model
-    if not mirroring:
-        in_production = was_ever_in_production(model)
-        if in_production:
-            raise Conflict(
-                f"Cannot rename {model.name}: versions {', '.join(in_production)} were in "
-                "production, and serving systems find a model by its name. Register the "
-                "new name as a new model instead.",
-                details={"versions": in_production},
-            )
+    in_production = was_ever_in_production(model)
+    if in_production:
+        raise Conflict(
+            f"Cannot rename {model.name}: versions {', '.join(in_production)} were in "
+            "production, and serving systems find a model by its name. Register the "
+            "new name as a new model instead.",
+            details={"versions": in_production},
+        )
     if RegisteredModel.objects.filter(name=new_name).exists():
         raise Conflict(f"A model named '{new_name}' already exists.")
     old_name = model.name
@@ -446,18 +483,28 @@ def model_version_register(
     source_run: str = "",
     description: str = "",
     tags: dict | None = None,
+    mirror: Mirror | None = None,
 ) -> ModelVersion:
     """Register a new version in staging, with the next number and an empty model card.
 
     `version` is the SemVer label; None labels the version `N.0.0` after its number N (the
     MLflow door's default), chosen under the model's lock so that label and number agree.
+
+    `mirror` registers the central catalog's copy of a version a team registry registered
+    (see Mirror): on a model mirrored from `mirror.origin` only, with the origin's number,
+    its artifact URI as the origin stored it, and no model card (the origin's card is
+    mirrored beside it). The caller authorises the sync user.
     """
     errors: dict = {}
     semver = _collect(errors, "version", SemVer.parse, version) if version is not None else None
     metrics = _collect(errors, "metrics", validate_metrics, metrics if metrics is not None else {})
     params = _collect(errors, "params", validate_params, params if params is not None else {})
     tags = _collect(errors, "tags", validate_tags, tags if tags is not None else {})
-    if artifact_uri and _collect(errors, "artifact_uri", validate_artifact_uri, artifact_uri):
+    if (
+        artifact_uri
+        and _collect(errors, "artifact_uri", validate_artifact_uri, artifact_uri)
+        and mirror is None  # a mirrored `registry:` URI names a file in the origin's storage
+    ):
         _collect(errors, "artifact_uri", _refuse_registry_uri, artifact_uri)
     if artifact_sha256:
         _collect(errors, "artifact_sha256", validate_sha256, artifact_sha256)
@@ -486,12 +533,15 @@ def model_version_register(
     # Validated above, outside the transaction: on SQLite it holds the database's write
     # lock from its first statement.
     with transaction.atomic():
-        model = _lock_model(model.pk)
-        require_permission(actor, "version.register", model)
+        model = _lock_model(model.pk, mirror=mirror)
+        if mirror is None:
+            require_permission(actor, "version.register", model)
         # The model row is locked (and on SQLite the whole database, from BEGIN IMMEDIATE), so
         # the number read here is the one to take. A label already used is refused by the
         # unique constraint, below.
         number = model.last_number + 1
+        if mirror is not None and mirror.number is not None:
+            number = mirror.number
         if version is None:
             version = f"{number}.0.0"
             semver = SemVer.parse(version)
@@ -512,7 +562,8 @@ def model_version_register(
             tags=tags,
             created_by=actor,
         )
-        tag_change(mv, actor=actor)
+        reason = mirror.why if mirror is not None else ""
+        tag_change(mv, actor=actor, reason=reason)
         try:  # a taken label: refused by the unique constraint, as in registered_model_create
             # The save also raises the model's last number, its updated time and its count
             # of staging versions, in one UPDATE (ModelVersion.save); no history row for
@@ -520,16 +571,27 @@ def model_version_register(
             mv.save()
         except IntegrityError as exc:
             raise Conflict(f"{model.name} already has a version {version}.") from exc
-        model.last_number, model.updated_at = number, mv.created_at
-        model.staging_count += 1
+        model.last_number = max(model.last_number, number)
+        model.updated_at = max(model.updated_at, mv.created_at)
+        count = RegisteredModel.stage_count_field(mv.stage)
+        setattr(model, count, getattr(model, count) + 1)
+        payload = {"number": mv.number, "metrics": metrics, "artifact_uri": artifact_uri}
+        if mirror is not None:
+            payload |= {
+                "origin": mirror.origin,
+                "origin_id": mirror.origin_id,
+                "origin_created_by": mirror.created_by,
+            }
         record_event(
             action=Action.VERSION_REGISTERED,
             actor=actor,
             obj=mv,
-            to_stage=Stage.STAGING,
-            payload={"number": mv.number, "metrics": metrics, "artifact_uri": artifact_uri},
+            reason=reason,
+            to_stage=mv.stage,
+            payload=payload,
         )
-        version_registered.send(sender=ModelVersion, version=mv, actor=actor)
+        if mirror is None:
+            version_registered.send(sender=ModelVersion, version=mv, actor=actor)
     return mv
 
 
@@ -594,30 +656,34 @@ def model_version_attach_artifact(
 # the version's stage or the target, and so learns nothing from the refusal.
 
 
-def _locked_version(version: ModelVersion) -> ModelVersion:
+def _locked_version(version: ModelVersion, *, mirror: Mirror | None = None) -> ModelVersion:
     """Lock the parent model row, then re-read the version under that lock."""
-    _lock_model(version.registered_model_id)
+    _lock_model(version.registered_model_id, mirror=mirror)
     return selectors.version_by_pk(pk=version.pk)
 
 
-def _refuse_stage(mv: ModelVersion, verb: str, allowed: str) -> InvalidTransition:
+def _refuse_stage(mv: ModelVersion, verb: str) -> InvalidTransition:
+    """The refusal of transition `verb` from the version's stage, naming the stages the
+    lifecycle allows it from."""
     return InvalidTransition(
         f"Cannot {verb} {mv.registered_model.name} {mv.version}: it is in stage "
-        f"'{mv.stage}'; {verb} is allowed from {allowed}.",
+        f"'{mv.stage}'; {verb} is allowed from {lifecycle.allowed_from(verb)}.",
         details={"stage": mv.stage, "transition": verb},
     )
 
 
 def _transition(
-    mv: ModelVersion, method: str, *, actor, reason: str, action: str, payload: dict | None = None
+    mv: ModelVersion, method: str, *, actor, reason: str, payload: dict | None = None
 ) -> ModelVersion:
-    """Apply one transition method, save it with history and append its audit event."""
+    """Apply one transition method, save it with history and append its audit event (the
+    transition's own audit action, models_app.lifecycle.audit_action): the one place a
+    version's stage changes, for local changes and mirrored ones alike."""
     from_stage = mv.stage
     getattr(mv, method)()
     tag_change(mv, actor=actor, reason=reason)
     mv.save()
     record_event(
-        action=action,
+        action=lifecycle.audit_action(method),
         actor=actor,
         obj=mv,
         reason=reason,
@@ -639,7 +705,7 @@ def model_version_promote(*, actor, version: ModelVersion, reason: str) -> Model
     mv = _locked_version(version)
     require_permission(actor, "version.promote", mv)
     if not can_proceed(mv.promote):
-        raise _refuse_stage(mv, "promote", "staging")
+        raise _refuse_stage(mv, "promote")
     results = selectors.promotion_checks(version=mv)
     failures = [r for r in results if not r.passed]
     if failures:
@@ -651,7 +717,6 @@ def model_version_promote(*, actor, version: ModelVersion, reason: str) -> Model
             "archive",
             actor=actor,
             reason=f"superseded by {mv.version}: {reason}",
-            action=Action.VERSION_ARCHIVED,
             payload={"superseded_by": mv.version},
         )
     return _transition(
@@ -659,7 +724,6 @@ def model_version_promote(*, actor, version: ModelVersion, reason: str) -> Model
         "promote",
         actor=actor,
         reason=reason,
-        action=Action.VERSION_PROMOTED,
         payload={
             "previous": previous.version if previous else None,
             "checks": [r.as_dict() for r in results],
@@ -673,8 +737,8 @@ def model_version_archive(*, actor, version: ModelVersion, reason: str) -> Model
     mv = _locked_version(version)
     require_permission(actor, "version.archive", mv)
     if not can_proceed(mv.archive):
-        raise _refuse_stage(mv, "archive", "staging or production")
-    return _transition(mv, "archive", actor=actor, reason=reason, action=Action.VERSION_ARCHIVED)
+        raise _refuse_stage(mv, "archive")
+    return _transition(mv, "archive", actor=actor, reason=reason)
 
 
 @transaction.atomic
@@ -684,10 +748,8 @@ def model_version_deprecate(*, actor, version: ModelVersion, reason: str) -> Mod
     mv = _locked_version(version)
     require_permission(actor, "version.deprecate", mv)
     if not can_proceed(mv.deprecate):
-        raise _refuse_stage(mv, "deprecate", "staging, archived or rolled_back")
-    return _transition(
-        mv, "deprecate", actor=actor, reason=reason, action=Action.VERSION_DEPRECATED
-    )
+        raise _refuse_stage(mv, "deprecate")
+    return _transition(mv, "deprecate", actor=actor, reason=reason)
 
 
 @transaction.atomic
@@ -733,7 +795,7 @@ def registered_model_rollback(
     if not can_proceed(target.restore):
         why = (
             f"it is in stage '{target.stage}'"
-            if target.stage != Stage.ARCHIVED
+            if not lifecycle.allows(target.stage, "restore")
             else "it was never in production"
         )
         raise InvalidTransition(
@@ -746,7 +808,6 @@ def registered_model_rollback(
         "roll_back",
         actor=actor,
         reason=reason,
-        action=Action.VERSION_ROLLED_BACK,
         payload={"restored": target.version},
     )
     return _transition(
@@ -754,8 +815,39 @@ def registered_model_rollback(
         "restore",
         actor=actor,
         reason=reason,
-        action=Action.VERSION_RESTORED,
         payload={"rolled_back": current.version},
+    )
+
+
+@transaction.atomic
+def model_version_mirror_transition(
+    *, actor, version: ModelVersion, transition: str, mirror: Mirror
+) -> ModelVersion:
+    """Apply to the central catalog's copy of a version one stage change its team registry
+    made (`transition`, a ModelVersion transition method such as "promote" or "roll_back").
+
+    The same path as a local change (`_transition`: the state machine's method, a history
+    row, the transition's audit event), on a version of a model mirrored from
+    `mirror.origin` only. The origin already applied its guards and permissions; the caller
+    authorises the sync user. The reason is `mirror.why`; the audit payload names the
+    origin, the origin's event id and the origin's actor. A transition the version's stage
+    does not allow is refused (409).
+    """
+    if transition not in lifecycle.names():
+        raise ValidationError({"transition": [f"{transition!r} is not a lifecycle transition."]})
+    mv = _locked_version(version, mirror=mirror)
+    if not can_proceed(getattr(mv, transition)):
+        raise Conflict(f"Cannot mirror {mv}: {transition} is not allowed from {mv.stage}.")
+    return _transition(
+        mv,
+        transition,
+        actor=actor,
+        reason=mirror.why,
+        payload={
+            "origin": mirror.origin,
+            "origin_event_id": mirror.event_id,
+            "origin_actor": mirror.actor,
+        },
     )
 
 

@@ -14,6 +14,7 @@ from django.urls import reverse
 from approvals_app import services as approvals
 from approvals_app.models import CardRevision, ModelCard, Review
 from models_app import selectors, services
+from models_app.audit import record_event
 from models_app.enums import Action, Stage
 from models_app.models import AuditEvent, ModelVersion, PromotionPolicy, RegisteredModel, Team
 from tests.factories import (
@@ -142,6 +143,22 @@ def test_admin_changelist_search_and_filters_answer(su, people, model, promote):
     events = admin_url("models_app_auditevent_changelist")
     response = su.get(events, {"action__exact": Action.VERSION_PROMOTED})
     assert response.context["cl"].result_count == 1
+
+
+def test_admin_audit_filter_offers_every_action_without_field_choices(su, people, model):
+    """AuditEvent.action declares no choices (a new event type needs no migration); the
+    admin's filter offers the Action members, and an event of a type Action does not know
+    is listed as stored."""
+    assert not AuditEvent._meta.get_field("action").choices
+    record_event(action="model.inspected", actor=people.admin, obj=model)
+    events = admin_url("models_app_auditevent_changelist")
+    page = su.get(events)
+    [spec] = [f for f in page.context["cl"].filter_specs if f.title == "action"]
+    assert [c["display"] for c in spec.choices(page.context["cl"])][1:] == Action.labels
+    text = page.content.decode()
+    assert "Model created" in text and "model.inspected" in text
+    only = su.get(events, {"action__exact": "model.inspected"})
+    assert [e.action for e in only.context["cl"].result_list] == ["model.inspected"]
 
 
 # --- PITFALLS 2: no transition without the permission ------------------------------------

@@ -1,9 +1,9 @@
 """Every write to subscriptions and every manual redelivery: one path for admin, API and
 dashboard, with the permission check, the URL check, history and an audit event.
 
-Audit actions written here are plain strings ("webhook.created", "webhook.changed",
-"webhook.redelivered"): AuditEvent.action lists models_app.enums.Action as choices, but
-the database does not enforce them.
+Audit actions written here are members of models_app.enums.Action ("webhook.created",
+"webhook.changed", "webhook.redelivered"); AuditEvent.action stores them as text, with no
+choices declared on the field.
 """
 
 from __future__ import annotations

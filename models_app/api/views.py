@@ -17,6 +17,7 @@ import re
 from django.contrib.auth import authenticate
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Prefetch
+from django_fsm import can_proceed
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -444,7 +445,7 @@ class ChecksView(APIView):
                     "model": mv.registered_model.name,
                     "version": mv.version,
                     "stage": mv.stage,
-                    "ready": mv.stage == Stage.STAGING and all(r.passed for r in results),
+                    "ready": can_proceed(mv.promote) and all(r.passed for r in results),
                     "checks": [r.as_dict() for r in results],
                 }
             ).data

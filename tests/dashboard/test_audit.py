@@ -9,6 +9,8 @@ import json
 
 from django.utils import timezone
 
+from models_app.audit import record_event
+
 
 def _body(response) -> str:
     return b"".join(response.streaming_content).decode()
@@ -22,6 +24,13 @@ def test_audit_log_filters_by_model_user_and_action(people, scene, login):
     assert "ship it" in html
     none = client.get("/audit/?model=other_model").content.decode()
     assert "No events match these filters." in none
+
+
+def test_audit_log_names_known_actions_and_shows_others_as_stored(people, scene, login):
+    record_event(action="model.inspected", actor=people.admin, obj=scene.model)
+    html = login(people.viewer).get("/audit/").content.decode()
+    assert "Version promoted" in html and "version.promoted" not in html.split("<tbody>")[1]
+    assert "model.inspected" in html
 
 
 def test_audit_log_filters_by_date_range(people, scene, login):

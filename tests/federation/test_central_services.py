@@ -9,13 +9,14 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from approvals_app import services as approvals
+from approvals_app.models import ModelCard
 from federation_app import services as federation
 from federation_app.models import MirroredAuditEvent, MirroredModel, SyncState
 from federation_app.sync import model_snapshot, pending_items
 from models_app import services
-from models_app.enums import Stage
+from models_app.enums import Action, Stage
 from models_app.exceptions import Conflict, NotAllowed
-from models_app.models import ModelVersion, RegisteredModel
+from models_app.models import AuditEvent, ModelVersion, RegisteredModel
 from tests.factories import FULL_CARD, make_promotable, register
 
 OWNED = "fraud_detector is owned by registry team-x; change it there."
@@ -40,6 +41,78 @@ def test_ingest_mirrors_the_model_with_its_origin_and_stages(mirrored, model):
     assert stages == dict(model.versions.values_list("version", "stage"))
     history = ModelVersion.history.filter(registered_model_id=mirrored.pk, stage="production")
     assert [h.history_user_id for h in history] == [mirrored.created_by_id]
+
+
+EVENT_FIELDS = ("action", "object_type", "version_label", "from_stage", "to_stage")
+HISTORY_FIELDS = ("history_type", "version", "number", "stage", "metrics", "params", "tags")
+
+
+def _event(mv, action) -> AuditEvent:
+    return AuditEvent.objects.get(model_version=mv, action=action)
+
+
+def test_a_mirrored_registration_is_a_local_one_plus_its_origin(people, mirrored, model):
+    """The copy is registered by the core's own registration: the same audit event and
+    history row as the origin's, with the origin named and the sync user as the actor."""
+    local = model.versions.get(version="1.1.0")
+    copy = mirrored.versions.get(version="1.1.0")
+    here, there = _event(local, Action.VERSION_REGISTERED), _event(copy, Action.VERSION_REGISTERED)
+    assert [getattr(there, f) for f in EVENT_FIELDS] == [getattr(here, f) for f in EVENT_FIELDS]
+    assert there.payload == {
+        **here.payload,
+        "origin": "team-x",
+        "origin_id": local.pk,
+        "origin_created_by": "author",
+    }
+    assert (here.reason, there.reason) == ("", "mirrored from team-x")
+    assert (here.actor_username, there.actor_username) == ("author", people.admin.username)
+    first_here = local.history.order_by("history_id").first()
+    first_there = copy.history.order_by("history_id").first()
+    assert [getattr(first_there, f) for f in HISTORY_FIELDS] == [
+        getattr(first_here, f) for f in HISTORY_FIELDS
+    ]
+    assert (first_here.history_change_reason, first_there.history_change_reason) == (
+        None,
+        "mirrored from team-x",
+    )
+    assert first_there.history_username == people.admin.username
+    # The origin's number; no card of its own: the origin's card is mirrored beside it.
+    assert (copy.number, copy.created_by_id) == (local.number, people.admin.pk)
+    assert ModelCard.objects.filter(model_version=local).exists()
+    assert not ModelCard.objects.filter(model_version=copy).exists()
+
+
+def test_a_mirrored_stage_change_is_the_local_transition_plus_its_origin(people, mirrored, model):
+    local = model.versions.get(version="1.0.0")
+    copy = mirrored.versions.get(version="1.0.0")
+    here, there = _event(local, Action.VERSION_PROMOTED), _event(copy, Action.VERSION_PROMOTED)
+    assert [getattr(there, f) for f in EVENT_FIELDS] == [getattr(here, f) for f in EVENT_FIELDS]
+    assert there.payload == {
+        "origin": "team-x",
+        "origin_event_id": here.pk,
+        "origin_actor": "release",
+    }
+    assert there.reason == "mirrored from team-x: ship it"
+    [row] = copy.history.filter(stage=Stage.PRODUCTION)
+    assert (row.history_change_reason, row.history_username) == (
+        there.reason,
+        people.admin.username,
+    )
+    assert copy.promoted_at is not None
+
+
+def test_a_mirrored_transition_is_refused_where_the_lifecycle_refuses_it(people, mirrored):
+    version = mirrored.versions.get(version="1.0.0")  # in production
+    mirror = services.Mirror(origin="team-x")
+    with pytest.raises(Conflict, match="promote is not allowed from production"):
+        services.model_version_mirror_transition(
+            actor=people.admin, version=version, transition="promote", mirror=mirror
+        )
+    with pytest.raises(ValidationError, match="not a lifecycle transition"):
+        services.model_version_mirror_transition(
+            actor=people.admin, version=version, transition="delete", mirror=mirror
+        )
+    assert ModelVersion.objects.get(pk=version.pk).stage == Stage.PRODUCTION
 
 
 def test_ingest_twice_changes_nothing(people, mirrored, model):
@@ -97,12 +170,33 @@ def test_write_service_on_a_mirrored_entry_is_refused(people, mirrored, call):
     assert refused.value.status == 409
 
 
-def test_mirroring_block_alone_lifts_the_guard(people, mirrored):
-    with federation.mirroring():
-        services.registered_model_update(actor=people.admin, model=mirrored, description="ok")
-    assert RegisteredModel.objects.get(pk=mirrored.pk).description == "ok"
-    with pytest.raises(Conflict):
-        services.registered_model_update(actor=people.admin, model=mirrored, description="no")
+def test_only_a_mirror_of_the_entrys_own_origin_lifts_the_guard(people, mirrored, model):
+    version = mirrored.versions.get(version="1.1.0")
+    services.model_version_mirror_transition(
+        actor=people.admin,
+        version=version,
+        transition="archive",
+        mirror=services.Mirror(origin="team-x"),
+    )
+    assert ModelVersion.objects.get(pk=version.pk).stage == Stage.ARCHIVED
+    with pytest.raises(Conflict, match="not a mirror of registry team-y"):
+        services.model_version_register(
+            actor=people.admin,
+            model=mirrored,
+            version="9.0.0",
+            mirror=services.Mirror(origin="team-y", number=9),
+        )
+    # A push never changes this registry's own models.
+    with pytest.raises(Conflict, match="not a mirror of registry team-x"):
+        services.model_version_register(
+            actor=people.admin,
+            model=model,
+            version="9.0.0",
+            mirror=services.Mirror(origin="team-x", number=9),
+        )
+    with pytest.raises(Conflict) as refused:
+        services.model_version_archive(actor=people.admin, version=version, reason="r")
+    assert refused.value.message == OWNED
 
 
 def test_local_models_stay_writable_on_the_central_registry(people, mirrored, model):
@@ -434,8 +528,9 @@ def test_a_rename_in_the_team_registry_is_mirrored_even_after_production(people,
     federation.catalog_ingest(actor=people.admin, origin="team-x", items=items)
     mirrored.refresh_from_db()
     assert mirrored.name == "team-x.fraud_scorer"
-    with federation.mirroring():
+    # Here the copy is renamed by pushes only, never by the catalog's own rename.
+    with pytest.raises(Conflict):
         services.registered_model_rename(
-            actor=people.release, model=mirrored, new_name="team-x.fraud_scorer2"
+            actor=people.admin, model=mirrored, new_name="team-x.fraud_scorer2"
         )
-    assert RegisteredModel.objects.get(pk=mirrored.pk).name == "team-x.fraud_scorer2"
+    assert RegisteredModel.objects.get(pk=mirrored.pk).name == "team-x.fraud_scorer"
