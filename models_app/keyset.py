@@ -41,3 +41,29 @@ class RowCompare(Expression):
                 params.extend(expr_params)
             sides.append(f"({', '.join(parts)})")
         return f"{sides[0]} {self.op} {sides[1]}", params
+
+
+def keyset_page(
+    rows: models.QuerySet, fields: tuple[str, ...], size: int, direction: str = "", at=None
+) -> tuple[list, bool, bool]:
+    """One page of `rows`, newest first by `fields` (the last one unique): the first page
+    when `direction` is "", else the page just "older" or "newer" than the row whose values
+    of `fields` are `at`. Returns (rows newest first, more older rows, more newer rows). The
+    row at the cursor lies on the side its link came from."""
+    newest_first = tuple(f"-{name}" for name in fields)
+    if not direction:
+        page = list(rows.order_by(*newest_first)[: size + 1])
+        return page[:size], len(page) > size, False
+    key = [models.F(name) for name in fields]
+    values = [models.Value(value) for value in at]
+    if direction == "older":
+        rows = rows.filter(RowCompare(key, "<", values)).order_by(*newest_first)
+    else:
+        rows = rows.filter(RowCompare(key, ">", values)).order_by(*fields)
+    page = list(rows[: size + 1])
+    more = len(page) > size
+    page = page[:size]
+    if direction == "newer":
+        page.reverse()
+        return page, True, more
+    return page, more, True

@@ -18,7 +18,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import BadRequest, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Exists, F, OuterRef, Q, Subquery, Value
+from django.db.models import Exists, OuterRef, Q, Subquery
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -31,7 +31,7 @@ from .charts import metrics_chart
 from .enums import Direction, Stage
 from .exceptions import GuardsFailed, RegistryError
 from .forms import AuditFilterForm, ModelFilterForm, RollbackForm, TokenCreateForm
-from .keyset import RowCompare
+from .keyset import keyset_page
 from .models import AuditEvent, ModelVersion, RegisteredModel, Team
 from .permissions import can, require_permission
 from .validators import MODEL_NAME_RE
@@ -304,25 +304,10 @@ def _version_page(request, model: RegisteredModel, production: ModelVersion | No
     rows = ModelVersion.objects.filter(registered_model=model).select_related("created_by")
     if production is not None:
         rows = rows.exclude(pk=production.pk)
-    newest_first = ("-precedence", "-number")
-    if cursor is None:
-        page = list(rows.order_by(*newest_first)[: VERSIONS_PER_PAGE + 1])
-        more_older, more_newer = len(page) > VERSIONS_PER_PAGE, False
-        page = page[:VERSIONS_PER_PAGE]
-    else:
-        key = [F("precedence"), F("number")]
-        at = [Value(cursor.precedence), Value(cursor.number)]
-        if direction == "older":
-            rows = rows.filter(RowCompare(key, "<", at)).order_by(*newest_first)
-        else:
-            rows = rows.filter(RowCompare(key, ">", at)).order_by("precedence", "number")
-        page = list(rows[: VERSIONS_PER_PAGE + 1])
-        more = len(page) > VERSIONS_PER_PAGE
-        page = page[:VERSIONS_PER_PAGE]
-        if direction == "newer":
-            page.reverse()
-        # The cursor's own version lies on the side the link came from.
-        more_older, more_newer = (more, True) if direction == "older" else (True, more)
+    at = None if cursor is None else (cursor.precedence, cursor.number)
+    page, more_older, more_newer = keyset_page(
+        rows, ("precedence", "number"), VERSIONS_PER_PAGE, direction, at
+    )
     for version in page:
         version.registered_model = model
     pinned = [production] if production is not None and cursor is None else []
@@ -495,25 +480,9 @@ def _audit_page(request, events) -> dict:
     audit_keyset index (or a filter's own index): every page costs the same, however far
     back it is, and nothing counts the events."""
     direction, cursor = _audit_cursor(request)
-    newest_first = ("-created_at", "-id")
-    if cursor is None:
-        page = list(events.order_by(*newest_first)[: EVENTS_PER_PAGE + 1])
-        more_older, more_newer = len(page) > EVENTS_PER_PAGE, False
-        page = page[:EVENTS_PER_PAGE]
-    else:
-        key = [F("created_at"), F("id")]
-        at = [Value(cursor[0]), Value(cursor[1])]
-        if direction == "older":
-            events = events.filter(RowCompare(key, "<", at)).order_by(*newest_first)
-        else:
-            events = events.filter(RowCompare(key, ">", at)).order_by("created_at", "id")
-        page = list(events[: EVENTS_PER_PAGE + 1])
-        more = len(page) > EVENTS_PER_PAGE
-        page = page[:EVENTS_PER_PAGE]
-        if direction == "newer":
-            page.reverse()
-        # The cursor's own event lies on the side the link came from.
-        more_older, more_newer = (more, True) if direction == "older" else (True, more)
+    page, more_older, more_newer = keyset_page(
+        events, ("created_at", "id"), EVENTS_PER_PAGE, direction, cursor
+    )
     return {
         "events": page,
         "older": page[-1].pk if more_older and page else None,

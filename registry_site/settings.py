@@ -362,31 +362,29 @@ if REDIS_URL:
 else:
     AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
 
+
 # The registry's own cache of answers read far more than written (today: which version of
 # a model is in production). Services drop an answer when they change it; with REDIS_URL
 # every process sees that at once. Without Redis each process keeps its own copy, which
 # another process's change cannot drop: those copies live only a few seconds
 # (docs/deployment.md). 0 turns the cache off.
-try:
-    REGISTRY_CACHE_SECONDS = int(
-        os.environ.get("REGISTRY_CACHE_SECONDS", "300" if REDIS_URL else "3")
-    )
-except ValueError as _exc:
-    raise ImproperlyConfigured("REGISTRY_CACHE_SECONDS must be a whole number.") from _exc
-if REGISTRY_CACHE_SECONDS < 0:
-    raise ImproperlyConfigured("REGISTRY_CACHE_SECONDS must be 0 or more.")
+def _seconds(name: str, default: str) -> int:
+    """A whole number of seconds, 0 or more, from the environment."""
+    try:
+        value = int(os.environ.get(name, default))
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be a whole number.") from exc
+    if value < 0:
+        raise ImproperlyConfigured(f"{name} must be 0 or more.")
+    return value
+
+
+REGISTRY_CACHE_SECONDS = _seconds("REGISTRY_CACHE_SECONDS", "300" if REDIS_URL else "3")
 # Which user an API token signs in, cached so that an authenticated read costs no query:
 # on by default (60 s) only with REDIS_URL, where a revocation in one process drops the
 # entry for all of them at once. A process's own cache could not learn of a revocation
 # made in another process; set it without Redis only for a single-process server.
-try:
-    REGISTRY_TOKEN_CACHE_SECONDS = int(
-        os.environ.get("REGISTRY_TOKEN_CACHE_SECONDS", "60" if REDIS_URL else "0")
-    )
-except ValueError as _exc:
-    raise ImproperlyConfigured("REGISTRY_TOKEN_CACHE_SECONDS must be a whole number.") from _exc
-if REGISTRY_TOKEN_CACHE_SECONDS < 0:
-    raise ImproperlyConfigured("REGISTRY_TOKEN_CACHE_SECONDS must be 0 or more.")
+REGISTRY_TOKEN_CACHE_SECONDS = _seconds("REGISTRY_TOKEN_CACHE_SECONDS", "60" if REDIS_URL else "0")
 if REDIS_URL:
     CACHES["registry"] = {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
