@@ -23,6 +23,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from models_app import selectors as model_selectors
 from models_app import services as model_services
 from models_app import storage as model_storage
+from models_app.card_sections import SECTION_TITLES
 from models_app.enums import Stage
 from models_app.forms import CompareForm, ReasonForm
 from models_app.models import ModelVersion
@@ -39,7 +40,7 @@ from models_app.views import (
 )
 
 from . import selectors, services
-from .cards import SECTION_TITLES, render_sections, to_markdown
+from .cards import render_sections, to_markdown
 from .forms import CardForm, RequestReviewForm, ReviewForm
 from .models import ModelCard
 

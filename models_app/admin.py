@@ -34,6 +34,7 @@ from knox.models import AuthToken
 from simple_history.admin import SimpleHistoryAdmin
 
 from . import accounts, selectors, services
+from .card_sections import SECTION_TITLES
 from .enums import Stage
 from .exceptions import GuardsFailed, RegistryError
 from .models import (
@@ -952,12 +953,6 @@ class ModelVersionAdmin(RegistryAdmin):
 # --- Promotion policies --------------------------------------------------------------------
 
 
-def _section_choices():
-    from approvals_app.cards import SECTION_TITLES
-
-    return list(SECTION_TITLES.items())
-
-
 class PolicyForm(ServiceModelForm):
     thresholds = RegistryJSONField(
         required=False,
@@ -981,7 +976,7 @@ class PolicyForm(ServiceModelForm):
         help_text="Approvals of the current card revision by reviewers other than the author.",
     )
     required_card_sections = forms.MultipleChoiceField(
-        choices=_section_choices,
+        choices=list(SECTION_TITLES.items()),
         required=False,
         widget=forms.CheckboxSelectMultiple,
         help_text="Model card sections that must not be empty.",

@@ -27,6 +27,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from knox.models import AuthToken
 
 from . import accounts, selectors, services
+from .card_sections import SECTION_TITLES
 from .charts import metrics_chart
 from .enums import Direction, Stage
 from .exceptions import GuardsFailed, RegistryError
@@ -169,7 +170,7 @@ def policy_in_words(policy, *, own: bool) -> list[str]:
     if policy.required_card_sections:
         from django.utils.text import capfirst
 
-        names = ", ".join(s.replace("_", " ") for s in policy.required_card_sections)
+        names = ", ".join(SECTION_TITLES.get(s, s).lower() for s in policy.required_card_sections)
         lines.append(capfirst(f"model card sections that must not be empty: {names}."))
     if policy.require_checksum:
         lines.append("The artifact's checksum must be recorded.")
