@@ -23,7 +23,7 @@ from models_app.admin import (
 )
 from models_app.card_sections import CARD_SECTIONS, SECTION_NAMES, CardSection
 from models_app.enums import Stage
-from models_app.exceptions import RegistryError
+from models_app.errors import REFUSALS, Answer
 from models_app.models import ModelVersion
 
 from . import selectors, services
@@ -301,18 +301,17 @@ class ReviewAddForm(ServiceModelForm):
         # Shown again (after any refusal), the form shows and binds to the card as it is now.
         self.show_card_of(version)
 
-    def add_refusal(self, exc: ValidationError) -> None:
-        if hasattr(exc, "error_dict") and "revision_sha256" in exc.error_dict:
+    def add_refusal(self, answer: Answer) -> None:
+        if answer.fields is not None and "revision_sha256" in answer.fields:
             self.add_error(
                 None,
                 "An approval applies to the card revision you read: read the revision shown "
                 "below, then save again.",
             )
-            rest = {k: v for k, v in exc.error_dict.items() if k != "revision_sha256"}
-            if not rest:
+            answer = answer.without_field("revision_sha256")
+            if not answer.fields:
                 return
-            exc = ValidationError(rest)
-        super().add_refusal(exc)
+        super().add_refusal(answer)
 
     def apply(self, data: dict) -> Review:
         try:
@@ -323,7 +322,7 @@ class ReviewAddForm(ServiceModelForm):
                 comment=data["comment"],
                 revision_sha256=data["revision_sha256"] or None,
             )
-        except (ValidationError, RegistryError):
+        except REFUSALS:
             self.show_card_of(data["model_version"])
             raise
 
