@@ -22,40 +22,34 @@ from models_app.admin import (
     register_history,
 )
 from models_app.admin_lists import LargeListAdmin, VersionSearch
+from models_app.card_sections import CARD_SECTIONS, SECTION_NAMES, CardSection
 from models_app.enums import Stage
-from models_app.exceptions import RegistryError
+from models_app.errors import REFUSALS, Answer
 from models_app.models import ModelVersion
 
 from . import selectors, services
-from .cards import SECTION_TITLES, render_sections
+from .cards import render_sections
 from .models import CardRevision, Decision, ModelCard, Review
 
 # --- Model cards ---------------------------------------------------------------------------
 
 
-def _section_field(key: str) -> forms.CharField:
+def _section_field(section: CardSection) -> forms.CharField:
     return forms.CharField(
-        label=SECTION_TITLES[key],
+        label=section.title,
         required=False,
         strip=False,
         widget=forms.Textarea(attrs={"rows": 6, "cols": 80}),
-        help_text="Markdown.",
+        help_text=f"Markdown. {section.help_text}".strip(),
     )
 
 
-class ModelCardChangeForm(ServiceModelForm):
-    """The five Markdown sections; saving writes a new revision through card_update."""
+class _ModelCardChange(ServiceModelForm):
+    """The card's Markdown sections; saving writes a new revision through card_update.
 
-    intended_use = _section_field("intended_use")
-    training_data = _section_field("training_data")
-    evaluation = _section_field("evaluation")
-    limitations = _section_field("limitations")
-    ethical_considerations = _section_field("ethical_considerations")
-    reason = _reason_field(required=False)
-
-    class Meta:
-        model = ModelCard
-        fields = (*SECTION_TITLES, "reason")
+    Its fields, one per section of models_app.card_sections and the reason, are declared
+    by ModelCardChangeForm below.
+    """
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -68,9 +62,22 @@ class ModelCardChangeForm(ServiceModelForm):
         return services.card_update(
             actor=self.actor,
             version=self.instance.model_version,
-            sections={key: data[key] for key in SECTION_TITLES},
+            sections={key: data[key] for key in SECTION_NAMES},
             reason=data["reason"],
         )
+
+
+# A form class made with type() declares the fields given to it, as a class statement would.
+ModelCardChangeForm = type(
+    "ModelCardChangeForm",
+    (_ModelCardChange,),
+    {
+        **{section.name: _section_field(section) for section in CARD_SECTIONS},
+        "reason": _reason_field(required=False),
+        "Meta": type("Meta", (), {"model": ModelCard, "fields": (*SECTION_NAMES, "reason")}),
+        "__module__": __name__,
+    },
+)
 
 
 class CardRevisionInline(admin.TabularInline):
@@ -141,7 +148,7 @@ class ModelCardAdmin(LargeListAdmin, VersionSearch, RegistryAdmin):
         if obj is not None and self.has_change_permission(request, obj):
             sections = (
                 "Sections (saving makes a new revision)",
-                {"fields": (*SECTION_TITLES, "reason")},
+                {"fields": (*SECTION_NAMES, "reason")},
             )
             return (about, sections, rendered)
         return (about, rendered)
@@ -299,18 +306,17 @@ class ReviewAddForm(ServiceModelForm):
         # Shown again (after any refusal), the form shows and binds to the card as it is now.
         self.show_card_of(version)
 
-    def add_refusal(self, exc: ValidationError) -> None:
-        if hasattr(exc, "error_dict") and "revision_sha256" in exc.error_dict:
+    def add_refusal(self, answer: Answer) -> None:
+        if answer.fields is not None and "revision_sha256" in answer.fields:
             self.add_error(
                 None,
                 "An approval applies to the card revision you read: read the revision shown "
                 "below, then save again.",
             )
-            rest = {k: v for k, v in exc.error_dict.items() if k != "revision_sha256"}
-            if not rest:
+            answer = answer.without_field("revision_sha256")
+            if not answer.fields:
                 return
-            exc = ValidationError(rest)
-        super().add_refusal(exc)
+        super().add_refusal(answer)
 
     def apply(self, data: dict) -> Review:
         try:
@@ -321,7 +327,7 @@ class ReviewAddForm(ServiceModelForm):
                 comment=data["comment"],
                 revision_sha256=data["revision_sha256"] or None,
             )
-        except (ValidationError, RegistryError):
+        except REFUSALS:
             self.show_card_of(data["model_version"])
             raise
 

@@ -1,4 +1,8 @@
-"""Model card content: the five sections, Markdown in and out, sanitised HTML, hashing."""
+"""Model card content: Markdown in and out, sanitised HTML, hashing.
+
+The sections themselves (names, titles, order) are defined once, in
+models_app.card_sections; SECTION_TITLES here is that module's.
+"""
 
 from __future__ import annotations
 
@@ -9,20 +13,15 @@ import re
 import markdown
 import nh3
 
-SECTION_TITLES = {
-    "intended_use": "Intended use",
-    "training_data": "Training data",
-    "evaluation": "Evaluation",
-    "limitations": "Limitations",
-    "ethical_considerations": "Ethical considerations",
-}
+from models_app.card_sections import SECTION_NAMES, SECTION_TITLES
+
 _TITLE_TO_KEY = {title.lower(): key for key, title in SECTION_TITLES.items()}
 _HEADING = re.compile(r"^#{1,3}\s+(.+?)\s*#*\s*$")
 
 
 def content_sha256(sections: dict[str, str]) -> str:
     canonical = json.dumps(
-        {key: sections.get(key, "") for key in SECTION_TITLES},
+        {key: sections.get(key, "") for key in SECTION_NAMES},
         sort_keys=True,
         ensure_ascii=False,
     )
@@ -41,10 +40,10 @@ def parse_markdown(text: str) -> dict[str, str]:
 
     Headings that name a section (`## Intended use`, any level 1–3, any case) start it;
     text before the first such heading, or under unknown headings, goes to the section
-    before it, or to intended use when there is none.
+    before it, or to the first section (intended use) when there is none.
     """
-    sections = {key: [] for key in SECTION_TITLES}
-    current = "intended_use"
+    sections = {key: [] for key in SECTION_NAMES}
+    current = SECTION_NAMES[0]
     for line in text.splitlines():
         match = _HEADING.match(line)
         if match and match.group(1).strip().lower() in _TITLE_TO_KEY:

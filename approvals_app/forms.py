@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from django import forms
 
+from models_app.card_sections import CARD_SECTIONS, SECTION_NAMES
 from models_app.forms import reason_field
 
-from .cards import SECTION_TITLES
 from .models import Decision
 from .services import COMMENT_MAX, SECTION_MAX
 
@@ -57,24 +57,25 @@ class RequestReviewForm(forms.Form):
 
 
 class CardForm(forms.Form):
-    """The five sections of a model card, in Markdown."""
+    """The sections of a model card (models_app.card_sections), in Markdown."""
 
     reason = reason_field("What changed", required=False)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         sections = {
-            key: forms.CharField(
-                label=title,
+            section.name: forms.CharField(
+                label=section.title,
                 required=False,
                 max_length=SECTION_MAX,
                 strip=False,
                 widget=forms.Textarea(attrs={"rows": 5}),
+                help_text=section.help_text,
             )
-            for key, title in SECTION_TITLES.items()
+            for section in CARD_SECTIONS
         }
         # Sections first, the change note last.
         self.fields = {**sections, "reason": self.fields["reason"]}
 
     def sections(self) -> dict[str, str]:
-        return {key: self.cleaned_data.get(key, "") for key in SECTION_TITLES}
+        return {key: self.cleaned_data.get(key, "") for key in SECTION_NAMES}

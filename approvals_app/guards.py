@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from models_app.card_sections import SECTION_TITLES
 from models_app.guards import GuardResult
 
-from .cards import SECTION_TITLES
 from .models import Decision
 from .selectors import card_authors, card_for, standing_decisions
 

@@ -6,9 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from models_app.card_sections import SECTION_NAMES
 from models_app.models import ModelVersion, registry_history
-
-from .cards import SECTION_TITLES
 
 
 class Decision(models.TextChoices):
@@ -55,7 +54,11 @@ class ModelCard(models.Model):
 
 
 class CardRevision(models.Model):
-    """One immutable state of a card. Reviews name the revision and its sha256."""
+    """One immutable state of a card. Reviews name the revision and its sha256.
+
+    One text column per section of models_app.card_sections, of the section's name
+    (checked by approvals_app.checks).
+    """
 
     card = models.ForeignKey(ModelCard, on_delete=models.PROTECT, related_name="revisions")
     number = models.PositiveIntegerField()
@@ -81,7 +84,7 @@ class CardRevision(models.Model):
         return f"revision {self.number} of {self.card}"
 
     def sections(self) -> dict[str, str]:
-        return {key: getattr(self, key) for key in SECTION_TITLES}
+        return {key: getattr(self, key) for key in SECTION_NAMES}
 
 
 class Review(models.Model):

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from models_app import selectors
 from models_app.audit import diff, record_event, tag_change
+from models_app.card_sections import SECTION_NAMES, SECTION_TITLES
 from models_app.enums import Action, Stage
 from models_app.exceptions import Conflict, InvalidTransition, NotAllowed
 from models_app.models import ModelVersion
@@ -17,7 +18,7 @@ from models_app.permissions import require_permission
 from models_app.services import clean_reason, require_owned_here
 from models_app.validators import validate_plain_text
 
-from .cards import SECTION_TITLES, content_sha256
+from .cards import content_sha256
 from .models import CardRevision, Decision, ModelCard, Review
 
 SECTION_MAX = 20000
@@ -41,7 +42,7 @@ def _new_revision(*, card: ModelCard, sections: dict[str, str], actor) -> CardRe
         sha256=content_sha256(sections),
         author=actor,
         author_username=actor.get_username() if actor else "",
-        **{key: sections.get(key, "") for key in SECTION_TITLES},
+        **{key: sections.get(key, "") for key in SECTION_NAMES},
     )
 
 
@@ -83,7 +84,7 @@ def card_update(*, actor, version: ModelVersion, sections: dict, reason: str = "
         reason = clean_reason(reason, required=False)
     except ValidationError as exc:
         errors.update(exc.message_dict)
-    unknown = set(sections) - set(SECTION_TITLES)
+    unknown = set(sections) - set(SECTION_NAMES)
     if unknown:
         errors["sections"] = [f"Unknown card sections: {', '.join(sorted(map(str, unknown)))}."]
     for key, text in sections.items():
@@ -98,7 +99,7 @@ def card_update(*, actor, version: ModelVersion, sections: dict, reason: str = "
         raise ValidationError(errors)
     card = ModelCard.objects.select_related("current_revision").get(model_version=mv)
     current = card.current_revision.sections() if card.current_revision else {}
-    merged = {key: sections.get(key, current.get(key, "")) for key in SECTION_TITLES}
+    merged = {key: sections.get(key, current.get(key, "")) for key in SECTION_NAMES}
     if card.current_revision and content_sha256(merged) == card.current_revision.sha256:
         return card
     revision = _new_revision(card=card, sections=merged, actor=actor)

@@ -24,13 +24,14 @@ from django_fsm import can_proceed
 from models_app import selectors as model_selectors
 from models_app import services as model_services
 from models_app import storage as model_storage
+from models_app.card_sections import SECTION_TITLES
 from models_app.enums import Stage
+from models_app.errors import REFUSALS
 from models_app.forms import CompareForm, ReasonForm
 from models_app.models import ModelVersion
 from models_app.permissions import can
 from models_app.validators import SEMVER_RE
 from models_app.views import (
-    REFUSALS,
     add_refusal,
     failed_guards,
     get_model_or_404,
@@ -40,7 +41,7 @@ from models_app.views import (
 )
 
 from . import selectors, services
-from .cards import SECTION_TITLES, render_sections, to_markdown
+from .cards import render_sections, to_markdown
 from .forms import CardForm, RequestReviewForm, ReviewForm
 from .models import ModelCard
 

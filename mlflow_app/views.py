@@ -15,20 +15,14 @@ import json
 import logging
 from collections.abc import Callable
 
-from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig, ValidationError
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from models_app import selectors as core_selectors
 from models_app import services as core
-from models_app.exceptions import (
-    Conflict,
-    GuardsFailed,
-    InvalidTransition,
-    NotAllowed,
-    NotFound,
-    RegistryError,
-)
+from models_app.errors import REFUSALS, answer_for
+from models_app.exceptions import Conflict, GuardsFailed, InvalidTransition, Kind
 from models_app.models import ModelVersion, RegisteredModel
 from models_app.permissions import require_permission
 from registry_site.api import MAX_JSON_DEPTH
@@ -45,6 +39,16 @@ DEFAULT_REASON = "transition-stage via MLflow API"
 NO_CHANGE_PERMISSIONS = {"Production": "version.promote", "Archived": "version.archive"}
 MODELS_PAGE_DEFAULT, MODELS_PAGE_MAX = 100, 1000
 VERSIONS_PAGE_DEFAULT, VERSIONS_PAGE_MAX = 10_000, 200_000
+
+# MLflow's error code for each kind of refusal (models_app.errors gives the kind and the
+# status). MLflow's own server sends INVALID_STATE as 500, which its client retries for
+# minutes; a refusal is final, so it goes out with the refusal's status (409).
+MLFLOW_CODES = {
+    Kind.INVALID: "INVALID_PARAMETER_VALUE",
+    Kind.PERMISSION_DENIED: "PERMISSION_DENIED",
+    Kind.NOT_FOUND: "RESOURCE_DOES_NOT_EXIST",
+    Kind.CONFLICT: "INVALID_STATE",
+}
 
 # Field names of our validation errors, as MLflow clients know them.
 FIELD_NAMES = {
@@ -540,25 +544,12 @@ ROUTES: dict[str, dict[str, Handler]] = {
 }
 
 
-def _validation_message(exc: ValidationError) -> str:
-    if hasattr(exc, "error_dict"):
-        return "; ".join(
-            f"{FIELD_NAMES.get(field, field)}: {' '.join(messages)}"
-            for field, messages in exc.message_dict.items()
-        )
-    return " ".join(exc.messages)
-
-
-def _registry_error(exc: RegistryError) -> JsonResponse:
-    if isinstance(exc, NotFound):
-        return error_response("RESOURCE_DOES_NOT_EXIST", exc.message, 404)
-    if isinstance(exc, NotAllowed):
-        return error_response("PERMISSION_DENIED", exc.message, 403)
-    if isinstance(exc, GuardsFailed | InvalidTransition | Conflict):
-        # MLflow's own mapping sends INVALID_STATE as 500, which its client retries for
-        # minutes; a refusal is final, so it goes out as 409.
-        return error_response("INVALID_STATE", exc.message, 409)
-    return error_response("INVALID_PARAMETER_VALUE", exc.message, 400)
+def refusal_response(exc: Exception) -> JsonResponse | None:
+    """A refusal (models_app.errors) in MLflow's error format, or None for any other error."""
+    answer = answer_for(exc)
+    if answer is None:
+        return None
+    return error_response(MLFLOW_CODES[answer.kind], answer.summary(FIELD_NAMES), answer.status)
 
 
 @csrf_exempt
@@ -588,14 +579,10 @@ def endpoint(request: HttpRequest, path: str) -> JsonResponse:
         return error_response("UNAUTHENTICATED", str(exc), 401)
     except MlflowError as exc:
         return error_response(exc.code, exc.message, exc.status)
-    except search.SearchError as exc:
-        return error_response("INVALID_PARAMETER_VALUE", " ".join(exc.messages), 400)
-    except ValidationError as exc:
-        return error_response("INVALID_PARAMETER_VALUE", _validation_message(exc), 400)
-    except RegistryError as exc:
-        return _registry_error(exc)
-    except ObjectDoesNotExist as exc:
-        return error_response("RESOURCE_DOES_NOT_EXIST", str(exc), 404)
+    except REFUSALS as exc:
+        # Every refusal of the services, with the status and kind every door gives it;
+        # search.SearchError is a ValidationError (INVALID_PARAMETER_VALUE, 400).
+        return refusal_response(exc)
     except Exception:
         # A bug, not bad input: logged with its traceback, answered in MLflow's format.
         logger.exception("MLflow endpoint %s failed", request.path)

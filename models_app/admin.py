@@ -21,7 +21,7 @@ from django.contrib.admin.widgets import FilteredSelectMultiple
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.db import router, transaction
 from django.db.models import Count, OuterRef, Subquery
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
@@ -36,8 +36,9 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from . import accounts, lifecycle, selectors, services
 from .admin_lists import LargeListAdmin, VersionSearch, choices_filter
+from .card_sections import SECTION_TITLES
 from .enums import Action, Stage
-from .exceptions import GuardsFailed, RegistryError
+from .errors import REFUSALS, WHOLE_INPUT, Answer, answer_for
 from .models import (
     AuditEvent,
     Membership,
@@ -103,9 +104,9 @@ class ServiceModelForm(forms.ModelForm):
     services. In the admin, `unbound_form_class` declares every field and binds none to the
     model, so ModelForm leaves the instance alone; `clean` runs the form's own cross-field
     checks (`clean_input`) and, when the input has no error, hands the cleaned data to
-    `apply`, which calls a service and returns the object it wrote. A refusal
-    (ValidationError or RegistryError) becomes a form error, so the admin shows the form
-    again with status 200. The admin's add and change views run in one transaction, so
+    `apply`, which calls a service and returns the object it wrote. A refusal (any of
+    models_app.errors.REFUSALS) becomes a form error, so the admin shows the form again
+    with status 200. The admin's add and change views run in one transaction, so
     nothing outlives a later failure.
     """
 
@@ -134,23 +135,22 @@ class ServiceModelForm(forms.ModelForm):
             # calls (a team and its members) keeps none of them when one is refused.
             with transaction.atomic():
                 result = self.apply(data)
-        except ValidationError as exc:
-            self.add_refusal(exc)
-        except RegistryError as exc:
-            self.add_error(None, exc.message)
+        except REFUSALS as exc:
+            self.add_refusal(answer_for(exc))
         else:
             self.instance = result
         return self.cleaned_data
 
-    def add_refusal(self, exc: ValidationError) -> None:
-        """File a service's ValidationError under the fields it names."""
-        if not hasattr(exc, "error_dict"):
-            self.add_error(None, exc.messages)
+    def add_refusal(self, answer: Answer) -> None:
+        """File a refusal under the fields it names; the rest on the form as a whole."""
+        if answer.fields is None:
+            self.add_error(None, list(answer.messages))
             return
-        for field, errors in exc.error_dict.items():
-            texts = [text for error in errors for text in error.messages]
+        for field, texts in answer.fields.items():
             if field in self.fields:
                 self.add_error(field, texts)
+            elif field in (NON_FIELD_ERRORS, WHOLE_INPUT):
+                self.add_error(None, texts)
             else:
                 self.add_error(None, [f"{field}: {text}" for text in texts])
 
@@ -414,17 +414,9 @@ def transition_action(
             for obj in objects:
                 try:
                     result = perform(obj, reason)
-                except GuardsFailed as exc:
-                    reasons = "; ".join(f.reason for f in exc.failures)
-                    modeladmin.message_user(
-                        request, f"{obj}: promotion refused: {reasons}", messages.ERROR
-                    )
-                except RegistryError as exc:
-                    modeladmin.message_user(request, f"{obj}: {exc.message}", messages.ERROR)
-                except ValidationError as exc:
-                    modeladmin.message_user(
-                        request, f"{obj}: {' '.join(exc.messages)}", messages.ERROR
-                    )
+                except REFUSALS as exc:
+                    text = answer_for(exc).text
+                    modeladmin.message_user(request, f"{obj}: {text}", messages.ERROR)
                 else:
                     modeladmin.message_user(request, success(obj, result), messages.SUCCESS)
             return None
@@ -977,12 +969,6 @@ class ModelVersionAdmin(LargeListAdmin, VersionSearch, RegistryAdmin):
 # --- Promotion policies --------------------------------------------------------------------
 
 
-def _section_choices():
-    from approvals_app.cards import SECTION_TITLES
-
-    return list(SECTION_TITLES.items())
-
-
 class PolicyForm(ServiceModelForm):
     thresholds = RegistryJSONField(
         required=False,
@@ -1006,7 +992,7 @@ class PolicyForm(ServiceModelForm):
         help_text="Approvals of the current card revision by reviewers other than the author.",
     )
     required_card_sections = forms.MultipleChoiceField(
-        choices=_section_choices,
+        choices=list(SECTION_TITLES.items()),
         required=False,
         widget=forms.CheckboxSelectMultiple,
         help_text="Model card sections that must not be empty.",
@@ -1254,8 +1240,8 @@ class RegistryAuthTokenAdmin(AuthTokenAdmin):
             token, secret = accounts.api_token_create(
                 actor=request.user, user=obj.user, expiry=lifetime
             )
-        except (RegistryError, ValidationError) as exc:
-            raise PermissionDenied(str(exc)) from exc
+        except REFUSALS as exc:
+            raise PermissionDenied(answer_for(exc).text) from exc
         obj.digest, obj.token_key = token.digest, token.token_key
         obj.created, obj.expiry = token.created, token.expiry
         self.message_user(
@@ -1265,8 +1251,8 @@ class RegistryAuthTokenAdmin(AuthTokenAdmin):
     def delete_model(self, request, obj) -> None:
         try:
             accounts.api_token_revoke(actor=request.user, token=obj)
-        except RegistryError as exc:
-            raise PermissionDenied(exc.message) from exc
+        except REFUSALS as exc:
+            raise PermissionDenied(answer_for(exc).text) from exc
 
     def delete_queryset(self, request, queryset) -> None:
         for token in queryset.select_related("user"):

@@ -1,17 +1,32 @@
-"""Errors a user can cause, each with the HTTP status and code every door reports.
+"""Errors a user can cause, each with the HTTP status, code and kind every door reports.
 
-The API's exception handler, the dashboard, the admin actions and the CLI translate these;
-nothing here knows about HTTP beyond the number.
+models_app.errors turns these (and the other exceptions a refusal can take: Django's
+ValidationError, a concurrent duplicate…) into one answer that the API's exception handler,
+the dashboard, the admin and the MLflow-compatible API render in their own formats; nothing
+here knows about HTTP beyond the number. A new kind of refusal is a subclass here, with its
+status, code and kind; every door then answers it.
 """
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
+
+
+class Kind(StrEnum):
+    """What sort of refusal an error is, for doors with their own vocabulary of codes
+    (the MLflow-compatible API names each kind its own way)."""
+
+    INVALID = "invalid"
+    PERMISSION_DENIED = "permission_denied"
+    NOT_FOUND = "not_found"
+    CONFLICT = "conflict"
 
 
 class RegistryError(Exception):
     status = 400
     code = "invalid"
+    kind = Kind.INVALID
 
     def __init__(self, message: str, *, details: Any = None) -> None:
         super().__init__(message)
@@ -24,11 +39,13 @@ class NotAllowed(RegistryError):
 
     status = 403
     code = "permission_denied"
+    kind = Kind.PERMISSION_DENIED
 
 
 class NotFound(RegistryError):
     status = 404
     code = "not_found"
+    kind = Kind.NOT_FOUND
 
 
 class Conflict(RegistryError):
@@ -36,6 +53,7 @@ class Conflict(RegistryError):
 
     status = 409
     code = "conflict"
+    kind = Kind.CONFLICT
 
 
 class InvalidTransition(Conflict):

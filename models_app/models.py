@@ -15,6 +15,7 @@ from django_fsm import FSMField, FSMModelMixin, transition
 from simple_history.manager import HistoryManager
 from simple_history.models import HistoricalRecords
 
+from .card_sections import REQUIRED_BY_DEFAULT
 from .enums import Action, Stage
 
 
@@ -421,13 +422,8 @@ class PromotionPolicy(models.Model):
     `[{"metric": "f1", "direction": "higher", "tolerance": 0.01}]`.
     """
 
-    DEFAULT_SECTIONS = [
-        "intended_use",
-        "training_data",
-        "evaluation",
-        "limitations",
-        "ethical_considerations",
-    ]
+    # The card sections a new policy requires (models_app.card_sections).
+    DEFAULT_SECTIONS = list(REQUIRED_BY_DEFAULT)
 
     registered_model = models.OneToOneField(
         RegisteredModel,

@@ -16,6 +16,8 @@ from urllib.parse import unquote_to_bytes, urlsplit
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
+from .card_sections import SECTION_NAMES
+
 # Each pattern is applied with fullmatch: with match, "$" also matches before a trailing
 # newline, so "fraud_detector\n" would pass for a second name that looks the same.
 MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
@@ -338,14 +340,6 @@ def validate_sha256(value: object) -> str:
 
 # --- Promotion policies -----------------------------------------------------------------
 
-CARD_SECTIONS = (
-    "intended_use",
-    "training_data",
-    "evaluation",
-    "limitations",
-    "ethical_considerations",
-)
-
 
 def _number(value: object, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
@@ -411,9 +405,9 @@ def validate_key_metrics(value: object) -> list[dict]:
 
 
 def validate_card_sections(value: object) -> list[str]:
-    if not isinstance(value, list) or any(s not in CARD_SECTIONS for s in value):
+    if not isinstance(value, list) or any(s not in SECTION_NAMES for s in value):
         raise ValidationError(
-            f"required_card_sections must be a list drawn from: {', '.join(CARD_SECTIONS)}.",
+            f"required_card_sections must be a list drawn from: {', '.join(SECTION_NAMES)}.",
             code="invalid_policy",
         )
     return list(dict.fromkeys(value))

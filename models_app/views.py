@@ -1,10 +1,10 @@
 """The dashboard's model pages, the audit log and API tokens (issue 4).
 
 Views only translate: they read through the selectors, write through the services, and
-turn every refusal (NotAllowed, InvalidTransition, GuardsFailed, ValidationError) into a
-message next to the form and a 4xx status, never a 500. The version page, which needs
-model cards and reviews, lives in approvals_app.views because approvals_app imports
-models_app and never the reverse.
+turn every refusal (NotAllowed, InvalidTransition, GuardsFailed, ValidationError…) into a
+message next to the form and the 4xx status models_app.errors gives it, never a 500. The
+version page, which needs model cards and reviews, lives in approvals_app.views because
+approvals_app imports models_app and never the reverse.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import BadRequest, ValidationError
+from django.core.exceptions import BadRequest
 from django.core.paginator import Paginator
 from django.db.models import Exists, OuterRef, Q, Subquery
 from django.http import Http404, HttpResponse, StreamingHttpResponse
@@ -27,9 +27,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from knox.models import AuthToken
 
 from . import accounts, selectors, services
+from .card_sections import SECTION_TITLES
 from .charts import metrics_chart
 from .enums import Direction, Stage
-from .exceptions import GuardsFailed, RegistryError
+from .errors import REFUSALS, answer_for
+from .exceptions import GuardsFailed
 from .forms import AuditFilterForm, ModelFilterForm, RollbackForm, TokenCreateForm
 from .keyset import keyset_page
 from .models import AuditEvent, ModelVersion, RegisteredModel, Team
@@ -45,21 +47,17 @@ VERSIONS_PER_PAGE = 25
 CHART_VERSIONS, CHART_VERSIONS_MAX = 50, 1000
 ROLLBACK_TARGETS = 50
 
-# The refusals a person can cause; each becomes a message and a 4xx, never a 500.
-REFUSALS = (RegistryError, ValidationError)
-
-
 # --- Translating refusals ----------------------------------------------------------------
+# Every view catches REFUSALS (models_app.errors) around its service calls: each refusal
+# becomes a message and the 4xx that models_app.errors gives it, never a 500.
 
 
 def refusal_status(exc: Exception) -> int:
-    return exc.status if isinstance(exc, RegistryError) else 400
+    return answer_for(exc).status
 
 
 def refusal_text(exc: Exception) -> str:
-    if isinstance(exc, RegistryError):
-        return exc.message
-    return " ".join(exc.messages)
+    return answer_for(exc).text
 
 
 def add_refusal(request, form, exc: Exception) -> int:
@@ -68,14 +66,15 @@ def add_refusal(request, form, exc: Exception) -> int:
     A ValidationError naming fields lands on those fields; anything else on the form as
     a whole. Returns the HTTP status the page is answered with.
     """
+    answer = answer_for(exc)
     if form is not None:
-        if isinstance(exc, ValidationError) and hasattr(exc, "error_dict"):
-            for field, errors in exc.message_dict.items():
+        if answer.fields is not None:
+            for field, errors in answer.fields.items():
                 form.add_error(field if field in form.fields else None, errors)
         else:
-            form.add_error(None, refusal_text(exc))
-    messages.error(request, f"Refused: {refusal_text(exc)}")
-    return refusal_status(exc)
+            form.add_error(None, answer.text)
+    messages.error(request, f"Refused: {answer.text}")
+    return answer.status
 
 
 def failed_guards(exc: Exception) -> list[dict]:
@@ -169,7 +168,7 @@ def policy_in_words(policy, *, own: bool) -> list[str]:
     if policy.required_card_sections:
         from django.utils.text import capfirst
 
-        names = ", ".join(s.replace("_", " ") for s in policy.required_card_sections)
+        names = ", ".join(SECTION_TITLES.get(s, s).lower() for s in policy.required_card_sections)
         lines.append(capfirst(f"model card sections that must not be empty: {names}."))
     if policy.require_checksum:
         lines.append("The artifact's checksum must be recorded.")

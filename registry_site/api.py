@@ -5,10 +5,11 @@ Every error the API answers has the shape of SPEC §8::
 
     {"error": {"code": "...", "message": "...", "details": ...}}
 
-`api_exception_handler` maps DRF's exceptions, Django's ValidationError, the registry's
-own RegistryError subclasses and the database errors a client can provoke (a concurrent
-duplicate) to that shape; `ApiErrorMiddleware` does the same for the 404 and 500 pages
-Django itself answers under /api/. Nothing a client sends should end in a 500
+`api_exception_handler` answers the refusals the services raise (the registry's own
+RegistryError subclasses, Django's ValidationError, the database errors a client can
+provoke…) as models_app.errors maps them, for every door, and DRF's own exceptions (parse
+errors, authentication, throttling…) here; `ApiErrorMiddleware` does the same for the 404
+and 500 pages Django itself answers under /api/. Nothing a client sends should end in a 500
 (PITFALLS 11).
 """
 
@@ -18,23 +19,17 @@ import base64
 import binascii
 import datetime as dt
 import json
-import logging
 from hmac import compare_digest
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
-from django.core.exceptions import (
-    ObjectDoesNotExist,
-    RequestDataTooBig,
-    SuspiciousOperation,
-)
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import DataError, IntegrityError, models
-from django.http import Http404, JsonResponse
+from django.db import models
+from django.http import JsonResponse
 from django.utils import timezone
-from django_fsm import TransitionNotAllowed
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from knox.auth import TokenAuthentication as KnoxTokenAuthentication
 from knox.crypto import hash_token
@@ -46,9 +41,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from models_app.cache import token_lookup
-from models_app.exceptions import RegistryError
-
-logger = logging.getLogger(__name__)
+from models_app.errors import answer_for
 
 MAX_JSON_DEPTH = 64
 
@@ -100,15 +93,6 @@ def _plain(details: Any) -> Any:
     return str(details)
 
 
-def _validation_details(exc: DjangoValidationError) -> dict:
-    if hasattr(exc, "error_dict"):
-        return {
-            ("non_field_errors" if key == "__all__" else key): messages
-            for key, messages in exc.message_dict.items()
-        }
-    return {"non_field_errors": exc.messages}
-
-
 _CODES = {
     400: "invalid",
     401: "not_authenticated",
@@ -140,38 +124,17 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         request.accepted_renderer = JSONRenderer()
         request.accepted_media_type = "application/json"
 
-    if isinstance(exc, RegistryError):
+    answer = answer_for(exc)
+    if answer is not None:
+        # A refusal, answered as every door answers it (models_app.errors).
         set_rollback()
-        return error_response(exc.status, exc.code, exc.message, exc.details)
-    if isinstance(exc, DjangoValidationError):
-        details = _validation_details(exc)
-        set_rollback()
-        return error_response(400, "invalid", _summarise(details), details)
-    if isinstance(exc, TransitionNotAllowed):
-        set_rollback()
-        return error_response(409, "invalid_transition", str(exc))
-    if isinstance(exc, IntegrityError):
-        # The services turn the duplicates they can foresee into Conflict; this catches a
-        # concurrent writer that won the race between their check and their insert.
-        set_rollback()
-        logger.info("IntegrityError answered as 409: %s", exc)
-        return error_response(
-            409, "conflict", "The change conflicts with stored data (a concurrent duplicate)."
-        )
-    if isinstance(exc, DataError):
-        # A value the database cannot hold (PostgreSQL: NUL in text, out-of-range numbers)
-        # that slipped past validation: the client's input, so a 400, not a 500.
-        set_rollback()
-        logger.warning("DataError answered as 400: %s", exc)
-        return error_response(400, "invalid", "A value in the request cannot be stored.")
+        return error_response(answer.status, answer.code, answer.message, answer.details)
     if isinstance(exc, RequestDataTooBig):
         return error_response(413, "too_large", str(exc))
     if isinstance(exc, SuspiciousOperation):
         return error_response(400, "invalid", "The request was refused as suspicious.")
     if isinstance(exc, RecursionError):
         return error_response(400, "parse_error", "The request is nested too deeply.")
-    if isinstance(exc, Http404 | ObjectDoesNotExist):
-        return error_response(404, "not_found", str(exc) or "Not found.")
     if isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(*exc.args)
 

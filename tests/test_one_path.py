@@ -2,18 +2,23 @@
 
 The service called directly, the Django admin's action, the REST API, the dashboard's
 form and the MLflow-compatible endpoint all end in models_app.services; this test
-shows they leave identical audit events and history rows (only the request id differs).
+shows they leave identical audit events and history rows (only the request id differs),
+and that a refused promotion gets the same status and the same words through each door
+(models_app.errors).
 """
 
 from __future__ import annotations
 
+import html
 import json
 
 import pytest
 from django.contrib.auth.models import User
+from django.contrib.messages import get_messages
 from knox.models import AuthToken
 
 from models_app import services
+from models_app.exceptions import GuardsFailed
 from models_app.models import AuditEvent, ModelVersion
 from tests.factories import make_promotable, register
 
@@ -156,3 +161,93 @@ def test_promotion_through_each_door_leaves_the_same_audit_record(
             ("release", REASON, "production"),
         ],
     }
+
+
+def _refused_via_admin(client, people, mv) -> tuple[int | None, str]:
+    User.objects.filter(pk=people.release.pk).update(is_staff=True)
+    client.force_login(User.objects.get(pk=people.release.pk))
+    response = client.post(
+        "/admin/models_app/modelversion/",
+        {
+            "action": "promote_versions",
+            "_selected_action": [mv.pk],
+            "confirm": "yes",
+            "reason": REASON,
+        },
+    )
+    assert response.status_code in (200, 302)
+    # The admin reports each object's refusal as a message that names the object.
+    texts = [str(m) for m in get_messages(response.wsgi_request)]
+    prefix = f"{mv}: "
+    assert len(texts) == 1 and texts[0].startswith(prefix), texts
+    return None, texts[0].removeprefix(prefix)
+
+
+def _refused_via_api(client, people, mv) -> tuple[int | None, str]:
+    token = AuthToken.objects.create(people.release)[1]
+    response = client.post(
+        f"/api/v1/models/{mv.registered_model.name}/versions/{mv.version}/promote/",
+        data=json.dumps({"reason": REASON}),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Token {token}",
+    )
+    error = response.json()["error"]
+    assert error["code"] == "guards_failed"
+    assert [d["guard"] for d in error["details"] if not d["passed"]] == ["review", "model_card"]
+    return response.status_code, error["message"]
+
+
+def _refused_via_dashboard(client, people, mv) -> tuple[int | None, str]:
+    client.force_login(people.release)
+    response = client.post(
+        f"/models/{mv.registered_model.name}/versions/{mv.version}/promote/",
+        {"promote-reason": REASON},
+    )
+    texts = [str(m) for m in response.context["messages"]]
+    assert len(texts) == 1 and texts[0].startswith("Refused: "), texts
+    assert html.escape(texts[0]) in response.content.decode()
+    return response.status_code, texts[0].removeprefix("Refused: ")
+
+
+def _refused_via_mlflow(client, people, mv) -> tuple[int | None, str]:
+    token = AuthToken.objects.create(people.release)[1]
+    response = client.post(
+        "/api/2.0/mlflow/model-versions/transition-stage",
+        data=json.dumps(
+            {
+                "name": mv.registered_model.name,
+                "version": str(mv.number),
+                "stage": "Production",
+                "archive_existing_versions": True,
+                "comment": REASON,
+            }
+        ),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
+    body = response.json()
+    assert body["error_code"] == "INVALID_STATE"
+    return response.status_code, body["message"]
+
+
+REFUSED = {
+    "admin": _refused_via_admin,
+    "api": _refused_via_api,
+    "dashboard": _refused_via_dashboard,
+    "mlflow": _refused_via_mlflow,
+}
+
+
+@pytest.mark.parametrize("door", REFUSED)
+def test_a_refused_promotion_gets_the_same_answer_through_each_door(door, client, people, model):
+    mv = register(actor=people.author, model=model, version="1.0.0")  # no card, no approval
+    with pytest.raises(GuardsFailed) as refused:
+        services.model_version_promote(actor=people.release, version=mv, reason=REASON)
+
+    status, message = REFUSED[door](client, people, mv)
+
+    assert message == refused.value.message
+    assert message.startswith("Promotion refused: 0 of 1 required approvals")
+    # The admin's action answers the list page; the others answer with the refusal's status.
+    assert status == (None if door == "admin" else 409)
+    assert ModelVersion.objects.get(pk=mv.pk).stage == "staging"

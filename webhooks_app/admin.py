@@ -19,7 +19,7 @@ from django.utils.html import format_html
 
 from models_app.admin import show_instance_values, unbound_form_class
 from models_app.admin_lists import LargeListAdmin, choices_filter
-from models_app.exceptions import RegistryError
+from models_app.errors import REFUSALS, answer_for
 
 from . import services
 from .events import EVENT_TYPES
@@ -157,10 +157,9 @@ class SubscriptionAdmin(admin.ModelAdmin):
                     secret=secret,
                 )
                 shown = True
-        except (RegistryError, ValidationError) as exc:
+        except REFUSALS as exc:
             # The form already ran the same checks; this covers a race between them.
-            message = exc.message if isinstance(exc, RegistryError) else " ".join(exc.messages)
-            raise ValidationError(message) from exc
+            raise ValidationError(answer_for(exc).text) from exc
         obj.pk = saved.pk
         obj.refresh_from_db()
         if shown and secret is None:
@@ -193,8 +192,8 @@ def redeliver(modeladmin, request, queryset):
         try:
             services.delivery_redeliver(actor=request.user, delivery=delivery)
             done += 1
-        except RegistryError as exc:
-            refused.append(exc.message)
+        except REFUSALS as exc:
+            refused.append(answer_for(exc).text)
     if done:
         modeladmin.message_user(request, f"{done} delivery(ies) queued again.", messages.SUCCESS)
     for message in refused:

@@ -14,7 +14,7 @@ from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from models_app.exceptions import RegistryError
+from models_app.errors import REFUSALS, answer_for
 
 from . import services
 from .models import Delivery, DeliveryStatus, Subscription
@@ -91,10 +91,11 @@ def delivery_redeliver(request, pk: int):
     delivery = get_object_or_404(Delivery, pk=pk)
     try:
         services.delivery_redeliver(actor=request.user, delivery=delivery)
-    except RegistryError as exc:
+    except REFUSALS as exc:
         # Refused (e.g. it was already queued again): say why, on the log, with its 4xx.
-        messages.error(request, exc.message)
-        return _detail_page(request, delivery.subscription, status_code=exc.status)
+        answer = answer_for(exc)
+        messages.error(request, answer.text)
+        return _detail_page(request, delivery.subscription, status_code=answer.status)
     messages.success(
         request,
         f"Delivery {delivery.pk} ({delivery.event_type}) is queued again; the worker sends it "

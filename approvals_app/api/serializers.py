@@ -5,20 +5,27 @@ from __future__ import annotations
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 
-from approvals_app.cards import SECTION_TITLES
 from approvals_app.models import Decision
 from models_app.api.serializers import StrictInputSerializer
+from models_app.card_sections import CARD_SECTIONS
 
 
 @extend_schema_field(
     {
         "type": "object",
-        "properties": {key: {"type": "string"} for key in SECTION_TITLES},
+        "properties": {
+            section.name: {
+                "type": "string",
+                "title": section.title,
+                "description": section.help_text,
+            }
+            for section in CARD_SECTIONS
+        },
         "additionalProperties": False,
     }
 )
 class SectionsField(serializers.JSONField):
-    """Section key → Markdown text; keys are the five card sections."""
+    """Section key → Markdown text; keys are the card sections (models_app.card_sections)."""
 
 
 class CardUpdateInput(StrictInputSerializer):

@@ -145,3 +145,15 @@ def test_lists_are_described_with_cursors_and_no_count(route, component):
     shape = schema["components"]["schemas"][component]
     assert set(shape["properties"]) == {"next", "previous", "results"}
     assert "400" in op["responses"]  # a bad cursor
+
+
+def test_card_sections_carry_their_title_and_help(api_schema):
+    from models_app.card_sections import CARD_SECTIONS
+
+    schema, _ = api_schema
+    sections = schema["components"]["schemas"]["CardOutput"]["properties"]["sections"]
+    assert sections["additionalProperties"] is False
+    assert sections["properties"] == {
+        s.name: {"type": "string", "title": s.title, "description": s.help_text}
+        for s in CARD_SECTIONS
+    }
