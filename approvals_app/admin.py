@@ -1,7 +1,7 @@
 """Admin for model cards, their revisions and reviews; every write through the services.
 
 The rules are those of models_app.admin: forms call approvals_app.services, nothing is
-deleted, history is read-only (PITFALLS 4, 8).
+deleted, history is read-only.
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ class CardRevisionInline(admin.TabularInline):
 
 @admin.register(ModelCard)
 class ModelCardAdmin(LargeListAdmin, VersionSearch, RegistryAdmin):
-    # Cards are created with their version (SPEC §3), so there is no add form.
+    # Cards are created with their version, so there is no add form.
     change_form = ModelCardChangeForm
     inlines = [CardRevisionInline]
     list_display = (
@@ -176,7 +176,7 @@ class ModelCardAdmin(LargeListAdmin, VersionSearch, RegistryAdmin):
     def preview(self, obj) -> str:
         if obj.current_revision is None:
             return ""
-        # render_sections sanitises with nh3 (PITFALLS 10), so the HTML is safe to show.
+        # render_sections sanitises with nh3, so the HTML is safe to show.
         return mark_safe(render_sections(obj.current_revision.sections()))  # noqa: S308
 
 

@@ -86,7 +86,7 @@ _ALLOWED_TAGS = {
 def render_markdown(text: str) -> str:
     """Markdown → HTML with no scripts, no event attributes and only safe link schemes.
 
-    Python-Markdown passes raw HTML through (PITFALLS 10), so its output is sanitised by
+    Python-Markdown passes raw HTML through, so its output is sanitised by
     nh3 with an allow-list of tags, attributes and URL schemes.
     """
     html = markdown.markdown(text, extensions=["tables", "fenced_code"], output_format="html")

@@ -1,4 +1,4 @@
-"""The review and model-card guards of SPEC §4, added to models_app's promotion checks."""
+"""The review and model-card guards, added to models_app's promotion checks."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ def review_result(
     """Enough approvals of the current revision by others than the author, no rejection.
 
     `decisions` maps each reviewer to their latest review of `revision`. An approval
-    counts only when its sha256 matches the revision's content (PITFALLS 7) and its
+    counts only when its sha256 matches the revision's content and its
     reviewer is neither the version's author nor the author of the revision or of any
     earlier revision of the card (`card_authors`).
     """

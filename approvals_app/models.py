@@ -1,4 +1,4 @@
-"""Model cards, their append-only revisions, and reviews bound to one revision (SPEC §5)."""
+"""Model cards, their append-only revisions, and reviews bound to one revision."""
 
 from __future__ import annotations
 

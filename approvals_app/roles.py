@@ -1,4 +1,4 @@
-"""The role groups of SPEC §7 and their permissions; admins are superusers.
+"""The role groups and their permissions; admins are superusers.
 
 Migration approvals_app 0003 first created these groups. `ensure_roles` runs again after
 every `migrate` (and after the flush between transactional tests, which empties the auth

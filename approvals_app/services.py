@@ -47,7 +47,7 @@ def _new_revision(*, card: ModelCard, sections: dict[str, str], actor) -> CardRe
 
 
 def card_create_for_new_version(*, version: ModelVersion, actor, **kwargs) -> ModelCard:
-    """Create the empty card of a newly registered version (SPEC §3: "card created empty").
+    """Create the empty card of a newly registered version.
 
     Runs inside model_version_register's transaction through the version_registered signal.
     """

@@ -1,5 +1,5 @@
 """The version workspace of the dashboard: the version page, its forms, compare, the card
-editor and the review inbox (issue 4).
+editor and the review inbox.
 
 The version page brings together models_app (metadata, checks, transitions, timeline) and
 approvals_app (card, reviews), so it lives here: approvals_app imports models_app, never

@@ -1,4 +1,4 @@
-"""The central catalog's federation endpoints under /api/v1/federation/ (SPEC §11).
+"""The central catalog's federation endpoints under /api/v1/federation/.
 
 POST push/ is what a team registry's `sync_catalog` calls (only users with the
 federation_app.push_catalog permission); the GET endpoints show which registries push

@@ -1,4 +1,4 @@
-"""Team registries and the central catalog (SPEC §11).
+"""Team registries and the central catalog.
 
 Central side: which team registries have pushed (OriginRegistry) and, per origin object,
 the mirror records that make a push idempotent — keyed by (origin, origin object id) — with

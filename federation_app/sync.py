@@ -1,4 +1,4 @@
-"""The team side of federation: push this registry's catalog to a central one (SPEC §11).
+"""The team side of federation: push this registry's catalog to a central one.
 
 A sync builds one snapshot per local model (the model, its versions with stage, metrics
 and lineage, each card's current revision, the reviews), keeps those whose fingerprint

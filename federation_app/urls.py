@@ -1,4 +1,4 @@
-"""The federation endpoints, under the REST API's /api/v1/federation/ (SPEC §11)."""
+"""The federation endpoints, under the REST API's /api/v1/federation/."""
 
 from django.urls import path
 

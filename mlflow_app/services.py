@@ -42,7 +42,7 @@ DELETE_REASON = "deleted via the MLflow API"
 
 def _lock(model_id: int) -> RegisteredModel:
     model = selectors.model_for_update(pk=model_id)
-    # A model mirrored from a team registry changes only there (SPEC §11), through any door.
+    # A model mirrored from a team registry changes only there, through any door.
     core.require_owned_here(model)
     return model
 

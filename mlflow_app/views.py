@@ -1,4 +1,4 @@
-"""MLflow's model-registry REST API 2.0 (SPEC §12), answered by the registry's own services.
+"""MLflow's model-registry REST API 2.0, answered by the registry's own services.
 
 One view takes every path under `api/2.0/mlflow/` (and `ajax-api/2.0/mlflow/`), finds the
 handler for the path and method, authenticates the caller, reads the parameters the way

@@ -1,4 +1,4 @@
-"""`modelreg`: the model registry's command line for CI/CD pipelines (SPEC §8, issue 3).
+"""`modelreg`: the model registry's command line for CI/CD pipelines.
 
 It speaks only the REST API under /api/v1/ with a token, so a pipeline needs no database
 access and no more rights than its token's user has. Exit codes are documented in

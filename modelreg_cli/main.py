@@ -126,7 +126,7 @@ def guard_lines(results: Sequence[dict]) -> list[str]:
 
 
 def report_refusal(out: Output, error: CliError) -> None:
-    """Print each failed guard's reason on stderr (SPEC §4: every guard has a human reason)."""
+    """Print each failed guard's reason on stderr."""
     if error.code == "guards_failed" and isinstance(error.details, list):
         failed = [r for r in error.details if isinstance(r, dict) and not r.get("passed")]
         for line in guard_lines(failed):

@@ -1,12 +1,12 @@
-"""The admin door (SPEC §1): teams, users, policies and the registry, never around the rules.
+"""The admin door: teams, users, policies and the registry, never around the rules.
 
 Every add and change here is one call to models_app.services (or approvals_app.services):
 the forms translate the admin's input into that call, and the service's refusals back into
 form errors or messages, never a 500. Transitions exist only as admin actions that ask for
 a reason and pass the same permission check and guards as every other door; django-fsm's
-admin mixin is not used, because it ignores `permission=` (PITFALLS 2). Nothing is deleted.
-History is shown read-only and a crafted revert POST is refused (PITFALLS 4); the audit
-trail and the history rows are view-only for everyone, superusers included (PITFALLS 8).
+admin mixin is not used, because it ignores `permission=`. Nothing is deleted.
+History is shown read-only and a crafted revert POST is refused; the audit
+trail and the history rows are view-only for everyone, superusers included.
 """
 
 from __future__ import annotations
@@ -195,7 +195,7 @@ def _reason_field(required: bool = True) -> forms.CharField:
 
 class NoDeleteMixin:
     """Nothing in the registry is deleted: old versions are the rollback path and the
-    evidence, and the audit trail must keep naming what it names (SPEC §2, §6)."""
+    evidence, and the audit trail must keep naming what it names."""
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
@@ -292,7 +292,7 @@ class RegistryAdmin(NoDeleteMixin, SimpleHistoryAdmin):
     def response_action(self, request, queryset, **kwargs):
         # kwargs: what newer Django versions pass on (action_location, since 6.1).
         # Django turns a non-numeric "index" or selected id into a 500 (int() and
-        # pk__in raise); a crafted action POST gets a message instead (PITFALLS 2).
+        # pk__in raise); a crafted action POST gets a message instead.
         try:
             int(request.POST.get("index", 0))
             for value in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME):
@@ -314,7 +314,7 @@ class RegistryAdmin(NoDeleteMixin, SimpleHistoryAdmin):
         return True
 
     def history_form_view(self, request, object_id, version_id, extra_context=None):
-        """Show one historical snapshot read-only; refuse any POST (PITFALLS 4).
+        """Show one historical snapshot read-only; refuse any POST.
 
         simple-history's view saves the old snapshot on POST, which would move a version
         back to a stage without a transition, guard or audit event; SIMPLE_HISTORY_REVERT_
@@ -1168,7 +1168,7 @@ class RecordsRightsTogether:
 
 
 class RegistryUserAdmin(RecordsRightsTogether, UserAdmin):
-    """Django's user admin without delete (PITFALLS 8): deactivate users instead."""
+    """Django's user admin without delete: deactivate users instead."""
 
     fieldsets = tuple(
         (name, {**options, "description": USER_NOTE} if name == "Permissions" else options)

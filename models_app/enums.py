@@ -12,7 +12,7 @@ class Stage(models.TextChoices):
 
 
 class Transition(models.TextChoices):
-    """The lifecycle transitions of SPEC §3, by the name users and the API give them."""
+    """The lifecycle transitions, by the name users and the API give them."""
 
     PROMOTE = "promote", "Promote"
     ARCHIVE = "archive", "Archive"
@@ -26,7 +26,7 @@ class Direction(models.TextChoices):
 
 
 class Action(models.TextChoices):
-    """What an audit event records; the names double as the event types of SPEC §10."""
+    """What an audit event records; the names double as the event types."""
 
     TEAM_CREATED = "team.created", "Team created"
     TEAM_CHANGED = "team.changed", "Team changed"
@@ -70,7 +70,7 @@ class Action(models.TextChoices):
 
 
 class Role(models.TextChoices):
-    """The groups of SPEC §7, created by a migration with their permissions."""
+    """The role groups, created by a migration with their permissions."""
 
     VIEWER = "viewer", "Viewer"
     CONTRIBUTOR = "contributor", "Contributor"

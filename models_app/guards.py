@@ -1,4 +1,4 @@
-"""Promotion guards (SPEC §4): pure functions from data to pass/fail with a human reason.
+"""Promotion guards: pure functions from data to pass/fail with a human reason.
 
 The dry run, the 409 answer of a refused promotion and the dashboard's checklist all
 show these same results. Apps that add guards (approvals_app adds the review and model

@@ -1,4 +1,4 @@
-"""The metadata store (SPEC §2), the lifecycle state machine (§3), policies (§4) and audit (§6).
+"""The metadata store, the lifecycle state machine, policies and audit.
 
 Nothing here checks permissions or writes audit rows: models_app.services does both, and
 is the only code that calls the transition methods below.
@@ -69,7 +69,7 @@ class RegistryHistoryManager(HistoryManager):
 def registry_history(**kwargs) -> HistoricalRecords:
     """simple-history with the user stored as id and name, never as a foreign key.
 
-    A foreign key would be nulled when the user is deleted (PITFALLS 8), which the
+    A foreign key would be nulled when the user is deleted, which the
     append-only triggers would refuse; an integer id and the username survive.
     """
     return HistoricalRecords(
@@ -132,9 +132,9 @@ class RegisteredModel(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(default=timezone.now)
-    # The last version number handed out; numbers are never reused (SPEC §2).
+    # The last version number handed out; numbers are never reused.
     last_number = models.PositiveIntegerField(default=0, editable=False)
-    # The team registry a mirrored entry came from (SPEC §11); "" for this registry's own
+    # The team registry a mirrored entry came from; "" for this registry's own
     # models. Only federation_app sets it; services refuse changes to entries with one.
     origin = models.CharField(max_length=40, blank=True, default="", db_index=True)
     # How many of the model's versions are in each stage (one column per Stage value, named
@@ -252,7 +252,7 @@ class ModelVersion(FSMModelMixin, models.Model):
             models.UniqueConstraint(
                 fields=["registered_model", "number"], name="modelversion_unique_number"
             ),
-            # At most one production version per model, held by the database (PITFALLS 1, 5).
+            # At most one production version per model, held by the database.
             models.UniqueConstraint(
                 fields=["registered_model"],
                 condition=Q(stage="production"),
@@ -414,7 +414,7 @@ class ModelVersion(FSMModelMixin, models.Model):
 
 
 class PromotionPolicy(models.Model):
-    """The guards a version must pass to reach production (SPEC §4).
+    """The guards a version must pass to reach production.
 
     One row may belong to a model; the row with `is_site_default` applies to every model
     without its own. Thresholds are `[{"metric": "accuracy", "min": 0.9}, {"metric":

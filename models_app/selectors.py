@@ -105,7 +105,7 @@ def effective_policy(*, model: RegisteredModel) -> PromotionPolicy:
 
 
 def promotion_checks(*, version: ModelVersion) -> list[GuardResult]:
-    """Every promotion guard for `version`, passed or not: the dry run of SPEC §4."""
+    """Every promotion guard for `version`, passed or not: the dry run."""
     model = version.registered_model
     policy = effective_policy(model=model)
     production = production_version(model=model)

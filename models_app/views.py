@@ -1,4 +1,4 @@
-"""The dashboard's model pages, the audit log and API tokens (issue 4).
+"""The dashboard's model pages, the audit log and API tokens.
 
 Views only translate: they read through the selectors, write through the services, and
 turn every refusal (NotAllowed, InvalidTransition, GuardsFailed, ValidationError…) into a
@@ -245,7 +245,7 @@ def model_list(request):
                 )
             )
     origin = request.GET.get("origin", "")
-    if origin:  # entries mirrored from one team registry (SPEC §11); "local": our own
+    if origin:  # entries mirrored from one team registry; "local": our own
         qs = qs.filter(origin="" if origin == "local" else origin[:40])
     page = Paginator(qs.order_by("name"), MODELS_PER_PAGE).get_page(request.GET.get("page"))
     return render(

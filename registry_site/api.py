@@ -1,7 +1,7 @@
 """The REST API's shared machinery: one error shape, a careful JSON parser, pagination
 and token authentication.
 
-Every error the API answers has the shape of SPEC §8::
+Every error the API answers has this shape::
 
     {"error": {"code": "...", "message": "...", "details": ...}}
 
@@ -9,8 +9,7 @@ Every error the API answers has the shape of SPEC §8::
 RegistryError subclasses, Django's ValidationError, the database errors a client can
 provoke…) as models_app.errors maps them, for every door, and DRF's own exceptions (parse
 errors, authentication, throttling…) here; `ApiErrorMiddleware` does the same for the 404
-and 500 pages Django itself answers under /api/. Nothing a client sends should end in a 500
-(PITFALLS 11).
+and 500 pages Django itself answers under /api/. Nothing a client sends should end in a 500.
 """
 
 from __future__ import annotations
@@ -215,7 +214,7 @@ def check_json_value(data: Any, *, max_depth: int = MAX_JSON_DEPTH) -> None:
     """Refuse nesting deeper than `max_depth` and NUL characters in keys and strings.
 
     Iterative, so that the check itself cannot exhaust the stack. PostgreSQL's jsonb
-    cannot store U+0000 (PITFALLS 11), so it is refused here for every endpoint.
+    cannot store U+0000, so it is refused here for every endpoint.
     """
     stack: list[tuple[Any, int]] = [(data, 1)]
     while stack:
@@ -441,7 +440,7 @@ class RegistryPagination:
 
 
 class TokenAuthentication(KnoxTokenAuthentication):
-    """Knox tokens (stored hashed, expiring, revocable; PITFALLS 9), robust to junk headers.
+    """Knox tokens (stored hashed, expiring, revocable), robust to junk headers.
 
     Knox decodes the token as UTF-8 and would crash (500) on other bytes; such a header is
     an authentication failure (401). The check is knox's own, in one query (the tokens with

@@ -10,7 +10,7 @@ DEFAULT_CSP = (
 
 
 class ContentSecurityPolicyMiddleware:
-    """A Content-Security-Policy without 'unsafe-inline' on every response (PITFALLS 10).
+    """A Content-Security-Policy without 'unsafe-inline' on every response.
 
     Pages keep scripts and styles in static files; the policy can be replaced with the
     REGISTRY_CSP setting.

@@ -122,7 +122,7 @@ if _default["ENGINE"].endswith("sqlite3"):
     _default["OPTIONS"] = {
         # BEGIN IMMEDIATE takes the write lock at the start of every atomic block, so
         # concurrent writers queue for up to `timeout` seconds instead of failing with
-        # "database is locked" when a deferred transaction tries to upgrade (PITFALLS 6).
+        # "database is locked" when a deferred transaction tries to upgrade.
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
         # WAL checkpoints every 10,000 pages (about 40 MB) rather than SQLite's 1,000: a
@@ -278,7 +278,7 @@ if os.environ.get("REGISTRY_S3_BUCKET"):
 SPECTACULAR_SETTINGS = {
     "TITLE": "Model registry API",
     "DESCRIPTION": (
-        "A governed registry for machine-learning models (SPEC §8). Authenticate with "
+        "A governed registry for machine-learning models. Authenticate with "
         "`Authorization: Token <token>` from POST /api/v1/auth/token/. Every error has the "
         'shape {"error": {"code", "message", "details"}}.'
     ),
@@ -399,7 +399,7 @@ else:
         "TIMEOUT": REGISTRY_CACHE_SECONDS,
     }
 
-# --- Webhooks (webhooks_app, SPEC §10) ----------------------------------------------------
+# --- Webhooks (webhooks_app) ------------------------------------------------------------
 
 # Seconds to wait for a receiver to answer one delivery.
 REGISTRY_WEBHOOK_TIMEOUT = float(os.environ.get("REGISTRY_WEBHOOK_TIMEOUT", "5"))
@@ -417,7 +417,7 @@ REGISTRY_WEBHOOK_LEASE_SECONDS = float(os.environ.get("REGISTRY_WEBHOOK_LEASE_SE
 REGISTRY_WEBHOOK_ALLOW_PRIVATE = env_bool("REGISTRY_WEBHOOK_ALLOW_PRIVATE", False)
 REGISTRY_WEBHOOK_ALLOWED_HOSTS = env_list("REGISTRY_WEBHOOK_ALLOWED_HOSTS")
 
-# --- Federation (federation_app, SPEC §11) ------------------------------------------------
+# --- Federation (federation_app) --------------------------------------------------------
 
 # This registry's name in a federation, e.g. "team-fraud": a central catalog qualifies the
 # names of the models it mirrors with it ("team-fraud.fraud_detector"). "local" means the

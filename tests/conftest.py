@@ -1,4 +1,4 @@
-"""Shared fixtures: one user per role of SPEC §7, a team, a model and helpers."""
+"""Shared fixtures: one user per role, a team, a model and helpers."""
 
 from __future__ import annotations
 

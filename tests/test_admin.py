@@ -1,5 +1,5 @@
 """The admin door: every write through the services, transitions only as guarded actions,
-history read-only, evidence never changed or deleted (PITFALLS 2, 4, 8)."""
+history read-only, evidence never changed or deleted."""
 
 from __future__ import annotations
 
@@ -161,7 +161,7 @@ def test_admin_audit_filter_offers_every_action_without_field_choices(su, people
     assert [e.action for e in only.context["cl"].result_list] == ["model.inspected"]
 
 
-# --- PITFALLS 2: no transition without the permission ------------------------------------
+# --- No transition without the permission ------------------------------------------------
 
 
 @pytest.mark.parametrize("with_index", [False, True])
@@ -499,7 +499,7 @@ def test_check_promotion_action_lists_guards_without_changing(su, people, model,
     assert b"FAIL" in page.content
 
 
-# --- PITFALLS 4: history is read-only --------------------------------------------------------
+# --- History is read-only --------------------------------------------------------------------
 
 
 def test_history_revert_post_of_production_snapshot_is_refused(su, people, model, promote):
@@ -549,7 +549,7 @@ def test_card_history_revert_post_is_refused(su, people, model):
     assert ModelCard.objects.get(pk=card.pk).current_revision_id == current
 
 
-# --- PITFALLS 8: evidence cannot be changed or deleted ----------------------------------------
+# --- Evidence cannot be changed or deleted ----------------------------------------------------
 
 
 def test_audit_events_cannot_be_added_changed_or_deleted(su, people, model):

@@ -1,4 +1,4 @@
-"""The role groups of SPEC §7 exist after migrate and come back when removed."""
+"""The role groups exist after migrate and come back when removed."""
 
 import pytest
 from django.contrib.auth.models import Group

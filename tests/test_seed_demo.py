@@ -1,4 +1,4 @@
-"""`manage.py seed_demo`: the demo state of SPEC §9, idempotent, refused without DEBUG."""
+"""`manage.py seed_demo`: the demo state, idempotent, refused without DEBUG."""
 
 from __future__ import annotations
 
@@ -222,7 +222,7 @@ def test_seed_demo_forced_without_debug_seeds():
 
 
 def test_seed_demo_admin_signs_in_and_sees_seeded_models(seeded, client):
-    # The front door's promise (issue 2, item 9): admin / demo-admin opens the admin.
+    # The front door's promise: admin / demo-admin opens the admin.
     response = client.post(
         "/admin/login/?next=/admin/",
         {"username": "admin", "password": "demo-admin"},

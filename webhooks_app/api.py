@@ -5,9 +5,9 @@
     POST        /api/v1/webhooks/{id}/rotate-secret/        new secret, shown once
     GET         /api/v1/webhooks/{id}/deliveries/           its delivery log, newest first
     POST        /api/v1/webhooks/deliveries/{id}/redeliver/ queue a dead delivery again
-    GET         /api/v1/webhooks/event-types/               the event types of SPEC §10
+    GET         /api/v1/webhooks/event-types/               the event types
 
-Every write goes through webhooks_app.services. Errors have the shape of SPEC §8.
+Every write goes through webhooks_app.services. Errors have the one error shape of the API.
 """
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ class RedeliverInput(serializers.Serializer):
 
 
 def errors(*codes: int) -> dict:
-    """Schema entries for the error answers (all in the one SPEC §8 shape)."""
+    """Schema entries for the error answers (all in the API's one error shape)."""
     text = {
         400: "Invalid input (e.g. a refused URL); `details` maps fields to messages.",
         401: "Not authenticated.",
@@ -133,7 +133,7 @@ class EventTypesOutput(serializers.Serializer):
 
 
 class _Base(APIView):
-    # Errors take the SPEC §8 shape through the project-wide REST_FRAMEWORK handler.
+    # Errors take the API's one error shape through the project-wide REST_FRAMEWORK handler.
     permission_classes = [IsWebhookAdmin]
 
 

@@ -1,4 +1,4 @@
-"""The event types of SPEC §10 and the JSON payload each one carries.
+"""The event types and the JSON payload each one carries.
 
 Payloads are built from the audit event, inside the transaction that wrote it, and stored
 with each delivery, so that every retry sends the very same body. docs/events.md shows an
@@ -28,7 +28,7 @@ SILENT_ACTIONS = frozenset({Action.VERSION_RESTORED.value})
 
 
 def event_type_for(action: str) -> str | None:
-    """The §10 event type an audit action is delivered as, or None for internal ones."""
+    """The webhook event type an audit action is delivered as, or None for internal ones."""
     return action if action in EVENT_TYPES else None
 
 

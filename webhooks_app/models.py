@@ -1,7 +1,7 @@
-"""Webhook subscriptions and the delivery outbox (SPEC §10).
+"""Webhook subscriptions and the delivery outbox.
 
 The outbox is the audit trail itself: every change appends an AuditEvent inside its own
-transaction, and webhooks_app.outbox turns each event of a §10 type into one Delivery
+transaction, and webhooks_app.outbox turns each event of a webhook event type into one Delivery
 row per matching subscription in that same transaction. A change that rolls back
 therefore leaves neither an event nor a delivery, and a committed change always has its
 deliveries waiting, whether or not the worker is running.

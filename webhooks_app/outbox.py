@@ -1,4 +1,5 @@
-"""Fan-out: every audit event of a §10 type becomes one Delivery per matching subscription.
+"""Fan-out: every audit event of a webhook event type becomes one Delivery per matching
+subscription.
 
 Connected to AuditEvent's post_save in WebhooksAppConfig.ready. It runs inside the
 service's transaction, right where record_event inserts the event, so the deliveries

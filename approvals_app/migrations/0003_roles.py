@@ -1,4 +1,4 @@
-"""The role groups of SPEC §7 with their permissions. Admins are superusers."""
+"""The role groups with their permissions. Admins are superusers."""
 
 from django.contrib.auth.management import create_permissions
 from django.db import migrations

@@ -1,10 +1,10 @@
-"""Input and output serializers of the models API: one pair per action (STYLE.md).
+"""Input and output serializers of the models API: one pair per action.
 
 Input serializers only check shapes and types; the services validate meaning (SemVer,
 finite metrics, allowed URIs, control characters) so that every door gives the same
 answer. Every input serializer refuses fields it does not know, and `stage` and the
 identity fields in particular, so that a PATCH of `stage` is a clear 400 and never
-silently ignored (PITFALLS 11).
+silently ignored.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Routes of the models API under /api/v1/ (SPEC §8)."""
+"""Routes of the models API under /api/v1/."""
 
 from django.urls import include, path
 

@@ -1,4 +1,4 @@
-"""The models door of the REST API (SPEC §8): models, versions, transitions, artifacts,
+"""The models door of the REST API: models, versions, transitions, artifacts,
 policies, the audit trail and tokens.
 
 Views only translate: they read through models_app.selectors, write through
@@ -213,7 +213,7 @@ class ModelListView(APIView):
             OpenApiParameter(
                 "origin",
                 OpenApiTypes.STR,
-                description='Registry id of mirrored entries (SPEC §11); "local" for own ones.',
+                description='Registry id of mirrored entries; "local" for own ones.',
             ),
             OpenApiParameter(
                 "tag", OpenApiTypes.STR, many=True, description="key:value; repeat to AND."

@@ -1,4 +1,4 @@
-"""RegisteredModel.origin: the team registry a mirrored catalog entry came from (SPEC §11).
+"""RegisteredModel.origin: the team registry a mirrored catalog entry came from.
 
 SQLite cannot add a NOT NULL column with a default in place, so Django rebuilds the two
 tables, and a rebuilt table loses its triggers: the append-only triggers of migration 0002

@@ -1,5 +1,5 @@
-"""The bad-input table of issue 3: each row gets its 4xx, the one error shape and a clear
-message, never a 500 (PITFALLS 11 and 12)."""
+"""The bad-input table: each row gets its 4xx, the one error shape and a clear
+message, never a 500."""
 
 from __future__ import annotations
 

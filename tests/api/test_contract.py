@@ -1,4 +1,4 @@
-"""Every endpoint × every role (SPEC §7 through the API): allowed, forbidden (403) and
+"""Every endpoint × every role: allowed, forbidden (403) and
 anonymous (401), each answer in the one error shape; and audit rows made through a token
 name the token's user."""
 

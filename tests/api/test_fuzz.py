@@ -1,5 +1,5 @@
 """Random JSON at every write endpoint and random query strings at every list: whatever
-arrives, the answer is never a 500, and every error has the one shape (PITFALLS 11)."""
+arrives, the answer is never a 500, and every error has the one shape."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The per-version audit trail through the API (SPEC §6: per version, per model, site-wide)."""
+"""The per-version audit trail through the API."""
 
 import pytest
 from rest_framework.test import APIClient

@@ -1,4 +1,4 @@
-"""Model cards and reviews (SPEC §5) and PITFALLS row 7: approvals bound to content.
+"""Model cards and reviews, and approvals bound to the content they approve.
 
 An approval names the card revision and its sha256; reviews are taken only in staging;
 nobody approves their own version or card revision; each reviewer has an inbox.
@@ -35,7 +35,7 @@ def version(people, model):
     return v
 
 
-# --- Row 7: approvals bound to the card's content ------------------------------------------
+# --- Approvals bound to the card's content ------------------------------------------
 
 
 def test_review_carries_revision_and_its_sha256(people, version):
@@ -163,7 +163,7 @@ def test_no_review_of_rolled_back_version(people, model, promote):
 
 
 def test_author_cannot_reapprove_after_promotion(people, model, promote):
-    """The PITFALLS row 7 attack: promotion done, the author slips in an approval."""
+    """The attack on content-bound approvals: promotion done, the author slips in an approval."""
     v = promote(model, "1.0.0")
     author = make_user("author", "reviewer")
     with pytest.raises((InvalidTransition, NotAllowed)):

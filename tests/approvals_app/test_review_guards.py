@@ -1,4 +1,4 @@
-"""The review and model-card guards of SPEC §4, through model_version_promote.
+"""The review and model-card guards, through model_version_promote.
 
 Each case is refused with GuardsFailed naming the review or model_card guard with its
 reason, and passes once fixed the way a team would fix it.

@@ -1,4 +1,4 @@
-"""The reviewer and release-manager flows of issue 4, walked in a real browser."""
+"""The reviewer and release-manager flows, walked in a real browser."""
 
 from __future__ import annotations
 

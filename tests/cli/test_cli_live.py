@@ -1,4 +1,4 @@
-"""The CLI's whole flow against a live registry (issue 3, acceptance).
+"""The CLI's whole flow against a live registry.
 
 A real server (pytest-django's live_server, a thread of this process serving the real
 URL configuration over HTTP) and the real CLI (modelreg_cli.main.main, in-process, plus

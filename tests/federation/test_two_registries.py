@@ -1,4 +1,4 @@
-"""SPEC §11 end to end: a team registry (the test database, served by live_server) pushes
+"""Federation end to end: a team registry (the test database, served by live_server) pushes
 to a central registry (a real server in a subprocess with its own SQLite database)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The webhook worker's periodic catalog sync (issue 7: "a periodic mode in the worker")."""
+"""The webhook worker's periodic catalog sync ."""
 
 from __future__ import annotations
 

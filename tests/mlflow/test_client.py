@@ -1,4 +1,4 @@
-"""Acceptance: the unmodified MLflow client (mlflow-skinny) against a live registry (SPEC §12).
+"""Acceptance: the unmodified MLflow client (mlflow-skinny) against a live registry.
 
 Each test drives `MlflowClient` over HTTP, then checks what the registry stored and what
 the audit trail says, through the registry's own models and selectors.

@@ -1,4 +1,4 @@
-"""Promotion, rollback and deprecation each leave history rows and an audit event (SPEC §6).
+"""Promotion, rollback and deprecation each leave history rows and an audit event.
 
 History rows come from django-simple-history, with the acting user's id and name and the
 reason set by the services; the audit event names actor, reason and from → to stage.
@@ -148,7 +148,7 @@ def test_audit_selector_filters_by_model_actor_and_action(people, model, promote
 
 
 def test_no_op_updates_write_no_history_or_event(people, model):
-    """PITFALLS 8: a save that changes nothing must not copy the row into history."""
+    """A save that changes nothing must not copy the row into history."""
     v = register(actor=people.author, model=model, version="1.0.0", description="same")
     counts = (ModelVersion.history.count(), AuditEvent.objects.count())
     services.model_version_update(actor=people.author, version=v, description="same", tags={})

@@ -1,4 +1,4 @@
-"""Concurrent writers with real threads (PITFALLS rows 5 and 6), on the file SQLite test
+"""Concurrent writers with real threads, on the file SQLite test
 database and on PostgreSQL.
 
 Each thread has its own database connection, waits at a barrier so that all start

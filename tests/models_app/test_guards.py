@@ -1,4 +1,4 @@
-"""Promotion guards of SPEC §4 on metrics and artifacts, through model_version_promote.
+"""Promotion guards on metrics and artifacts, through model_version_promote.
 
 Each case is refused with GuardsFailed naming the failed guard and its reason, lists
 every guard (passed or not) in `details`, and passes once fixed. The review and model

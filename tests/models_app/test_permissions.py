@@ -1,4 +1,4 @@
-"""The role table of SPEC §7 at the service layer: every role × every action.
+"""The role table at the service layer: every role × every action.
 
 Each cell builds what the action needs through the services (the version's author is a
 separate contributor, `maker`, so that no role is refused merely for being the author),
@@ -22,7 +22,7 @@ from tests.factories import FULL_CARD, approve, make_promotable, make_user, regi
 
 ROLES = ["viewer", "contributor", "contributor_other_team", "reviewer", "release_manager", "admin"]
 
-# action → roles allowed (SPEC §7); contributors only on their own team's models.
+# action → roles allowed; contributors only on their own team's models.
 ALLOWED = {
     "create_model": {"contributor", "admin"},
     "register": {"contributor", "admin"},

@@ -1,7 +1,7 @@
-"""PITFALLS rows 1, 3, 6, 8 and 13 and version identity, each by trying the attack.
+"""Known traps of the libraries we build on, and version identity, each by trying the attack.
 
-Row 5 (concurrent promotions) is in test_concurrency.py, row 7 (approvals bound to the
-card's content) in tests/approvals_app/test_approvals.py, row 12 in test_validators.py.
+Concurrent promotions are in test_concurrency.py, approvals bound to the card's content
+in tests/approvals_app/test_approvals.py, invalid input in test_validators.py.
 Every attack that must fail in the database runs in its own atomic block, so that the
 refusal rolls back only the attempt and the test can look at what is left.
 """
@@ -35,7 +35,7 @@ def _production_count(model) -> int:
     return ModelVersion.objects.filter(registered_model=model, stage=Stage.PRODUCTION).count()
 
 
-# --- Row 1: writes that skip the state machine ------------------------------------------
+# --- writes that skip the state machine ------------------------------------------
 
 
 def test_queryset_update_to_second_production_is_refused_by_database(people, model, promote):
@@ -107,7 +107,7 @@ def test_duplicate_version_or_number_is_refused_by_database(people, model):
     assert ModelVersion.objects.count() == 1
 
 
-# --- Row 3: transition methods do not check permissions -------------------------------
+# --- transition methods do not check permissions -------------------------------
 
 
 @pytest.mark.parametrize("who", ["viewer", "author", "reviewer", "outsider"])
@@ -167,7 +167,7 @@ def test_inactive_release_manager_is_refused(people, model):
         services.model_version_promote(actor=people.release, version=v, reason="x")
 
 
-# --- Row 6: SQLite's deferred transactions ------------------------------------------------
+# --- SQLite's deferred transactions ------------------------------------------------
 
 
 def test_database_is_configured_for_concurrent_writers(db):
@@ -188,7 +188,7 @@ def test_database_is_configured_for_concurrent_writers(db):
         assert connection.features.has_select_for_update
 
 
-# --- Row 8: history and audit rows are ordinary rows ------------------------------------
+# --- history and audit rows are ordinary rows ------------------------------------
 
 APPEND_ONLY = [
     HistoricalModelVersion,
@@ -284,7 +284,7 @@ def test_user_with_reviews_cannot_be_deleted(people, model):
     assert Review.objects.get(model_version=v).reviewer_username == "reviewer"
 
 
-# --- Row 13: full_clean with a protected FSM field --------------------------------------
+# --- full_clean with a protected FSM field --------------------------------------
 
 
 def test_full_clean_excluding_stage_works(people, model, promote):

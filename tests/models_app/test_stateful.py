@@ -1,4 +1,4 @@
-"""A Hypothesis state machine over the lifecycle and approvals (SPEC §3–§5, PITFALLS 5, 7).
+"""A Hypothesis state machine over the lifecycle and approvals.
 
 Random sequences of register / edit card / review / promote / rollback / archive /
 deprecate run against the real services and database. A small reference model

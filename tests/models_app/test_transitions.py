@@ -1,4 +1,4 @@
-"""The lifecycle of SPEC §3 through the services: every state × every transition.
+"""The lifecycle through the services: every state × every transition.
 
 Each starting state is built only through the services, as a door would build it. A
 transition that the state does not allow is refused with InvalidTransition naming the

@@ -1,4 +1,4 @@
-"""Validation of user input (SPEC §2): SemVer and its precedence, metrics, names, tags and
+"""Validation of user input: SemVer and its precedence, metrics, names, tags and
 artifact URIs, both as functions and through the register service."""
 
 from __future__ import annotations

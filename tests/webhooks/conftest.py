@@ -165,7 +165,7 @@ def worker(fast):
 
 
 def drive_every_event_type(people, model) -> None:
-    """Make one change of each §10 type through the services, as any door would.
+    """Make one change of each webhook event type through the services, as any door would.
 
     Emits: policy.changed, version.registered ×2, review.requested ×2, review.submitted ×2,
     version.promoted ×2, version.archived (1.0.0 superseded), version.rolled_back (one event

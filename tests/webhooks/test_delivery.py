@@ -1,4 +1,4 @@
-"""End-to-end webhook delivery against a real HTTP receiver on 127.0.0.1 (SPEC §10)."""
+"""End-to-end webhook delivery against a real HTTP receiver on 127.0.0.1."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`manage.py seed_demo`: the demo registry of SPEC §9, built through the services.
+"""`manage.py seed_demo`: the demo registry, built through the services.
 
 Teams, users, three models with versions in every stage, filled-in model cards, reviews,
 promotions, a rollback and a deprecation. Every registry write goes through

@@ -1,4 +1,4 @@
-"""`manage.py run_worker`: deliver webhook events from the outbox (SPEC §10)."""
+"""`manage.py run_worker`: deliver webhook events from the outbox."""
 
 import threading
 
@@ -40,9 +40,7 @@ class Command(BaseCommand):
             type=float,
             default=None,
             metavar="SECONDS",
-            help="Also push this team registry's catalog to the central one every SECONDS "
-            "(SPEC §11; default REGISTRY_SYNC_EVERY, off when unset or when "
-            "REGISTRY_CENTRAL_URL is empty).",
+            help="Also push this team registry's catalog to the central one every SECONDS .",
         )
 
     def handle(
