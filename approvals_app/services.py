@@ -162,6 +162,50 @@ def review_submit(
     (403), and when `revision_sha256` names content other than the current revision (409,
     with the current revision's number and sha256 in the message and the details).
     """
+    revision_sha256 = _validate_review(
+        decision=decision, comment=comment, revision_sha256=revision_sha256
+    )
+    mv = _lock(version)
+    # Permission first: a user who may not review learns nothing from the refusal.
+    require_permission(actor, "review.submit", mv)
+    if mv.stage != Stage.STAGING:
+        raise InvalidTransition(
+            f"Reviews are taken only while a version is in staging; {mv} is in '{mv.stage}'."
+        )
+    card = ModelCard.objects.select_related("current_revision").get(model_version=mv)
+    revision = card.current_revision
+    _refuse_authors(actor, mv=mv, card=card)
+    _refuse_stale_read(revision, revision_sha256=revision_sha256)
+    review = Review(
+        model_version=mv,
+        revision=revision,
+        revision_sha256=revision.sha256,
+        reviewer=actor,
+        reviewer_username=actor.get_username(),
+        decision=decision,
+        comment=comment or "",
+    )
+    tag_change(review, actor=actor)
+    review.save()
+    record_event(
+        action=Action.REVIEW_SUBMITTED,
+        actor=actor,
+        obj=mv,
+        reason=comment or "",
+        payload={
+            "decision": decision,
+            "revision": revision.number,
+            "sha256": revision.sha256,
+            "review_id": review.pk,
+        },
+    )
+    return review
+
+
+def _validate_review(*, decision: str, comment: str, revision_sha256: str | None) -> str | None:
+    """Check a review's decision, comment and the revision it names, raising one
+    ValidationError that names each bad field; returns `revision_sha256`, None when it
+    was not given (or given empty)."""
     errors: dict = {}
     if decision not in Decision.values:
         errors["decision"] = [f"decision must be one of: {', '.join(Decision.values)}."]
@@ -187,49 +231,27 @@ def review_submit(
         errors["comment"] = ["A comment is required to reject or request changes."]
     if errors:
         raise ValidationError(errors)
-    mv = _lock(version)
-    # Permission first: a user who may not review learns nothing from the refusal.
-    require_permission(actor, "review.submit", mv)
-    if mv.stage != Stage.STAGING:
-        raise InvalidTransition(
-            f"Reviews are taken only while a version is in staging; {mv} is in '{mv.stage}'."
-        )
-    card = ModelCard.objects.select_related("current_revision").get(model_version=mv)
-    revision = card.current_revision
+    return revision_sha256
+
+
+def _refuse_authors(actor, *, mv: ModelVersion, card: ModelCard) -> None:
+    """Refuse (403) a review by the version's author or by the author of any revision of
+    its card."""
     # Whoever wrote any revision of the card is an author of what is being approved, not
     # only the writer of the current one (a teammate's small edit must not launder it).
     if (
-        actor.pk in (mv.created_by_id, revision.author_id)
+        actor.pk in (mv.created_by_id, card.current_revision.author_id)
         or card.revisions.filter(author=actor).exists()
     ):
         raise NotAllowed("Authors cannot review their own version or card revision.")
+
+
+def _refuse_stale_read(revision: CardRevision, *, revision_sha256: str | None) -> None:
+    """Refuse (409) a review of content other than the current revision, naming the
+    current revision's number and sha256."""
     if revision_sha256 is not None and revision_sha256 != revision.sha256:
         raise Conflict(
             f"The card changed since it was read: the current revision is {revision.number}, "
             f"sha256 {revision.sha256}. Read it and review again.",
             details={"revision": revision.number, "sha256": revision.sha256},
         )
-    review = Review(
-        model_version=mv,
-        revision=revision,
-        revision_sha256=revision.sha256,
-        reviewer=actor,
-        reviewer_username=actor.get_username(),
-        decision=decision,
-        comment=comment or "",
-    )
-    tag_change(review, actor=actor)
-    review.save()
-    record_event(
-        action=Action.REVIEW_SUBMITTED,
-        actor=actor,
-        obj=mv,
-        reason=comment or "",
-        payload={
-            "decision": decision,
-            "revision": revision.number,
-            "sha256": revision.sha256,
-            "review_id": review.pk,
-        },
-    )
-    return review

@@ -220,6 +220,32 @@ def _ingest_model(*, actor, origin: str, origin_id: int, data: dict, counts: Cou
     if link is not None and link.fingerprint == print_:
         counts["unchanged"] += 1
         return
+    origin_name, fields = _model_fields(origin=origin, data=data)
+    versions = _field(data, "versions", list, default=[])
+    if link is None:
+        model = _create_mirrored_model(
+            actor=actor, origin=origin, origin_id=origin_id, data=data, fields=fields
+        )
+        link = MirroredModel(
+            origin=origin, origin_id=origin_id, origin_name=origin_name, registered_model=model
+        )
+        counts["models"] += 1
+    else:
+        model = _update_mirrored_model(
+            actor=actor, origin=origin, origin_id=origin_id, link=link, fields=fields, counts=counts
+        )
+    # Lock the model row before touching its versions, as every transition does.
+    model = RegisteredModel.objects.select_for_update().select_related("team").get(pk=model.pk)
+    _ingest_versions(actor=actor, origin=origin, model=model, versions=versions, counts=counts)
+    link.origin_name = origin_name
+    link.fingerprint = print_
+    link.synced_at = timezone.now()
+    link.save()
+
+
+def _model_fields(*, origin: str, data: dict) -> tuple[str, dict]:
+    """The origin's name of a pushed model, and the fields of its central copy: the name
+    qualified by the origin, the description and the tags."""
     origin_name = _field(data, "name", str)
     validate_model_name(origin_name)
     qualified = f"{origin}.{origin_name}"
@@ -232,56 +258,71 @@ def _ingest_model(*, actor, origin: str, origin_id: int, data: dict, counts: Cou
         ) from exc
     description = _text(data, "description", max_length=10000, multiline=True)
     tags = validate_tags(_field(data, "tags", dict, default={}))
-    versions = _field(data, "versions", list, default=[])
+    return origin_name, {"name": qualified, "description": description, "tags": tags}
 
-    if link is None:
-        if RegisteredModel.objects.filter(name=qualified).exists():
-            raise Conflict(f"A model named {qualified} already exists and is not a mirror.")
-        team = _origin_team(actor=actor, origin=origin, data=data)
-        model = RegisteredModel(
-            name=qualified,
-            origin=origin,
-            team=team,
-            description=description,
-            tags=tags,
-            created_by=actor,
-        )
+
+def _create_mirrored_model(
+    *, actor, origin: str, origin_id: int, data: dict, fields: dict
+) -> RegisteredModel:
+    """Create the central copy of a model pushed for the first time, owned by the central
+    team standing for the origin's team; refused (409) when a model that is not a mirror
+    already has the qualified name."""
+    if RegisteredModel.objects.filter(name=fields["name"]).exists():
+        raise Conflict(f"A model named {fields['name']} already exists and is not a mirror.")
+    team = _origin_team(actor=actor, origin=origin, data=data)
+    model = RegisteredModel(
+        name=fields["name"],
+        origin=origin,
+        team=team,
+        description=fields["description"],
+        tags=fields["tags"],
+        created_by=actor,
+    )
+    tag_change(model, actor=actor, reason=f"mirrored from {origin}")
+    model.save()
+    record_event(
+        action=Action.MODEL_CREATED,
+        actor=actor,
+        obj=model,
+        reason=f"mirrored from {origin}",
+        changes=diff({}, fields),
+        payload={"origin": origin, "origin_id": origin_id},
+    )
+    return model
+
+
+def _update_mirrored_model(
+    *, actor, origin: str, origin_id: int, link: MirroredModel, fields: dict, counts: Counter
+) -> RegisteredModel:
+    """Apply to the central copy of a model the origin's changes of its name, description
+    and tags, if any."""
+    model = RegisteredModel.objects.select_for_update().get(pk=link.registered_model_id)
+    before = {"name": model.name, "description": model.description, "tags": model.tags}
+    changes = diff(before, fields)
+    if changes:
+        model.name = fields["name"]
+        model.description = fields["description"]
+        model.tags = fields["tags"]
+        model.updated_at = timezone.now()
         tag_change(model, actor=actor, reason=f"mirrored from {origin}")
         model.save()
         record_event(
-            action=Action.MODEL_CREATED,
+            action=Action.MODEL_CHANGED,
             actor=actor,
             obj=model,
             reason=f"mirrored from {origin}",
-            changes=diff({}, {"name": qualified, "description": description, "tags": tags}),
+            changes=changes,
             payload={"origin": origin, "origin_id": origin_id},
         )
-        link = MirroredModel(
-            origin=origin, origin_id=origin_id, origin_name=origin_name, registered_model=model
-        )
         counts["models"] += 1
-    else:
-        model = RegisteredModel.objects.select_for_update().get(pk=link.registered_model_id)
-        before = {"name": model.name, "description": model.description, "tags": model.tags}
-        after = {"name": qualified, "description": description, "tags": tags}
-        changes = diff(before, after)
-        if changes:
-            model.name, model.description, model.tags = qualified, description, tags
-            model.updated_at = timezone.now()
-            tag_change(model, actor=actor, reason=f"mirrored from {origin}")
-            model.save()
-            record_event(
-                action=Action.MODEL_CHANGED,
-                actor=actor,
-                obj=model,
-                reason=f"mirrored from {origin}",
-                changes=changes,
-                payload={"origin": origin, "origin_id": origin_id},
-            )
-            counts["models"] += 1
-    # Lock the model row before touching its versions, as every transition does.
-    model = RegisteredModel.objects.select_for_update().select_related("team").get(pk=model.pk)
+    return model
 
+
+def _ingest_versions(
+    *, actor, origin: str, model: RegisteredModel, versions: list, counts: Counter
+) -> None:
+    """Each pushed version of the locked `model` with its card and reviews, then the
+    walks of the versions to their origin stages."""
     pending_stages = []
     for position, vdata in enumerate(versions):
         where = f"versions[{position}]."
@@ -295,11 +336,6 @@ def _ingest_model(*, actor, origin: str, origin_id: int, data: dict, counts: Cou
         _ingest_reviews(origin=origin, mv=mv, data=vdata, where=where, counts=counts)
     _apply_stages(actor=actor, origin=origin, model=model, pending=pending_stages, counts=counts)
 
-    link.origin_name = origin_name
-    link.fingerprint = print_
-    link.synced_at = timezone.now()
-    link.save()
-
 
 def _ingest_version(*, actor, origin, model, data, where, counts):
     origin_id = _id(data, where=where)
@@ -311,36 +347,73 @@ def _ingest_version(*, actor, origin, model, data, where, counts):
     description = _text(data, "description", max_length=10000, where=where, multiline=True)
     tags = validate_tags(_field(data, "tags", dict, default={}, where=where))
     if mirror is not None:
-        mv = ModelVersion.objects.select_related("registered_model").get(pk=mirror.model_version_id)
-        if mv.registered_model_id != model.pk:
-            raise Conflict(f"{where}id names a version of another model.")
-        before = {"description": mv.description, "tags": mv.tags}
-        after = {"description": description, "tags": tags}
-        if not (mv.artifact_uri or mv.artifact_sha256):
-            # An artifact attached at the origin after registration (write-once there too).
-            uri, sha256, size = _artifact(data, where)
-            before |= {
-                "artifact_uri": mv.artifact_uri,
-                "artifact_sha256": mv.artifact_sha256,
-                "artifact_size": mv.artifact_size,
-            }
-            after |= {"artifact_uri": uri, "artifact_sha256": sha256, "artifact_size": size}
-        changes = diff(before, after)
-        if changes:
-            for name, value in after.items():
-                setattr(mv, name, value)
-            tag_change(mv, actor=actor, reason=f"mirrored from {origin}")
-            mv.save()
-            record_event(
-                action=Action.VERSION_CHANGED,
-                actor=actor,
-                obj=mv,
-                changes=changes,
-                payload={"origin": origin, "origin_id": origin_id},
-            )
-            counts["versions"] += 1
+        mv = _update_mirrored_version(
+            actor=actor,
+            origin=origin,
+            origin_id=origin_id,
+            model=model,
+            mirror=mirror,
+            data=data,
+            where=where,
+            description=description,
+            tags=tags,
+            counts=counts,
+        )
         return mv, mirror
+    return _register_mirrored_version(
+        actor=actor,
+        origin=origin,
+        origin_id=origin_id,
+        model=model,
+        data=data,
+        where=where,
+        description=description,
+        tags=tags,
+        counts=counts,
+    )
 
+
+def _update_mirrored_version(
+    *, actor, origin, origin_id, model, mirror, data, where, description, tags, counts
+) -> ModelVersion:
+    """Apply to a version mirrored before the origin's changes of its description and
+    tags, and the artifact the origin attached after registration, if any."""
+    mv = ModelVersion.objects.select_related("registered_model").get(pk=mirror.model_version_id)
+    if mv.registered_model_id != model.pk:
+        raise Conflict(f"{where}id names a version of another model.")
+    before = {"description": mv.description, "tags": mv.tags}
+    after = {"description": description, "tags": tags}
+    if not (mv.artifact_uri or mv.artifact_sha256):
+        # An artifact attached at the origin after registration (write-once there too).
+        uri, sha256, size = _artifact(data, where)
+        before |= {
+            "artifact_uri": mv.artifact_uri,
+            "artifact_sha256": mv.artifact_sha256,
+            "artifact_size": mv.artifact_size,
+        }
+        after |= {"artifact_uri": uri, "artifact_sha256": sha256, "artifact_size": size}
+    changes = diff(before, after)
+    if changes:
+        for name, value in after.items():
+            setattr(mv, name, value)
+        tag_change(mv, actor=actor, reason=f"mirrored from {origin}")
+        mv.save()
+        record_event(
+            action=Action.VERSION_CHANGED,
+            actor=actor,
+            obj=mv,
+            changes=changes,
+            payload={"origin": origin, "origin_id": origin_id},
+        )
+        counts["versions"] += 1
+    return mv
+
+
+def _register_mirrored_version(
+    *, actor, origin, origin_id, model, data, where, description, tags, counts
+) -> tuple[ModelVersion, MirroredVersion]:
+    """Register a version the origin registered since the last sync, by the core's own
+    registration, and link it to the origin's version."""
     label = _field(data, "version", str, where=where)
     SemVer.parse(label)
     number = _id(data, "number", where=where)

@@ -98,74 +98,17 @@ def model_snapshot(model: RegisteredModel) -> dict:
             "current_revision"
         )
     }
-    reviews: dict = {}
-    for review in (
-        Review.objects.filter(model_version__registered_model=model)
-        .select_related("revision")
-        .order_by("id")
-    ):
-        reviews.setdefault(review.model_version_id, []).append(review)
-    # The event of each version's last transition, so central steps can name it.
-    stage_events: dict = {}
-    for event in (
-        AuditEvent.objects.filter(registered_model=model).exclude(to_stage="").order_by("id")
-    ):
-        stage_events[event.model_version_id] = event
-    out = []
-    for mv in versions:
-        card = cards.get(mv.pk)
-        revision = card.current_revision if card else None
-        event = stage_events.get(mv.pk)
-        out.append(
-            {
-                "id": mv.pk,
-                "version": mv.version,
-                "number": mv.number,
-                "stage": mv.stage,
-                "stage_changed_at": _iso(mv.stage_changed_at),
-                "promoted_at": _iso(mv.promoted_at),
-                "description": mv.description,
-                "tags": mv.tags,
-                "metrics": mv.metrics,
-                "params": mv.params,
-                "artifact_uri": mv.artifact_uri,
-                "artifact_sha256": mv.artifact_sha256,
-                "artifact_size": mv.artifact_size,
-                "data_version": mv.data_version,
-                "code_version": mv.code_version,
-                "source_run": mv.source_run,
-                "created_by": mv.created_by.get_username(),
-                "created_at": _iso(mv.created_at),
-                "stage_event": (
-                    {"id": event.pk, "actor": event.actor_username, "reason": event.reason}
-                    if event
-                    else None
-                ),
-                "card": (
-                    {
-                        "id": card.pk,
-                        "revision": revision.number,
-                        "sha256": revision.sha256,
-                        "sections": revision.sections(),
-                        "author": revision.author_username,
-                    }
-                    if revision
-                    else None
-                ),
-                "reviews": [
-                    {
-                        "id": r.pk,
-                        "reviewer": r.reviewer_username,
-                        "decision": r.decision,
-                        "comment": r.comment,
-                        "revision": r.revision.number,
-                        "revision_sha256": r.revision_sha256,
-                        "created_at": _iso(r.created_at),
-                    }
-                    for r in reviews.get(mv.pk, [])
-                ],
-            }
+    reviews = _reviews_by_version(model)
+    stage_events = _last_stage_events(model)
+    out = [
+        _version_snapshot(
+            mv,
+            card=cards.get(mv.pk),
+            event=stage_events.get(mv.pk),
+            reviews=reviews.get(mv.pk, []),
         )
+        for mv in versions
+    ]
     return {
         "name": model.name,
         "description": model.description,
@@ -174,6 +117,85 @@ def model_snapshot(model: RegisteredModel) -> dict:
         "created_by": model.created_by.get_username(),
         "created_at": _iso(model.created_at),
         "versions": out,
+    }
+
+
+def _reviews_by_version(model: RegisteredModel) -> dict[int, list[Review]]:
+    """The reviews of each of the model's versions, oldest first, by version id."""
+    reviews: dict = {}
+    for review in (
+        Review.objects.filter(model_version__registered_model=model)
+        .select_related("revision")
+        .order_by("id")
+    ):
+        reviews.setdefault(review.model_version_id, []).append(review)
+    return reviews
+
+
+def _last_stage_events(model: RegisteredModel) -> dict[int, AuditEvent]:
+    """The audit event of each version's last transition, by version id, so that the
+    central steps can name it."""
+    stage_events: dict = {}
+    for event in (
+        AuditEvent.objects.filter(registered_model=model).exclude(to_stage="").order_by("id")
+    ):
+        stage_events[event.model_version_id] = event
+    return stage_events
+
+
+def _version_snapshot(
+    mv: ModelVersion, *, card: ModelCard | None, event: AuditEvent | None, reviews: list[Review]
+) -> dict:
+    """One version as the central catalog mirrors it: its fields, the event of its last
+    transition, its card's current revision and its reviews."""
+    revision = card.current_revision if card else None
+    return {
+        "id": mv.pk,
+        "version": mv.version,
+        "number": mv.number,
+        "stage": mv.stage,
+        "stage_changed_at": _iso(mv.stage_changed_at),
+        "promoted_at": _iso(mv.promoted_at),
+        "description": mv.description,
+        "tags": mv.tags,
+        "metrics": mv.metrics,
+        "params": mv.params,
+        "artifact_uri": mv.artifact_uri,
+        "artifact_sha256": mv.artifact_sha256,
+        "artifact_size": mv.artifact_size,
+        "data_version": mv.data_version,
+        "code_version": mv.code_version,
+        "source_run": mv.source_run,
+        "created_by": mv.created_by.get_username(),
+        "created_at": _iso(mv.created_at),
+        "stage_event": (
+            {"id": event.pk, "actor": event.actor_username, "reason": event.reason}
+            if event
+            else None
+        ),
+        "card": (
+            {
+                "id": card.pk,
+                "revision": revision.number,
+                "sha256": revision.sha256,
+                "sections": revision.sections(),
+                "author": revision.author_username,
+            }
+            if revision
+            else None
+        ),
+        "reviews": [
+            {
+                "id": r.pk,
+                "reviewer": r.reviewer_username,
+                "decision": r.decision,
+                "comment": r.comment,
+                "revision": r.revision.number,
+                "revision_sha256": r.revision_sha256,
+                "created_at": _iso(r.created_at),
+            }
+            for r in reviews
+        ],
     }
 
 
@@ -303,6 +325,42 @@ def sync_catalog(
     `progress(batch_number, batches_total, applied)` is called after each acknowledged
     batch (the command prints "batch 3/10" with it).
     """
+    central_url, token, registry_id, batch_size = _sync_settings(
+        central_url=central_url, token=token, registry_id=registry_id, batch_size=batch_size
+    )
+    state, _ = SyncState.objects.get_or_create(central_url=central_url, registry_id=registry_id)
+    state.last_attempt_at = timezone.now()
+    state.save(update_fields=["last_attempt_at"])
+    items = pending_items(state)
+    batches = make_batches(items, batch_size=batch_size)
+    result = SyncResult(batches_total=len(batches), items=len(items))
+    session = requests.Session()
+    session.headers.update({"Authorization": f"Token {token}", "Accept": "application/json"})
+    for number, batch in enumerate(batches, start=1):
+        response = _push_batch(
+            session,
+            state,
+            url=central_url + PUSH_PATH,
+            registry_id=registry_id,
+            batch=batch,
+            where=f"batch {number}/{len(batches)}",
+            timeout=timeout,
+        )
+        _acknowledge(state, batch)
+        applied = response.json().get("applied", {})
+        result.applied.update({k: v for k, v in applied.items() if isinstance(v, int)})
+        result.batches_sent = number
+        if progress is not None:
+            progress(number, len(batches), applied)
+    _record_success(state, result)
+    return result
+
+
+def _sync_settings(
+    *, central_url: str | None, token: str | None, registry_id: str | None, batch_size: int | None
+) -> tuple[str, str, str, int]:
+    """The central registry's URL, the token, this registry's id and the batch size: each
+    as given, else from the settings; raises SyncError when they cannot make a sync."""
     central_url = (central_url or settings.REGISTRY_CENTRAL_URL).rstrip("/")
     token = token or settings.REGISTRY_CENTRAL_TOKEN
     registry_id = registry_id or settings.REGISTRY_ID
@@ -321,43 +379,43 @@ def sync_catalog(
         ) from exc
     if batch_size < 1:
         raise SyncError("The batch size must be at least 1.")
+    return central_url, token, registry_id, batch_size
 
-    state, _ = SyncState.objects.get_or_create(central_url=central_url, registry_id=registry_id)
-    state.last_attempt_at = timezone.now()
-    state.save(update_fields=["last_attempt_at"])
-    items = pending_items(state)
-    batches = make_batches(items, batch_size=batch_size)
-    result = SyncResult(batches_total=len(batches), items=len(items))
-    session = requests.Session()
-    session.headers.update({"Authorization": f"Token {token}", "Accept": "application/json"})
-    for number, batch in enumerate(batches, start=1):
+
+def _push_batch(
+    session: requests.Session,
+    state: SyncState,
+    *,
+    url: str,
+    registry_id: str,
+    batch: list[dict],
+    where: str,
+    timeout: float,
+) -> requests.Response:
+    """POST one batch to the central registry and return its 200 answer; any other
+    outcome stops the sync (_fail), `where` naming the batch ("batch 3/10")."""
+    try:
+        response = session.post(
+            url,
+            json={"origin": registry_id, "items": batch},
+            timeout=timeout,
+        )
+    except requests.RequestException as exc:
+        _fail(
+            state,
+            f"{where}: the central registry did not answer ({exc.__class__.__name__}: {exc})",
+        )
+    if response.status_code != 200:
         try:
-            response = session.post(
-                central_url + PUSH_PATH,
-                json={"origin": registry_id, "items": batch},
-                timeout=timeout,
-            )
-        except requests.RequestException as exc:
-            _fail(
-                state,
-                f"batch {number}/{len(batches)}: the central registry did not answer "
-                f"({exc.__class__.__name__}: {exc})",
-            )
-        if response.status_code != 200:
-            try:
-                message = response.json()["error"]["message"]
-            except (ValueError, KeyError, TypeError):
-                message = response.text[:300]
-            _fail(
-                state,
-                f"batch {number}/{len(batches)} refused with {response.status_code}: {message}",
-            )
-        _acknowledge(state, batch)
-        applied = response.json().get("applied", {})
-        result.applied.update({k: v for k, v in applied.items() if isinstance(v, int)})
-        result.batches_sent = number
-        if progress is not None:
-            progress(number, len(batches), applied)
+            message = response.json()["error"]["message"]
+        except (ValueError, KeyError, TypeError):
+            message = response.text[:300]
+        _fail(state, f"{where} refused with {response.status_code}: {message}")
+    return response
+
+
+def _record_success(state: SyncState, result: SyncResult) -> None:
+    """Store that the sync completed, with what the central registry applied."""
     state.last_success_at = timezone.now()
     state.last_error = ""
     state.last_summary = {
@@ -366,7 +424,6 @@ def sync_catalog(
         "batches": result.batches_sent,
     }
     state.save(update_fields=["last_success_at", "last_error", "last_summary"])
-    return result
 
 
 def _fail(state: SyncState, message: str):

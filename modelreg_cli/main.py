@@ -627,14 +627,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"modelreg {__version__}")
     _common_options(parser, suppress=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _add_token_commands(sub)
+    _add_version_commands(sub)
+    _add_transition_commands(sub)
+    _add_read_commands(sub)
+    return parser
 
-    def command(name: str, func, help: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help, description=help)
-        _common_options(p, suppress=True)
-        p.set_defaults(func=func)
-        return p
 
-    p = command("login", cmd_login, "get a token with a username and password and save it")
+def _command(sub, name: str, func, help: str) -> argparse.ArgumentParser:
+    """Add the subcommand `name`, run by `func`, with the options every command takes."""
+    p = sub.add_parser(name, help=help, description=help)
+    _common_options(p, suppress=True)
+    p.set_defaults(func=func)
+    return p
+
+
+def _add_token_commands(sub) -> None:
+    """login and logout: get, save and revoke the token the other commands use."""
+    p = _command(sub, "login", cmd_login, "get a token with a username and password and save it")
     p.add_argument("--username", "-u", help="default: env REGISTRY_USERNAME, else a prompt")
     p.add_argument(
         "--password-stdin",
@@ -645,10 +655,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--print-token", action="store_true", help="print the token on stdout")
     p.add_argument("--no-save", action="store_true", help=f"do not write {config.token_path()}")
 
-    p = command("logout", cmd_logout, "revoke the token in use and delete the saved token file")
+    p = _command(
+        sub, "logout", cmd_logout, "revoke the token in use and delete the saved token file"
+    )
     p.add_argument("--keep-file", action="store_true", help="keep the saved token file")
 
-    p = command("register", cmd_register, "register a new version (staging)")
+
+def _add_version_commands(sub) -> None:
+    """register, upload, card and request-review: a new version and what goes with it."""
+    p = _command(sub, "register", cmd_register, "register a new version (staging)")
     p.add_argument("model")
     p.add_argument("version", help="SemVer 2.0, e.g. 1.4.0 or 2.0.0-rc.1")
     p.add_argument("--metrics", metavar="FILE.json", help="a JSON object of name → number")
@@ -668,21 +683,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--team", metavar="SLUG", help="the owning team, with --create-model")
 
-    p = command("upload", cmd_upload, "upload the artifact of a version registered without one")
+    p = _command(
+        sub, "upload", cmd_upload, "upload the artifact of a version registered without one"
+    )
     p.add_argument("model")
     p.add_argument("version")
     p.add_argument("file")
 
-    p = command("card", cmd_card, "replace a version's model card with a Markdown file")
+    p = _command(sub, "card", cmd_card, "replace a version's model card with a Markdown file")
     p.add_argument("model")
     p.add_argument("version")
     p.add_argument("file", metavar="CARD.md")
 
-    p = command("request-review", cmd_request_review, "ask reviewers to review a version")
+    p = _command(sub, "request-review", cmd_request_review, "ask reviewers to review a version")
     p.add_argument("model")
     p.add_argument("version")
 
-    p = command("checks", cmd_checks, "dry run: which guards would block promotion now")
+
+def _add_transition_commands(sub) -> None:
+    """checks, promote, archive, deprecate and rollback: a version's moves between stages."""
+    p = _command(sub, "checks", cmd_checks, "dry run: which guards would block promotion now")
     p.add_argument("model")
     p.add_argument("version")
 
@@ -691,23 +711,26 @@ def build_parser() -> argparse.ArgumentParser:
         ("archive", cmd_archive, "archive a staging or production version"),
         ("deprecate", cmd_deprecate, "deprecate a version (terminal; never from production)"),
     ):
-        p = command(name, func, text)
+        p = _command(sub, name, func, text)
         p.add_argument("model")
         p.add_argument("version")
         _reason(p)
 
-    p = command("rollback", cmd_rollback, "put an earlier production version back")
+    p = _command(sub, "rollback", cmd_rollback, "put an earlier production version back")
     p.add_argument("model")
     p.add_argument("--to", metavar="VERSION", help="default: the last known good version")
     _reason(p)
 
-    p = command("production", cmd_production, "show the version in production")
+
+def _add_read_commands(sub) -> None:
+    """production, history and download: read what the registry holds about a model."""
+    p = _command(sub, "production", cmd_production, "show the version in production")
     p.add_argument("model")
     p.add_argument(
         "--if-none-match", metavar="ETAG", help="print nothing if the ETag still matches"
     )
 
-    p = command("history", cmd_history, "show a model's audit trail, newest first")
+    p = _command(sub, "history", cmd_history, "show a model's audit trail, newest first")
     p.add_argument("model")
     p.add_argument("--version", dest="version", help="only events of this version")
     p.add_argument("--action", help="only this action, e.g. version.promoted")
@@ -717,11 +740,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--page-size", type=int, default=None, help="events per request (server default 50)"
     )
 
-    p = command("download", cmd_download, "download a version's artifact, verifying sha256")
+    p = _command(sub, "download", cmd_download, "download a version's artifact, verifying sha256")
     p.add_argument("model")
     p.add_argument("version")
     p.add_argument("-o", "--output", required=True, metavar="FILE")
-    return parser
 
 
 def make_client(args) -> Client:

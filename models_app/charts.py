@@ -24,6 +24,8 @@ SERIES_STYLES = [
 
 WIDTH, HEIGHT = 720, 320
 PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 56, 16, 16, 104
+PLOT_W = WIDTH - PAD_LEFT - PAD_RIGHT
+PLOT_H = HEIGHT - PAD_TOP - PAD_BOTTOM
 
 
 def _fmt(value: float) -> str:
@@ -53,15 +55,34 @@ def metrics_chart(
     names = list(metric_names)[: len(SERIES_STYLES)]
     if not points or not names:
         return mark_safe("")
-    plot_w = WIDTH - PAD_LEFT - PAD_RIGHT
-    plot_h = HEIGHT - PAD_TOP - PAD_BOTTOM
-    n = len(points)
-    step = plot_w / (n - 1) if n > 1 else 0.0
+    parts = _opening(names)
+    parts += _guides()
+    parts += _version_labels(points)
+    legend = []
+    for s, name in enumerate(names):
+        colour, dash, shape = SERIES_STYLES[s]
+        series = _series(points, name, colour, dash, shape)
+        if series is None:
+            continue
+        lines, lo, hi = series
+        parts += lines
+        legend.append((name, colour, dash, shape, lo, hi))
+    parts += _legend(legend)
+    parts.append("</svg>")
+    # Every user-given string above went through escape(); numbers are formatted floats.
+    return mark_safe("".join(parts))  # noqa: S308
 
-    def x_of(i: int) -> float:
-        return PAD_LEFT + (i * step if n > 1 else plot_w / 2)
 
-    parts = [
+def _x_of(i: int, n: int) -> float:
+    """Where the i-th of `n` versions sits across the plot (a single one in the middle)."""
+    step = PLOT_W / (n - 1) if n > 1 else 0.0
+    return PAD_LEFT + (i * step if n > 1 else PLOT_W / 2)
+
+
+def _opening(names: list[str]) -> list[str]:
+    """The <svg> element with its title, its description naming the metrics, and the
+    plot's frame."""
+    return [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" '
         f'class="chart" role="img" aria-labelledby="chart-title chart-desc">',
         '<title id="chart-title">Key metrics across versions</title>',
@@ -72,14 +93,19 @@ def metrics_chart(
             + ". Versions from oldest to newest, left to right."
         )
         + "</desc>",
-        f'<rect x="{PAD_LEFT}" y="{PAD_TOP}" width="{plot_w}" height="{plot_h}" '
+        f'<rect x="{PAD_LEFT}" y="{PAD_TOP}" width="{PLOT_W}" height="{PLOT_H}" '
         'fill="#ffffff" stroke="#8a8f98"/>',
     ]
-    # Horizontal guide lines at quarters of each metric's own range.
+
+
+def _guides() -> list[str]:
+    """Horizontal guide lines at quarters of each metric's own range, and the axis's
+    max and min labels."""
+    parts = []
     for q in range(1, 4):
-        y = PAD_TOP + plot_h * q / 4
+        y = PAD_TOP + PLOT_H * q / 4
         parts.append(
-            f'<line x1="{PAD_LEFT}" y1="{y:.1f}" x2="{PAD_LEFT + plot_w}" y2="{y:.1f}" '
+            f'<line x1="{PAD_LEFT}" y1="{y:.1f}" x2="{PAD_LEFT + PLOT_W}" y2="{y:.1f}" '
             'stroke="#d5d8dd" stroke-dasharray="2 4"/>'
         )
     parts.append(
@@ -87,52 +113,67 @@ def metrics_chart(
         'class="chart-axis">max</text>'
     )
     parts.append(
-        f'<text x="{PAD_LEFT - 8}" y="{PAD_TOP + plot_h}" text-anchor="end" '
+        f'<text x="{PAD_LEFT - 8}" y="{PAD_TOP + PLOT_H}" text-anchor="end" '
         'class="chart-axis">min</text>'
     )
-    # Version labels along the bottom, thinned out when there are many.
+    return parts
+
+
+def _version_labels(points: Sequence[tuple[str, dict[str, float]]]) -> list[str]:
+    """Version labels along the bottom, thinned out when there are many."""
+    n = len(points)
     every = max(1, math.ceil(n / 12))
+    parts = []
     for i, (label, _metrics) in enumerate(points):
         if i % every and i != n - 1:
             continue
-        x = x_of(i)
+        x = _x_of(i, n)
         parts.append(
-            f'<text x="{x:.1f}" y="{PAD_TOP + plot_h + 16}" text-anchor="end" '
-            f'transform="rotate(-35 {x:.1f} {PAD_TOP + plot_h + 16})" class="chart-axis">'
+            f'<text x="{x:.1f}" y="{PAD_TOP + PLOT_H + 16}" text-anchor="end" '
+            f'transform="rotate(-35 {x:.1f} {PAD_TOP + PLOT_H + 16})" class="chart-axis">'
             f"{escape(label)}</text>"
         )
-    legend = []
-    for s, name in enumerate(names):
-        colour, dash, shape = SERIES_STYLES[s]
-        values = [(i, m.get(name)) for i, (_label, m) in enumerate(points)]
-        values = [(i, float(v)) for i, v in values if isinstance(v, int | float)]
-        if not values:
-            continue
-        lo = min(v for _i, v in values)
-        hi = max(v for _i, v in values)
-        span = hi - lo
+    return parts
 
-        def y_of(v: float, lo=lo, span=span) -> float:
-            if span == 0:
-                return PAD_TOP + plot_h / 2
-            return PAD_TOP + plot_h - (v - lo) / span * plot_h
 
-        coords = " ".join(f"{x_of(i):.1f},{y_of(v):.1f}" for i, v in values)
-        dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
+def _series(
+    points: Sequence[tuple[str, dict[str, float]]], name: str, colour: str, dash: str, shape: str
+) -> tuple[list[str], float, float] | None:
+    """One metric's line, scaled to its own range, and a marker titled with the value at
+    each version that has it; with the range (lo, hi). None when no version has it."""
+    n = len(points)
+    values = [(i, m.get(name)) for i, (_label, m) in enumerate(points)]
+    values = [(i, float(v)) for i, v in values if isinstance(v, int | float)]
+    if not values:
+        return None
+    lo = min(v for _i, v in values)
+    hi = max(v for _i, v in values)
+    span = hi - lo
+
+    def y_of(v: float) -> float:
+        if span == 0:
+            return PAD_TOP + PLOT_H / 2
+        return PAD_TOP + PLOT_H - (v - lo) / span * PLOT_H
+
+    coords = " ".join(f"{_x_of(i, n):.1f},{y_of(v):.1f}" for i, v in values)
+    dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
+    parts = [
+        f'<polyline points="{coords}" fill="none" stroke="{colour}" stroke-width="2"{dash_attr}/>'
+    ]
+    for i, v in values:
+        parts.append("<g>" + _marker(shape, _x_of(i, n), y_of(v), colour))
         parts.append(
-            f'<polyline points="{coords}" fill="none" stroke="{colour}" stroke-width="2"'
-            f"{dash_attr}/>"
+            f"<title>{escape(name)} {escape(_fmt(v))} in {escape(points[i][0])}</title></g>"
         )
-        for i, v in values:
-            parts.append("<g>" + _marker(shape, x_of(i), y_of(v), colour))
-            parts.append(
-                f"<title>{escape(name)} {escape(_fmt(v))} in {escape(points[i][0])}</title></g>"
-            )
-        legend.append((name, colour, dash, shape, lo, hi))
-    # The legend sits under the axis labels, one entry per metric with its range.
+    return parts, lo, hi
+
+
+def _legend(entries: list[tuple[str, str, str, str, float, float]]) -> list[str]:
+    """The legend under the axis labels: one entry per metric, with its range."""
+    parts = []
     lx = PAD_LEFT
     ly = HEIGHT - 34
-    for name, colour, dash, shape, lo, hi in legend:
+    for name, colour, dash, shape, lo, hi in entries:
         text = f"{name} ({_fmt(lo)}–{_fmt(hi)})"
         if lx + 40 + 7 * len(text) > WIDTH and lx > PAD_LEFT:
             lx, ly = PAD_LEFT, ly + 20
@@ -144,6 +185,4 @@ def metrics_chart(
         parts.append(_marker(shape, lx + 12, ly - 4, colour))
         parts.append(f'<text x="{lx + 30}" y="{ly}" class="chart-legend">{escape(text)}</text>')
         lx += 40 + 7 * len(text)
-    parts.append("</svg>")
-    # Every user-given string above went through escape(); numbers are formatted floats.
-    return mark_safe("".join(parts))  # noqa: S308
+    return parts

@@ -495,6 +495,82 @@ def model_version_register(
     its artifact URI as the origin stored it, and no model card (the origin's card is
     mirrored beside it). The caller authorises the sync user.
     """
+    semver, metrics, params, tags = _validate_registration(
+        version=version,
+        metrics=metrics,
+        params=params,
+        tags=tags,
+        artifact_uri=artifact_uri,
+        artifact_sha256=artifact_sha256,
+        artifact_size=artifact_size,
+        data_version=data_version,
+        code_version=code_version,
+        source_run=source_run,
+        description=description,
+        mirror=mirror,
+    )
+    prefetch_permissions(actor)
+    # Validated above, outside the transaction: on SQLite it holds the database's write
+    # lock from its first statement.
+    with transaction.atomic():
+        model = _lock_model(model.pk, mirror=mirror)
+        if mirror is None:
+            require_permission(actor, "version.register", model)
+        number = _next_number(model, mirror=mirror)
+        if version is None:
+            version = f"{number}.0.0"
+            semver = SemVer.parse(version)
+        mv = ModelVersion(
+            registered_model=model,
+            version=version,
+            precedence=semver.sort_key,
+            number=number,
+            metrics=metrics,
+            params=params,
+            artifact_uri=artifact_uri,
+            artifact_sha256=artifact_sha256,
+            artifact_size=artifact_size,
+            data_version=data_version,
+            code_version=code_version,
+            source_run=source_run,
+            description=description,
+            tags=tags,
+            created_by=actor,
+        )
+        reason = mirror.why if mirror is not None else ""
+        tag_change(mv, actor=actor, reason=reason)
+        _insert_version(mv, model)
+        record_event(
+            action=Action.VERSION_REGISTERED,
+            actor=actor,
+            obj=mv,
+            reason=reason,
+            to_stage=mv.stage,
+            payload=_registration_payload(mv, mirror=mirror),
+        )
+        if mirror is None:
+            version_registered.send(sender=ModelVersion, version=mv, actor=actor)
+    return mv
+
+
+def _validate_registration(
+    *,
+    version: str | None,
+    metrics: dict | None,
+    params: dict | None,
+    tags: dict | None,
+    artifact_uri: str,
+    artifact_sha256: str,
+    artifact_size: int | None,
+    data_version: str,
+    code_version: str,
+    source_run: str,
+    description: str,
+    mirror: Mirror | None,
+) -> tuple[SemVer | None, dict, dict, dict]:
+    """Check every field of a registration, raising one ValidationError that names each
+    bad field; returns the parsed label (None when none was given) and the cleaned
+    metrics, params and tags."""
     errors: dict = {}
     semver = _collect(errors, "version", SemVer.parse, version) if version is not None else None
     metrics = _collect(errors, "metrics", validate_metrics, metrics if metrics is not None else {})
@@ -529,70 +605,48 @@ def model_version_register(
         )
     if errors:
         raise ValidationError(errors)
-    prefetch_permissions(actor)
-    # Validated above, outside the transaction: on SQLite it holds the database's write
-    # lock from its first statement.
-    with transaction.atomic():
-        model = _lock_model(model.pk, mirror=mirror)
-        if mirror is None:
-            require_permission(actor, "version.register", model)
-        # The model row is locked (and on SQLite the whole database, from BEGIN IMMEDIATE), so
-        # the number read here is the one to take. A label already used is refused by the
-        # unique constraint, below.
-        number = model.last_number + 1
-        if mirror is not None and mirror.number is not None:
-            number = mirror.number
-        if version is None:
-            version = f"{number}.0.0"
-            semver = SemVer.parse(version)
-        mv = ModelVersion(
-            registered_model=model,
-            version=version,
-            precedence=semver.sort_key,
-            number=number,
-            metrics=metrics,
-            params=params,
-            artifact_uri=artifact_uri,
-            artifact_sha256=artifact_sha256,
-            artifact_size=artifact_size,
-            data_version=data_version,
-            code_version=code_version,
-            source_run=source_run,
-            description=description,
-            tags=tags,
-            created_by=actor,
-        )
-        reason = mirror.why if mirror is not None else ""
-        tag_change(mv, actor=actor, reason=reason)
-        try:  # a taken label: refused by the unique constraint, as in registered_model_create
-            # The save also raises the model's last number, its updated time and its count
-            # of staging versions, in one UPDATE (ModelVersion.save); no history row for
-            # the model: the registration's own audit event and version history say it.
-            mv.save()
-        except IntegrityError as exc:
-            raise Conflict(f"{model.name} already has a version {version}.") from exc
-        model.last_number = max(model.last_number, number)
-        model.updated_at = max(model.updated_at, mv.created_at)
-        count = RegisteredModel.stage_count_field(mv.stage)
-        setattr(model, count, getattr(model, count) + 1)
-        payload = {"number": mv.number, "metrics": metrics, "artifact_uri": artifact_uri}
-        if mirror is not None:
-            payload |= {
-                "origin": mirror.origin,
-                "origin_id": mirror.origin_id,
-                "origin_created_by": mirror.created_by,
-            }
-        record_event(
-            action=Action.VERSION_REGISTERED,
-            actor=actor,
-            obj=mv,
-            reason=reason,
-            to_stage=mv.stage,
-            payload=payload,
-        )
-        if mirror is None:
-            version_registered.send(sender=ModelVersion, version=mv, actor=actor)
-    return mv
+    return semver, metrics, params, tags
+
+
+def _next_number(model: RegisteredModel, *, mirror: Mirror | None) -> int:
+    """The number of the version being registered: the one after the model's last, or the
+    origin's number of a mirrored version.
+
+    The model row is locked (and on SQLite the whole database, from BEGIN IMMEDIATE), so
+    the number read here is the one to take. A label already used is refused by the
+    unique constraint, when the version is inserted.
+    """
+    if mirror is not None and mirror.number is not None:
+        return mirror.number
+    return model.last_number + 1
+
+
+def _insert_version(mv: ModelVersion, model: RegisteredModel) -> None:
+    """Insert a new version of the locked `model`, refusing a label it already has (409),
+    and bring `model` up to date with what the insert changed in its row."""
+    try:  # a taken label: refused by the unique constraint, as in registered_model_create
+        # The save also raises the model's last number, its updated time and its count
+        # of staging versions, in one UPDATE (ModelVersion.save); no history row for
+        # the model: the registration's own audit event and version history say it.
+        mv.save()
+    except IntegrityError as exc:
+        raise Conflict(f"{model.name} already has a version {mv.version}.") from exc
+    model.last_number = max(model.last_number, mv.number)
+    model.updated_at = max(model.updated_at, mv.created_at)
+    count = RegisteredModel.stage_count_field(mv.stage)
+    setattr(model, count, getattr(model, count) + 1)
+
+
+def _registration_payload(mv: ModelVersion, *, mirror: Mirror | None) -> dict:
+    """The payload of a registration's audit event; a mirrored one also names its origin."""
+    payload = {"number": mv.number, "metrics": mv.metrics, "artifact_uri": mv.artifact_uri}
+    if mirror is not None:
+        payload |= {
+            "origin": mirror.origin,
+            "origin_id": mirror.origin_id,
+            "origin_created_by": mirror.created_by,
+        }
+    return payload
 
 
 def model_version_update(
@@ -868,6 +922,55 @@ def policy_update(
 ) -> PromotionPolicy:
     """Create or change a model's policy, or the site default when `model` is None."""
     require_permission(actor, "policy.change", model)
+    thresholds, key_metrics, required_card_sections = _validate_policy_change(
+        thresholds=thresholds,
+        key_metrics=key_metrics,
+        required_approvals=required_approvals,
+        required_card_sections=required_card_sections,
+        require_checksum=require_checksum,
+        reason=reason,
+    )
+    if model is not None:
+        model = _lock_model(model.pk)
+    policy = _policy_to_change(model)
+    before = _policy_fields(policy) if policy.pk is not None else {}
+    for field, value in (
+        ("thresholds", thresholds),
+        ("key_metrics", key_metrics),
+        ("required_approvals", required_approvals),
+        ("required_card_sections", required_card_sections),
+        ("require_checksum", require_checksum),
+    ):
+        if value is not None:
+            setattr(policy, field, value)
+    changes = diff(before, _policy_fields(policy))
+    if changes or policy.pk is None:
+        policy.updated_at = timezone.now()
+        tag_change(policy, actor=actor, reason=reason)
+        policy.save()
+        record_event(
+            action=Action.POLICY_CHANGED,
+            actor=actor,
+            obj=policy if model is None else model,
+            reason=reason,
+            changes=changes,
+            payload={"scope": "site" if model is None else model.name},
+        )
+    return policy
+
+
+def _validate_policy_change(
+    *,
+    thresholds: list | None,
+    key_metrics: list | None,
+    required_approvals: int | None,
+    required_card_sections: list | None,
+    require_checksum: bool | None,
+    reason: str,
+) -> tuple[list | None, list | None, list | None]:
+    """Check the fields a policy change names (None: left alone), raising one
+    ValidationError that names each bad field; returns the cleaned thresholds, key
+    metrics and required card sections."""
     errors: dict = {}
     if thresholds is not None:
         thresholds = _collect(errors, "thresholds", validate_thresholds, thresholds)
@@ -897,51 +1000,31 @@ def policy_update(
         )
     if errors:
         raise ValidationError(errors)
+    return thresholds, key_metrics, required_card_sections
+
+
+def _policy_to_change(model: RegisteredModel | None) -> PromotionPolicy:
+    """The policy a change applies to: the model's own (its row locked by the caller) or
+    the site default (locked here); when there is none yet, a new unsaved one."""
     if model is not None:
-        model = _lock_model(model.pk)
         policy = PromotionPolicy.objects.filter(registered_model=model).first()
     else:
         policy = PromotionPolicy.objects.select_for_update().filter(is_site_default=True).first()
-    if policy is None:
-        # A new policy starts from the one in force, so unspecified fields keep their value.
-        base = selectors.effective_policy(model=model) if model is not None else None
-        policy = PromotionPolicy(
-            registered_model=model,
-            is_site_default=model is None,
-            thresholds=list(base.thresholds) if base else [],
-            key_metrics=list(base.key_metrics) if base else [],
-            required_approvals=base.required_approvals if base else 1,
-            required_card_sections=list(base.required_card_sections)
-            if base
-            else list(PromotionPolicy.DEFAULT_SECTIONS),
-            require_checksum=base.require_checksum if base else False,
-        )
-        before: dict = {}
-    else:
-        before = _policy_fields(policy)
-    for field, value in (
-        ("thresholds", thresholds),
-        ("key_metrics", key_metrics),
-        ("required_approvals", required_approvals),
-        ("required_card_sections", required_card_sections),
-        ("require_checksum", require_checksum),
-    ):
-        if value is not None:
-            setattr(policy, field, value)
-    changes = diff(before, _policy_fields(policy))
-    if changes or policy.pk is None:
-        policy.updated_at = timezone.now()
-        tag_change(policy, actor=actor, reason=reason)
-        policy.save()
-        record_event(
-            action=Action.POLICY_CHANGED,
-            actor=actor,
-            obj=policy if model is None else model,
-            reason=reason,
-            changes=changes,
-            payload={"scope": "site" if model is None else model.name},
-        )
-    return policy
+    if policy is not None:
+        return policy
+    # A new policy starts from the one in force, so unspecified fields keep their value.
+    base = selectors.effective_policy(model=model) if model is not None else None
+    return PromotionPolicy(
+        registered_model=model,
+        is_site_default=model is None,
+        thresholds=list(base.thresholds) if base else [],
+        key_metrics=list(base.key_metrics) if base else [],
+        required_approvals=base.required_approvals if base else 1,
+        required_card_sections=list(base.required_card_sections)
+        if base
+        else list(PromotionPolicy.DEFAULT_SECTIONS),
+        require_checksum=base.require_checksum if base else False,
+    )
 
 
 def _policy_fields(policy: PromotionPolicy) -> dict:

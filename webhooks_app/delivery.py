@@ -88,7 +88,36 @@ def send(
         return result(False, None, f"Not sent: {exc}", sent=False)
 
     body = body_for(payload).encode("utf-8")
-    headers = {
+    headers = _signed_headers(
+        dest, secret=secret, body=body, event_type=event_type, idempotency_key=idempotency_key
+    )
+    timeout = float(getattr(settings, "REGISTRY_WEBHOOK_TIMEOUT", 5))
+    session = _pinned_session(dest)
+    response, errors = _post_to_first_answering(
+        session, dest, body=body, headers=headers, timeout=timeout
+    )
+    if response is None:
+        session.close()
+        return result(False, None, "; ".join(errors) or "no address answered")
+    try:
+        snippet = _read_snippet(response)
+    finally:
+        response.close()
+        session.close()
+    code = response.status_code
+    if 200 <= code < 300:
+        return result(True, code, "", snippet)
+    if 300 <= code < 400:
+        return result(False, code, f"HTTP {code}: redirects are not followed", snippet)
+    return result(False, code, f"HTTP {code}", snippet)
+
+
+def _signed_headers(
+    dest: Destination, *, secret: str, body: bytes, event_type: str, idempotency_key: str
+) -> dict[str, str]:
+    """The delivery's headers: the original host name, the event, the delivery's key and
+    the signature of `body`."""
+    return {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
         "Host": _host_header(dest),
@@ -96,13 +125,29 @@ def send(
         DELIVERY_HEADER: idempotency_key,
         SIGNATURE_HEADER: sign(secret, body),
     }
-    timeout = float(getattr(settings, "REGISTRY_WEBHOOK_TIMEOUT", 5))
+
+
+def _pinned_session(dest: Destination) -> requests.Session:
+    """A session that ignores the environment and, for https, checks the certificate
+    against the original host name while connecting to a checked address."""
     session = requests.Session()
     session.trust_env = False  # no proxies or .netrc from the environment
     if dest.scheme == "https":
         session.mount("https://", _PinnedAdapter(dest.host))
+    return session
+
+
+def _post_to_first_answering(
+    session: requests.Session,
+    dest: Destination,
+    *,
+    body: bytes,
+    headers: dict[str, str],
+    timeout: float,
+) -> tuple[requests.Response | None, list[str]]:
+    """POST to each checked address in turn, as a browser would, until one answers;
+    returns its response (None when none answered) and what went wrong before."""
     errors = []
-    # Try each checked address in turn, as a browser would, until one answers.
     for address in dest.addresses:
         try:
             response = session.post(
@@ -120,19 +165,14 @@ def send(
         except requests.RequestException as exc:
             errors.append(f"{address}: {type(exc).__name__}: {exc}"[:500])
             continue
-        try:
-            raw = response.raw.read(SNIPPET_CHARS * 4, decode_content=True) or b""
-            snippet = raw.decode("utf-8", "replace")[:SNIPPET_CHARS]
-        except Exception:
-            snippet = ""
-        finally:
-            response.close()
-            session.close()
-        code = response.status_code
-        if 200 <= code < 300:
-            return result(True, code, "", snippet)
-        if 300 <= code < 400:
-            return result(False, code, f"HTTP {code}: redirects are not followed", snippet)
-        return result(False, code, f"HTTP {code}", snippet)
-    session.close()
-    return result(False, None, "; ".join(errors) or "no address answered")
+        return response, errors
+    return None, errors
+
+
+def _read_snippet(response: requests.Response) -> str:
+    """The start of the response's body, for the delivery log ("" when it cannot be read)."""
+    try:
+        raw = response.raw.read(SNIPPET_CHARS * 4, decode_content=True) or b""
+        return raw.decode("utf-8", "replace")[:SNIPPET_CHARS]
+    except Exception:
+        return ""
