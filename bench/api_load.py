@@ -28,7 +28,6 @@ import json
 import os
 import platform
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -41,6 +40,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import requests
+from bench_servers import gunicorn_command, started
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -187,49 +187,10 @@ def manage(env: dict, *args: str) -> str:
 @contextlib.contextmanager
 def gunicorn(env: dict, port: int, workers: int, log: Path) -> Iterator[str]:
     url = f"http://127.0.0.1:{port}"
-    with log.open("w") as log_fh:
-        proc = subprocess.Popen(
-            [
-                str(Path(PYTHON).parent / "gunicorn"),
-                "registry_site.wsgi",
-                "-w",
-                str(workers),
-                "-b",
-                f"127.0.0.1:{port}",
-                "--access-logfile",
-                "-",
-                "--timeout",
-                "60",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=log_fh,
-            start_new_session=True,
-        )
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                if proc.poll() is not None:
-                    raise SystemExit(f"gunicorn exited early; see {log}")
-                try:
-                    requests.get(f"{url}/api/v1/models/", timeout=2)
-                    break
-                except requests.RequestException:
-                    if time.monotonic() > deadline:
-                        raise SystemExit(f"gunicorn did not answer on {url}; see {log}") from None
-                    time.sleep(0.3)
-            yield url
-        finally:
-            # Only the process group this script started.
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+    cmd = gunicorn_command(port, workers, "--access-logfile", "-", "--timeout", "60")
+    ready = lambda: requests.get(f"{url}/api/v1/models/", timeout=2)  # noqa: E731
+    with started(cmd, cwd=ROOT, env=env, log=log, ready=ready, wait=30):
+        yield url
 
 
 # --- Fixtures through the API ------------------------------------------------------------------

@@ -43,7 +43,6 @@ import json as jsonlib
 import os
 import random
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -56,6 +55,7 @@ from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
 import requests
+from bench_servers import started
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -122,49 +122,14 @@ def rss_bytes(root_pid: int) -> int:
     return total
 
 
-def _wait_for(url: str, proc: subprocess.Popen, log: Path, headers: dict) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited early; see {log}")
-        try:
-            requests.get(
-                f"{url}{API}/registered-models/search",
-                params={"max_results": 1},
-                headers={**headers, "Connection": "close"},
-                timeout=2,
-            )
-            return
-        except requests.RequestException:
-            if time.monotonic() > deadline:
-                raise SystemExit(f"no answer on {url}; see {log}") from None
-            time.sleep(0.3)
-
-
-@contextlib.contextmanager
-def started(cmd: list[str], *, cwd: Path, env: dict, url: str, log: Path, headers: dict):
-    with log.open("w") as log_fh:
-        proc = subprocess.Popen(
-            cmd,
-            cwd=cwd,
-            env=env,
-            stdout=log_fh,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            _wait_for(url, proc, log, headers)
-            yield proc
-        finally:
-            # Only the process group this script started.
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+def _ready(url: str, headers: dict):
+    """A check that the server at `url` answers an MLflow search."""
+    return lambda: requests.get(
+        f"{url}{API}/registered-models/search",
+        params={"max_results": 1},
+        headers={**headers, "Connection": "close"},
+        timeout=2,
+    )
 
 
 @contextlib.contextmanager
@@ -204,7 +169,14 @@ def ours(workdir: Path, threads: int) -> Iterator[tuple[str, dict, subprocess.Po
         "--timeout",
         "60",
     ]
-    with started(cmd, cwd=ROOT, env=env, url=url, log=workdir / "ours.log", headers=headers) as p:
+    with started(
+        cmd,
+        cwd=ROOT,
+        env=env,
+        log=workdir / "ours.log",
+        ready=_ready(url, headers),
+        merge_output=True,
+    ) as p:
         yield url, headers, p
 
 
@@ -228,7 +200,14 @@ def mlflow_server(workdir: Path, mlflow_bin: str) -> Iterator[tuple[str, dict, s
         "127.0.0.1",
     ]
     env = {**os.environ, "MLFLOW_LOGGING_LEVEL": "WARNING"}
-    with started(cmd, cwd=workdir, env=env, url=url, log=workdir / "mlflow.log", headers={}) as p:
+    with started(
+        cmd,
+        cwd=workdir,
+        env=env,
+        log=workdir / "mlflow.log",
+        ready=_ready(url, {}),
+        merge_output=True,
+    ) as p:
         yield url, {}, p
     db.unlink(missing_ok=True)
 

@@ -37,7 +37,6 @@ import os
 import platform
 import random
 import re
-import signal
 import statistics
 import subprocess
 import sys
@@ -50,6 +49,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import requests
+from bench_servers import gunicorn_command, started
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -968,47 +968,10 @@ def load(args, workdir: Path) -> dict:
 @contextlib.contextmanager
 def gunicorn(env: dict, port: int, log: Path, timeout: int) -> Iterator[str]:
     url = f"http://127.0.0.1:{port}"
-    with log.open("w") as log_fh:
-        proc = subprocess.Popen(
-            [
-                str(Path(PYTHON).parent / "gunicorn"),
-                "registry_site.wsgi",
-                "-w",
-                "2",
-                "-b",
-                f"127.0.0.1:{port}",
-                "--timeout",
-                str(timeout),
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=log_fh,
-            start_new_session=True,
-        )
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                if proc.poll() is not None:
-                    raise SystemExit(f"gunicorn exited early; see {log}")
-                try:
-                    requests.get(f"{url}/api/v1/", timeout=2)
-                    break
-                except requests.RequestException:
-                    if time.monotonic() > deadline:
-                        raise SystemExit(f"gunicorn did not answer on {url}; see {log}") from None
-                    time.sleep(0.3)
-            yield url
-        finally:
-            # Only the process group this script started.
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+    cmd = gunicorn_command(port, 2, "--timeout", str(timeout))
+    ready = lambda: requests.get(f"{url}/api/v1/", timeout=2)  # noqa: E731
+    with started(cmd, cwd=ROOT, env=env, log=log, ready=ready):
+        yield url
 
 
 def with_query(url: str, **params) -> str:

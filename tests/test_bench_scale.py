@@ -2,6 +2,7 @@
 and goes on from it, as if every version had been registered through the services."""
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,9 +14,11 @@ from models_app.enums import Stage
 from models_app.models import AuditEvent, ModelVersion, RegisteredModel
 from models_app.validators import SemVer
 
-_spec = importlib.util.spec_from_file_location(
-    "bench_scale", Path(__file__).resolve().parent.parent / "bench" / "scale.py"
-)
+# The benchmarks run as scripts from bench/, which they import their helpers from.
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+if str(BENCH) not in sys.path:
+    sys.path.append(str(BENCH))
+_spec = importlib.util.spec_from_file_location("bench_scale", BENCH / "scale.py")
 scale = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(scale)
 
