@@ -276,21 +276,30 @@ def _count_param(request, name: str, default: int, maximum: int) -> int:
     return int(text)
 
 
-def _version_cursor(request, model: RegisteredModel) -> tuple[str, ModelVersion | None]:
-    """("older" or "newer", the version whose number the page link carries), or ("", None)
-    for the first page. The cursor is a version number: short, and the page it names can
-    be reloaded."""
+def _page_link(request, *, digits: int, what: str) -> tuple[str, int | None]:
+    """("older" or "newer", the whole number the page link carries), or ("", None) for the
+    first page; a 400 for both at once or anything but a number of at most `digits` digits."""
     older, newer = request.GET.get("older"), request.GET.get("newer")
     if older and newer:
         raise BadRequest("Give 'older' or 'newer', not both.")
     direction, text = ("older", older) if older else ("newer", newer) if newer else ("", "")
     if not direction:
         return "", None
-    if not (text.isascii() and text.isdigit() and len(text) <= 10):
-        raise BadRequest(f"'{direction}' must be a version number.")
-    cursor = selectors.version_by_number(model=model, number=int(text))
+    if not (text.isascii() and text.isdigit() and len(text) <= digits):
+        raise BadRequest(f"'{direction}' must be {what}.")
+    return direction, int(text)
+
+
+def _version_cursor(request, model: RegisteredModel) -> tuple[str, ModelVersion | None]:
+    """("older" or "newer", the version whose number the page link carries), or ("", None)
+    for the first page. The cursor is a version number: short, and the page it names can
+    be reloaded."""
+    direction, number = _page_link(request, digits=10, what="a version number")
+    if not direction:
+        return "", None
+    cursor = selectors.version_by_number(model=model, number=number)
     if cursor is None:
-        raise Http404(f"{model.name} has no version #{text}.")
+        raise Http404(f"{model.name} has no version #{number}.")
     return direction, cursor
 
 
@@ -459,19 +468,14 @@ def _audit_cursor(request) -> tuple[str, tuple | None]:
     """("older" or "newer", the (created_at, id) of the event the page link names), or
     ("", None) for the newest page. The cursor is an event's id: short, and the page it
     names can be reloaded. Anything else is a 400, never a 500."""
-    older, newer = request.GET.get("older"), request.GET.get("newer")
-    if older and newer:
-        raise BadRequest("Give 'older' or 'newer', not both.")
-    direction, text = ("older", older) if older else ("newer", newer) if newer else ("", "")
+    direction, number = _page_link(request, digits=18, what="the number of an audit event")
     if not direction:
         return "", None
-    if not (text.isascii() and text.isdigit() and len(text) <= 18):
-        raise BadRequest(f"'{direction}' must be the number of an audit event.")
-    created_at = AuditEvent.objects.filter(pk=int(text)).values_list("created_at", flat=True)
+    created_at = AuditEvent.objects.filter(pk=number).values_list("created_at", flat=True)
     created_at = created_at.first()
     if created_at is None:
-        raise BadRequest(f"There is no audit event #{text}: the link is out of date or wrong.")
-    return direction, (created_at, int(text))
+        raise BadRequest(f"There is no audit event #{number}: the link is out of date or wrong.")
+    return direction, (created_at, number)
 
 
 def _audit_page(request, events) -> dict:
