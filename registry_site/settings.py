@@ -227,22 +227,22 @@ INSTALLED_APPS.append("drf_spectacular_sidecar")  # Swagger UI files, served loc
 # Django's own 404/500 pages under /api/ become the API's JSON error shape.
 MIDDLEWARE.insert(
     MIDDLEWARE.index("models_app.middleware.RequestIdMiddleware") + 1,
-    "registry_site.api.ApiErrorMiddleware",
+    "models_app.api.common.ApiErrorMiddleware",
 )
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # knox tokens (hashed, expiring, revocable); listed first so that an anonymous
         # request is answered 401 with WWW-Authenticate: Token, not 403.
-        "registry_site.api.TokenAuthentication",
+        "models_app.api.common.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": ["registry_site.api.SafeJSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["models_app.api.common.SafeJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "EXCEPTION_HANDLER": "registry_site.api.api_exception_handler",
+    "EXCEPTION_HANDLER": "models_app.api.common.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "registry_site.api.RegistryPagination",
+    "DEFAULT_PAGINATION_CLASS": "models_app.api.common.RegistryPagination",
     "PAGE_SIZE": 50,
 }
 REST_KNOX = {
