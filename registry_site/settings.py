@@ -86,7 +86,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "models_app.context_processors.review_inbox_count",
+                "approvals_app.context_processors.review_inbox_count",
             ],
         },
     },
