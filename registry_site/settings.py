@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "webhooks_app",
     "mlflow_app",
     "federation_app",
+    "demo_app",
 ]
 
 MIDDLEWARE = [
