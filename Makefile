@@ -4,6 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Seconds between catalog syncs when `make run` serves a team registry (REGISTRY_CENTRAL_URL
+# and REGISTRY_CENTRAL_TOKEN set; docs/federation.md).
+SYNC_EVERY ?= 300
 
 .PHONY: run test venv lint check pytest pytest-postgres pytest-django6 fuzz-api clean
 
@@ -17,12 +20,17 @@ $(BIN)/.installed: pyproject.toml
 
 venv: $(BIN)/.installed
 
+# The server, the webhook worker and, for a team registry, the catalog sync: each job is a
+# process of its own, and all of them stop together.
 run: venv
 	DEBUG=1 $(BIN)/python manage.py migrate --noinput
 	DEBUG=1 $(BIN)/python manage.py seed_demo
-	@echo "Serving the demo at http://$(HOST):$(PORT)/ (admin at /admin/), with the webhook worker. Stop with Ctrl-C."
-	DEBUG=1 $(BIN)/python manage.py run_worker --interval 2 & worker=$$!; \
-	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
+	@echo "Serving the demo at http://$(HOST):$(PORT)/ (admin at /admin/), with the webhook worker$${REGISTRY_CENTRAL_URL:+ and a catalog sync every $(SYNC_EVERY) s}. Stop with Ctrl-C."
+	DEBUG=1 $(BIN)/python manage.py run_worker --interval 2 & jobs=$$!; \
+	if [ -n "$$REGISTRY_CENTRAL_URL" ]; then \
+		DEBUG=1 $(BIN)/python manage.py sync_catalog --every $(SYNC_EVERY) & jobs="$$jobs $$!"; \
+	fi; \
+	trap 'kill $$jobs 2>/dev/null' EXIT INT TERM; \
 	DEBUG=1 $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 lint: venv

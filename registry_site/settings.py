@@ -433,6 +433,3 @@ REGISTRY_SYNC_BATCH_SIZE = int(os.environ.get("REGISTRY_SYNC_BATCH_SIZE", "50"))
 # How long a sync keeps looking for an audit event id that was skipped because its
 # transaction had not committed yet (PostgreSQL hands out ids before commit).
 REGISTRY_SYNC_GAP_SECONDS = int(os.environ.get("REGISTRY_SYNC_GAP_SECONDS", "600"))
-# Seconds between syncs run by the webhook worker (`manage.py run_worker`) of a team
-# registry; empty or 0 leaves syncing to `manage.py sync_catalog` (cron or --every).
-REGISTRY_SYNC_EVERY = float(os.environ.get("REGISTRY_SYNC_EVERY") or 0)
