@@ -8,7 +8,7 @@ PORT ?= 8000
 # and REGISTRY_CENTRAL_TOKEN set; docs/federation.md).
 SYNC_EVERY ?= 300
 
-.PHONY: run test venv lint check pytest pytest-postgres pytest-django6 fuzz-api clean
+.PHONY: run test venv lint layers check pytest pytest-postgres pytest-django6 fuzz-api clean
 
 $(BIN)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -33,9 +33,13 @@ run: venv
 	trap 'kill $$jobs 2>/dev/null' EXIT INT TERM; \
 	DEBUG=1 $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
-lint: venv
+lint: venv layers
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# Imports point one way only (docs/architecture.md): the contracts in pyproject.toml.
+layers: venv
+	$(BIN)/lint-imports
 
 check: venv
 	DEBUG=1 $(BIN)/python manage.py check
@@ -79,4 +83,4 @@ pytest-django6: $(DJANGO6_BIN)/.installed
 	env -u DATABASE_URL $(DJANGO6_BIN)/python -m pytest
 
 clean:
-	rm -rf $(VENV) $(DJANGO6_VENV) var staticfiles .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(DJANGO6_VENV) var staticfiles .pytest_cache .ruff_cache .import_linter_cache
