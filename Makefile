@@ -4,8 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Seconds between catalog syncs when `make run` serves a team registry (REGISTRY_CENTRAL_URL
+# and REGISTRY_CENTRAL_TOKEN set; docs/federation.md).
+SYNC_EVERY ?= 300
 
-.PHONY: run test venv lint check pytest pytest-postgres pytest-django6 fuzz-api clean
+.PHONY: run test venv lint layers check pytest pytest-postgres pytest-django6 fuzz-api clean
 
 $(BIN)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -17,17 +20,26 @@ $(BIN)/.installed: pyproject.toml
 
 venv: $(BIN)/.installed
 
+# The server, the webhook worker and, for a team registry, the catalog sync: each job is a
+# process of its own, and all of them stop together.
 run: venv
 	DEBUG=1 $(BIN)/python manage.py migrate --noinput
 	DEBUG=1 $(BIN)/python manage.py seed_demo
-	@echo "Serving the demo at http://$(HOST):$(PORT)/ (admin at /admin/), with the webhook worker. Stop with Ctrl-C."
-	DEBUG=1 $(BIN)/python manage.py run_worker --interval 2 & worker=$$!; \
-	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
+	@echo "Serving the demo at http://$(HOST):$(PORT)/ (admin at /admin/), with the webhook worker$${REGISTRY_CENTRAL_URL:+ and a catalog sync every $(SYNC_EVERY) s}. Stop with Ctrl-C."
+	DEBUG=1 $(BIN)/python manage.py run_worker --interval 2 & jobs=$$!; \
+	if [ -n "$$REGISTRY_CENTRAL_URL" ]; then \
+		DEBUG=1 $(BIN)/python manage.py sync_catalog --every $(SYNC_EVERY) & jobs="$$jobs $$!"; \
+	fi; \
+	trap 'kill $$jobs 2>/dev/null' EXIT INT TERM; \
 	DEBUG=1 $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
-lint: venv
+lint: venv layers
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# Imports point one way only (docs/architecture.md): the contracts in pyproject.toml.
+layers: venv
+	$(BIN)/lint-imports
 
 check: venv
 	DEBUG=1 $(BIN)/python manage.py check
@@ -71,4 +83,4 @@ pytest-django6: $(DJANGO6_BIN)/.installed
 	env -u DATABASE_URL $(DJANGO6_BIN)/python -m pytest
 
 clean:
-	rm -rf $(VENV) $(DJANGO6_VENV) var staticfiles .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(DJANGO6_VENV) var staticfiles .pytest_cache .ruff_cache .import_linter_cache

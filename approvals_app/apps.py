@@ -6,20 +6,12 @@ class ApprovalsAppConfig(AppConfig):
     verbose_name = "Approvals"
 
     def ready(self) -> None:
-        from django.db.models.signals import post_migrate
-
         from models_app.guards import register_guard_provider
+        from models_app.lifecycle_views import register_version_part
         from models_app.signals import version_registered
 
-        from . import checks, guards, services  # noqa: F401  (checks registers itself)
+        from . import checks, guards, services, views  # noqa: F401  (checks registers itself)
 
         register_guard_provider(guards.approval_guards)
+        register_version_part(views.CARD_PART)
         version_registered.connect(services.card_create_for_new_version, dispatch_uid="card")
-        # After this app's permissions exist (auth's receiver runs first), restore the roles.
-        post_migrate.connect(_ensure_roles, sender=self, dispatch_uid="ensure_roles")
-
-
-def _ensure_roles(sender, using="default", **kwargs) -> None:
-    from .roles import ensure_roles
-
-    ensure_roles(using=using)

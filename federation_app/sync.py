@@ -15,15 +15,13 @@ SyncFingerprint).
 from __future__ import annotations
 
 import json
-import logging
-import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import requests
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -32,8 +30,6 @@ from models_app.models import AuditEvent, ModelVersion, RegisteredModel
 
 from .models import SyncFingerprint, SyncState
 from .services import fingerprint, validate_origin
-
-logger = logging.getLogger(__name__)
 
 COUNT_KEYS = ("models", "versions", "stage_changes", "cards", "reviews", "audit_events")
 PUSH_PATH = "/api/v1/federation/push/"
@@ -433,23 +429,3 @@ def _fail(state: SyncState, message: str):
         f"Sync stopped at {message}. What was acknowledged before stays pushed; run "
         "sync_catalog again to resume."
     )
-
-
-def sync_periodically(
-    stop: threading.Event, every: float, log: Callable[[str], None], **kwargs
-) -> None:
-    """Sync now and then every `every` seconds until `stop` is set (run_worker's thread).
-
-    A failed sync is logged and retried at the next round; the cursor only moves on
-    acknowledged batches, so nothing is lost in between.
-    """
-    while not stop.is_set():
-        try:
-            log(f"catalog sync: {sync_catalog(**kwargs).summary()}")
-        except SyncError as exc:
-            log(f"catalog sync failed (retried in {every:g} s): {exc}")
-        except Exception:
-            logger.exception("catalog sync failed; retried at the next round")
-        finally:
-            connection.close()
-        stop.wait(every)

@@ -14,7 +14,7 @@ import binascii
 from django.contrib.auth import authenticate
 from rest_framework.exceptions import AuthenticationFailed
 
-from registry_site.api import TokenAuthentication
+from models_app.api.common import TokenAuthentication
 
 
 class Unauthenticated(Exception):

@@ -21,11 +21,11 @@ from django.views.decorators.csrf import csrf_exempt
 
 from models_app import selectors as core_selectors
 from models_app import services as core
+from models_app.api.common import MAX_JSON_DEPTH
 from models_app.errors import REFUSALS, answer_for
 from models_app.exceptions import Conflict, GuardsFailed, InvalidTransition, Kind
 from models_app.models import ModelVersion, RegisteredModel
 from models_app.permissions import require_permission
-from registry_site.api import MAX_JSON_DEPTH
 
 from . import search, wire
 from . import services as door

@@ -6,6 +6,9 @@ class ModelsAppConfig(AppConfig):
     verbose_name = "Model registry"
 
     def ready(self) -> None:
-        from . import accounts, audit  # noqa: F401  (audit connects the history signal handlers)
+        from django.db.models.signals import post_migrate
+
+        from . import accounts, audit, roles  # noqa: F401  (audit connects the history signal handlers)
 
         accounts.connect()
+        post_migrate.connect(roles.restore_roles, dispatch_uid="ensure_roles")

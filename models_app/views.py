@@ -3,8 +3,8 @@
 Views only translate: they read through the selectors, write through the services, and
 turn every refusal (NotAllowed, InvalidTransition, GuardsFailed, ValidationError…) into a
 message next to the form and the 4xx status models_app.errors gives it, never a 500. The
-version page, which needs model cards and reviews, lives in approvals_app.views because
-approvals_app imports models_app and never the reverse.
+version page and the lifecycle's actions on it are in models_app.lifecycle_views, which
+builds on the helpers here.
 """
 
 from __future__ import annotations

@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "webhooks_app",
     "mlflow_app",
     "federation_app",
+    "demo_app",
 ]
 
 MIDDLEWARE = [
@@ -86,7 +87,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "models_app.context_processors.review_inbox_count",
+                "approvals_app.context_processors.review_inbox_count",
             ],
         },
     },
@@ -227,22 +228,22 @@ INSTALLED_APPS.append("drf_spectacular_sidecar")  # Swagger UI files, served loc
 # Django's own 404/500 pages under /api/ become the API's JSON error shape.
 MIDDLEWARE.insert(
     MIDDLEWARE.index("models_app.middleware.RequestIdMiddleware") + 1,
-    "registry_site.api.ApiErrorMiddleware",
+    "models_app.api.common.ApiErrorMiddleware",
 )
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # knox tokens (hashed, expiring, revocable); listed first so that an anonymous
         # request is answered 401 with WWW-Authenticate: Token, not 403.
-        "registry_site.api.TokenAuthentication",
+        "models_app.api.common.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": ["registry_site.api.SafeJSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["models_app.api.common.SafeJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "EXCEPTION_HANDLER": "registry_site.api.api_exception_handler",
+    "EXCEPTION_HANDLER": "models_app.api.common.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "registry_site.api.RegistryPagination",
+    "DEFAULT_PAGINATION_CLASS": "models_app.api.common.RegistryPagination",
     "PAGE_SIZE": 50,
 }
 REST_KNOX = {
@@ -432,6 +433,3 @@ REGISTRY_SYNC_BATCH_SIZE = int(os.environ.get("REGISTRY_SYNC_BATCH_SIZE", "50"))
 # How long a sync keeps looking for an audit event id that was skipped because its
 # transaction had not committed yet (PostgreSQL hands out ids before commit).
 REGISTRY_SYNC_GAP_SECONDS = int(os.environ.get("REGISTRY_SYNC_GAP_SECONDS", "600"))
-# Seconds between syncs run by the webhook worker (`manage.py run_worker`) of a team
-# registry; empty or 0 leaves syncing to `manage.py sync_catalog` (cron or --every).
-REGISTRY_SYNC_EVERY = float(os.environ.get("REGISTRY_SYNC_EVERY") or 0)

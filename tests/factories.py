@@ -7,11 +7,10 @@ import itertools
 import factory
 from django.contrib.auth.models import Group, User
 
-from approvals_app import roles
 from approvals_app import services as approvals
 from approvals_app.cards import SECTION_TITLES
 from approvals_app.selectors import card_for
-from models_app import services
+from models_app import roles, services
 from models_app.enums import Role
 
 _seq = itertools.count(1)
@@ -28,7 +27,7 @@ class UserFactory(factory.django.DjangoModelFactory):
 
 def ensure_roles() -> None:
     """The role groups, in case a test removed them (the product restores them after
-    every migrate and flush through approvals_app.roles)."""
+    every migrate and flush through models_app.roles)."""
     if Group.objects.filter(name__in=Role.values).count() != len(Role.values):
         roles.ensure_roles()
 

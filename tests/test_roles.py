@@ -4,7 +4,7 @@ import pytest
 from django.contrib.auth.models import Group
 from django.core.management import call_command
 
-from approvals_app.roles import ROLES
+from models_app.roles import ROLES
 
 
 def _role_perms() -> dict[str, set[str]]:

@@ -20,8 +20,8 @@ from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from models_app.api.common import ErrorSerializer
 from models_app.api.views import page_params, paginate, paginated
-from registry_site.api import ErrorSerializer
 
 from . import services
 from .events import EVENT_TYPES

@@ -200,11 +200,6 @@ class Worker:
             total += done
         return total
 
-    @property
-    def stop_event(self) -> threading.Event:
-        """Set when the worker stops; threads running beside it (catalog sync) wait on it."""
-        return self._stop
-
     def stop(self, *args) -> None:
         self._stop.set()
 

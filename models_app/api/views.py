@@ -2,7 +2,7 @@
 policies, the audit trail and tokens.
 
 Views only translate: they read through models_app.selectors, write through
-models_app.services, and let registry_site.api.api_exception_handler turn every error
+models_app.services, and let models_app.api.common.api_exception_handler turn every error
 into the one error shape. Models are addressed by name, versions by their SemVer string
 or, when the path segment is all digits, by their number (a bare "3" is never valid
 SemVer, so the two cannot be confused).
@@ -14,9 +14,11 @@ import functools
 import hashlib
 import re
 
+from django.conf import settings
 from django.contrib.auth import authenticate
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Prefetch
+from django.utils.module_loading import import_string
 from django_fsm import can_proceed
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -40,16 +42,15 @@ from models_app.exceptions import Conflict, NotFound
 from models_app.models import ModelVersion, RegisteredModel, Team
 from models_app.permissions import require_permission
 from models_app.validators import validate_sha256
-from registry_site.api import (
+
+from . import filters
+from .common import (
     ErrorSerializer,
     LengthRequired,
     RegistryPagination,
     RequestTooLarge,
     error_response,
 )
-from registry_site.logins import lockout_response
-
-from . import filters
 from .serializers import (
     AuditEventOutput,
     ChecksOutput,
@@ -867,9 +868,11 @@ class TokenView(APIView):
         credentials = {"username": data["username"], "password": data["password"]}
         user = authenticate(request, **credentials)
         # axes marks the request it was given; that is DRF's request, not the Django
-        # request its middleware looks at, so the lock-out answer is given here.
+        # request its middleware looks at, so the lock-out answer is given here. It is
+        # the one the site's settings name for every door (AXES_LOCKOUT_CALLABLE), so
+        # this door does not import the site.
         if getattr(request, "axes_locked_out", False):
-            return lockout_response(request, credentials)
+            return import_string(settings.AXES_LOCKOUT_CALLABLE)(request, credentials)
         if user is None or not user.is_active:
             raise exceptions.AuthenticationFailed("Wrong username or password.")
         instance, token = accounts.api_token_create(actor=user, user=user)

@@ -12,7 +12,7 @@ import pytest
 from django.http import HttpResponseNotFound, HttpResponseServerError
 from django.test import RequestFactory
 
-from registry_site.api import ApiErrorMiddleware
+from models_app.api.common import ApiErrorMiddleware
 
 
 def test_django_500_under_api_becomes_json():

@@ -240,8 +240,8 @@ def test_model_without_versions_renders_every_page(people, model, login):
 
 def test_nav_inbox_count_stops_at_its_cap(people, model, login, monkeypatch):
     """The count runs on every page, so it stops at a cap: past it the bar says "N+"."""
+    from approvals_app import context_processors
     from approvals_app import services as approvals
-    from models_app import context_processors
     from tests.factories import register
     from tests.queries import captured_queries
 

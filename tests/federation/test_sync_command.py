@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import socket
 
 import pytest
@@ -55,3 +56,19 @@ def test_batches_respect_both_the_item_count_and_the_byte_budget(monkeypatch):
     assert [len(batch) for batch in by_count] == [1, 1, 1]
     huge = [{"kind": "audit", "id": 9, "data": {"reason": "x" * 500}}]
     assert sync.make_batches(huge, batch_size=50) == [huge]
+
+
+def test_a_leftover_worker_sync_setting_is_reported_with_what_to_run(db, monkeypatch):
+    """The webhook worker no longer syncs the catalog: a deployment that still sets
+    REGISTRY_SYNC_EVERY for it is warned, with the command to run instead."""
+    out, err = io.StringIO(), io.StringIO()
+    monkeypatch.setenv("REGISTRY_SYNC_EVERY", "300")
+    call_command("check", stdout=out, stderr=err)
+    report = out.getvalue() + err.getvalue()
+    assert "federation_app.W001" in report
+    assert "sync_catalog --every SECONDS" in report
+
+    monkeypatch.delenv("REGISTRY_SYNC_EVERY")
+    out, err = io.StringIO(), io.StringIO()
+    call_command("check", stdout=out, stderr=err)
+    assert "federation_app.W001" not in out.getvalue() + err.getvalue()

@@ -14,6 +14,7 @@ from django_fsm import TransitionNotAllowed
 
 from mlflow_app.views import MLFLOW_CODES, refusal_response
 from models_app.admin import ServiceModelForm
+from models_app.api.common import api_exception_handler
 from models_app.errors import ANSWERS, REFUSALS, answer_for
 from models_app.exceptions import (
     Conflict,
@@ -27,7 +28,6 @@ from models_app.exceptions import (
 from models_app.guards import GuardResult
 from models_app.models import Team
 from models_app.views import refusal_status, refusal_text
-from registry_site.api import api_exception_handler
 
 
 def _summary(answer) -> tuple:

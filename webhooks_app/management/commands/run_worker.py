@@ -1,8 +1,5 @@
 """`manage.py run_worker`: deliver webhook events from the outbox."""
 
-import threading
-
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from webhooks_app.worker import Worker
@@ -35,13 +32,6 @@ class Command(BaseCommand):
         parser.add_argument(
             "--batch-size", type=int, default=10, help="Deliveries claimed per round."
         )
-        parser.add_argument(
-            "--sync-catalog-every",
-            type=float,
-            default=None,
-            metavar="SECONDS",
-            help="Also push this team registry's catalog to the central one every SECONDS .",
-        )
 
     def handle(
         self,
@@ -50,7 +40,6 @@ class Command(BaseCommand):
         interval=2.0,
         max_attempts=None,
         batch_size=10,
-        sync_catalog_every=None,
         **kw,
     ):
         if interval <= 0:
@@ -68,15 +57,4 @@ class Command(BaseCommand):
             count = worker.drain()
             self.stdout.write(f"{count} delivery attempt(s) made.")
             return
-        sync_every = sync_catalog_every or settings.REGISTRY_SYNC_EVERY
-        if sync_every and settings.REGISTRY_CENTRAL_URL:
-            from federation_app.sync import sync_periodically
-
-            self.stdout.write(f"catalog sync every {sync_every:g} s")
-            threading.Thread(
-                target=sync_periodically,
-                args=(worker.stop_event, sync_every, lambda m: self.stdout.write(m)),
-                name="catalog-sync",
-                daemon=True,
-            ).start()
         worker.run_forever(interval=interval)

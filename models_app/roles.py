@@ -48,3 +48,19 @@ def ensure_roles(*, using: str = "default", **kwargs) -> None:
         group, _ = Group.objects.using(using).get_or_create(name=name)
         keys = [tuple(d.split(".")) for d in dotted_perms]
         group.permissions.add(*(perms[key] for key in keys if key in perms))
+
+
+def restore_roles(sender, using: str = "default", **kwargs) -> None:
+    """Connected to post_migrate (models_app's AppConfig.ready): run `ensure_roles` once
+    per migrate or flush, after the last app whose permissions a role names.
+
+    Django creates each app's permissions on that app's own post_migrate, app by app in
+    INSTALLED_APPS order, so the roles can only be given their permissions (models_app's
+    and approvals_app's) once the later of those apps has had its turn.
+    """
+    from django.apps import apps
+
+    labels = {dotted.split(".")[0] for perms in ROLES.values() for dotted in perms}
+    last = [config.label for config in apps.get_app_configs() if config.label in labels][-1]
+    if sender.label == last:
+        ensure_roles(using=using)

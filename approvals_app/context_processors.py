@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.utils.functional import SimpleLazyObject
 
+from .selectors import review_inbox
+
 # The navigation bar counts the review inbox up to this many versions, then says "99+".
 INBOX_COUNT_CAP = 99
 
@@ -12,8 +14,8 @@ def review_inbox_count(request) -> dict:
     """How many versions wait for the signed-in user's review, for the navigation bar.
 
     One COUNT query, made only when a template shows it (lazy), and none for anonymous
-    visitors. The inbox belongs to approvals_app; it is imported here, at call time,
-    because the navigation bar is site-wide and settings name this module.
+    visitors. The settings name this processor for every page (the navigation bar is
+    site-wide); it lives with the inbox it counts.
 
     The count is bounded two ways, as it runs on every page: it stops at 100 versions
     (the bar then says "99+"), and it starts from the versions in staging (a few per
@@ -25,8 +27,6 @@ def review_inbox_count(request) -> dict:
         return {}
 
     def count() -> int | str:
-        from approvals_app.selectors import review_inbox
-
         waiting = review_inbox(user=user).order_by()[: INBOX_COUNT_CAP + 1].count()
         return f"{INBOX_COUNT_CAP}+" if waiting > INBOX_COUNT_CAP else waiting
 

@@ -513,7 +513,7 @@ class ErrorSerializer(serializers.Serializer):
 class TokenAuthenticationScheme(OpenApiAuthenticationExtension):
     """Describes the knox token header in the OpenAPI schema."""
 
-    target_class = "registry_site.api.TokenAuthentication"
+    target_class = "models_app.api.common.TokenAuthentication"
     name = "tokenAuth"
 
     def get_security_definition(self, auto_schema):
