@@ -60,6 +60,17 @@ from .models import (
 PUSH_PERMISSION = "federation_app.push_catalog"
 ORIGIN_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 MAX_ITEMS = 500
+# What a push answers: how many of each kind of thing it wrote, and how many it found
+# already up to date.
+COUNT_KEYS = (
+    "models",
+    "versions",
+    "stage_changes",
+    "cards",
+    "reviews",
+    "audit_events",
+    "unchanged",
+)
 
 
 def fingerprint(data: Any) -> str:
@@ -178,18 +189,7 @@ def catalog_ingest(*, actor, origin: str, items: list) -> dict:
                 raise ValidationError("kind must be 'model' or 'audit'.")
         except ValidationError as exc:
             raise ValidationError({f"items[{index}]": exc.messages}) from exc
-    return {
-        key: counts[key]
-        for key in (
-            "models",
-            "versions",
-            "stage_changes",
-            "cards",
-            "reviews",
-            "audit_events",
-            "unchanged",
-        )
-    }
+    return {key: counts[key] for key in COUNT_KEYS}
 
 
 def _origin_team(*, actor, origin: str, data: dict) -> Team:
