@@ -222,6 +222,23 @@ class ViewOnlyAdmin(NoDeleteMixin, admin.ModelAdmin):
         raise PermissionDenied
 
 
+class ViewOnlyInline(admin.TabularInline):
+    """Rows shown under their parent's form and changed by no one: no adding, no editing,
+    no deleting, and no empty extra rows."""
+
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
 class RegistryAdmin(NoDeleteMixin, SimpleHistoryAdmin):
     """Admin of a registry model: forms call services, history is read-only.
 
@@ -506,23 +523,12 @@ class TeamChangeForm(TeamForm):
         return team
 
 
-class MembershipInline(admin.TabularInline):
+class MembershipInline(ViewOnlyInline):
     """Who is in the team and since when; membership changes go through the team form."""
 
     model = Membership
     fields = ("user", "created_at")
     readonly_fields = ("user", "created_at")
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("user")
