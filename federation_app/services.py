@@ -278,17 +278,40 @@ def _create_mirrored_model(
         tags=fields["tags"],
         created_by=actor,
     )
-    tag_change(model, actor=actor, reason=f"mirrored from {origin}")
-    model.save()
-    record_event(
-        action=Action.MODEL_CREATED,
+    _save_mirrored(
+        model,
         actor=actor,
-        obj=model,
-        reason=f"mirrored from {origin}",
+        origin=origin,
+        origin_id=origin_id,
+        action=Action.MODEL_CREATED,
         changes=diff({}, fields),
-        payload={"origin": origin, "origin_id": origin_id},
+        event_reason=f"mirrored from {origin}",
     )
     return model
+
+
+def _save_mirrored(
+    obj,
+    *,
+    actor,
+    origin: str,
+    origin_id: int,
+    action: str,
+    changes: dict,
+    event_reason: str = "",
+) -> None:
+    """Save the central copy of something a team registry pushed: its history names the
+    origin as the reason, and its audit event names the origin and the origin's id."""
+    tag_change(obj, actor=actor, reason=f"mirrored from {origin}")
+    obj.save()
+    record_event(
+        action=action,
+        actor=actor,
+        obj=obj,
+        reason=event_reason,
+        changes=changes,
+        payload={"origin": origin, "origin_id": origin_id},
+    )
 
 
 def _update_mirrored_model(
@@ -304,15 +327,14 @@ def _update_mirrored_model(
         model.description = fields["description"]
         model.tags = fields["tags"]
         model.updated_at = timezone.now()
-        tag_change(model, actor=actor, reason=f"mirrored from {origin}")
-        model.save()
-        record_event(
-            action=Action.MODEL_CHANGED,
+        _save_mirrored(
+            model,
             actor=actor,
-            obj=model,
-            reason=f"mirrored from {origin}",
+            origin=origin,
+            origin_id=origin_id,
+            action=Action.MODEL_CHANGED,
             changes=changes,
-            payload={"origin": origin, "origin_id": origin_id},
+            event_reason=f"mirrored from {origin}",
         )
         counts["models"] += 1
     return model
@@ -396,14 +418,13 @@ def _update_mirrored_version(
     if changes:
         for name, value in after.items():
             setattr(mv, name, value)
-        tag_change(mv, actor=actor, reason=f"mirrored from {origin}")
-        mv.save()
-        record_event(
-            action=Action.VERSION_CHANGED,
+        _save_mirrored(
+            mv,
             actor=actor,
-            obj=mv,
+            origin=origin,
+            origin_id=origin_id,
+            action=Action.VERSION_CHANGED,
             changes=changes,
-            payload={"origin": origin, "origin_id": origin_id},
         )
         counts["versions"] += 1
     return mv
