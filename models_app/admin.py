@@ -96,6 +96,11 @@ class RegistryJSONField(forms.CharField):
             raise ValidationError("This JSON is nested too deeply.", code="invalid") from exc
 
 
+def _object_or_empty(data: dict, key: str) -> dict:
+    """A cleaned RegistryJSONField's value, an empty field read as an empty object."""
+    return data[key] if data[key] is not None else {}
+
+
 class ServiceModelForm(forms.ModelForm):
     """A ModelForm whose whole save is one service call, made as the last step of validation.
 
@@ -585,7 +590,7 @@ class RegisteredModelAddForm(ServiceModelForm):
             name=data["name"],
             team=data["team"],
             description=data["description"],
-            tags=data["tags"] if data["tags"] is not None else {},
+            tags=_object_or_empty(data, "tags"),
         )
 
 
@@ -601,7 +606,7 @@ class RegisteredModelChangeForm(ServiceModelForm):
             actor=self.actor,
             model=self.instance,
             description=data["description"],
-            tags=data["tags"] if data["tags"] is not None else {},
+            tags=_object_or_empty(data, "tags"),
         )
 
 
@@ -735,8 +740,8 @@ class ModelVersionAddForm(ServiceModelForm):
             actor=self.actor,
             model=data["registered_model"],
             version=data["version"],
-            metrics=data["metrics"] if data["metrics"] is not None else {},
-            params=data["params"] if data["params"] is not None else {},
+            metrics=_object_or_empty(data, "metrics"),
+            params=_object_or_empty(data, "params"),
             artifact_uri=data["artifact_uri"],
             artifact_sha256=data["artifact_sha256"],
             artifact_size=data["artifact_size"],
@@ -744,7 +749,7 @@ class ModelVersionAddForm(ServiceModelForm):
             code_version=data["code_version"],
             source_run=data["source_run"],
             description=data["description"],
-            tags=data["tags"] if data["tags"] is not None else {},
+            tags=_object_or_empty(data, "tags"),
         )
 
 
@@ -762,7 +767,7 @@ class ModelVersionChangeForm(ServiceModelForm):
             actor=self.actor,
             version=self.instance,
             description=data["description"],
-            tags=data["tags"] if data["tags"] is not None else {},
+            tags=_object_or_empty(data, "tags"),
         )
 
 
