@@ -17,6 +17,7 @@ from models_app.admin import (
     RegistryAdmin,
     ServiceModelForm,
     ViewOnlyAdmin,
+    ViewOnlyInline,
     _is_snapshot,
     _reason_field,
     register_history,
@@ -80,24 +81,13 @@ ModelCardChangeForm = type(
 )
 
 
-class CardRevisionInline(admin.TabularInline):
+class CardRevisionInline(ViewOnlyInline):
     """Every revision of the card, newest last; append-only, so read-only here."""
 
     model = CardRevision
     fields = ("number", "sha256", "author_username", "created_at")
     readonly_fields = fields
-    extra = 0
-    can_delete = False
     show_change_link = True
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(ModelCard)

@@ -40,10 +40,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import requests
-from bench_servers import gunicorn_command, started
+from bench_servers import LOOPBACK_SETTINGS, gunicorn_command, manage, started
 
 ROOT = Path(__file__).resolve().parent.parent
-PYTHON = sys.executable
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 MAX_DURATION = 300.0  # seconds per operation phase
 MAX_REQUESTS = 100_000  # per operation phase
@@ -158,30 +157,9 @@ def server_env(db_env: dict, workdir: Path, conn_max_age: int | None) -> dict:
         )
         env["DJANGO_SETTINGS_MODULE"] = "bench_settings"
         env["PYTHONPATH"] = os.pathsep.join([str(workdir), str(ROOT)])
-    env.update(
-        {
-            # Production-like: DEBUG off (no query log kept in memory), but plain HTTP on
-            # loopback, so no HTTPS redirect.
-            "DEBUG": "0",
-            "SECRET_KEY": "bench-secret-key-for-a-throwaway-loopback-server-0123456789",
-            "SECURE_SSL_REDIRECT": "0",
-            "SESSION_COOKIE_SECURE": "0",
-            "CSRF_COOKIE_SECURE": "0",
-            "ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "LOG_LEVEL": "WARNING",
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
+    env.update(LOOPBACK_SETTINGS)
+    env["PYTHONUNBUFFERED"] = "1"
     return env
-
-
-def manage(env: dict, *args: str) -> str:
-    done = subprocess.run(
-        [PYTHON, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"manage.py {' '.join(args[:1])} failed:\n{done.stdout}\n{done.stderr}")
-    return done.stdout
 
 
 @contextlib.contextmanager

@@ -19,7 +19,31 @@ from pathlib import Path
 
 import requests
 
-GUNICORN = str(Path(sys.executable).parent / "gunicorn")
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+GUNICORN = str(Path(PYTHON).parent / "gunicorn")
+
+# The settings of a registry served for a benchmark: production-like (DEBUG off, so no query
+# log kept in memory) but plain HTTP on loopback, so no HTTPS redirect and no secure cookies.
+LOOPBACK_SETTINGS = {
+    "DEBUG": "0",
+    "SECRET_KEY": "bench-secret-key-for-a-throwaway-loopback-server-0123456789",
+    "SECURE_SSL_REDIRECT": "0",
+    "SESSION_COOKIE_SECURE": "0",
+    "CSRF_COOKIE_SECURE": "0",
+    "ALLOWED_HOSTS": "127.0.0.1,localhost",
+    "LOG_LEVEL": "WARNING",
+}
+
+
+def manage(env: dict, *args: str) -> str:
+    """Run a manage.py command of the registry in `env`; its output, or a SystemExit."""
+    done = subprocess.run(
+        [PYTHON, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"manage.py {args[0]} failed:\n{done.stdout}\n{done.stderr}")
+    return done.stdout
 
 
 @contextlib.contextmanager

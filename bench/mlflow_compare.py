@@ -55,10 +55,9 @@ from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
 import requests
-from bench_servers import started
+from bench_servers import LOOPBACK_SETTINGS, gunicorn_command, manage, started
 
 ROOT = Path(__file__).resolve().parent.parent
-PYTHON = sys.executable
 API = "/api/2.0/mlflow"
 OURS_PORT, MLFLOW_PORT = 8195, 8196
 MODELS = 20
@@ -139,36 +138,15 @@ def ours(workdir: Path, threads: int) -> Iterator[tuple[str, dict, subprocess.Po
         {
             "DATABASE_URL": f"sqlite:///{workdir / 'registry.sqlite3'}",
             "REGISTRY_VAR_DIR": str(workdir),
-            "DEBUG": "0",
-            "SECRET_KEY": "bench-secret-key-for-a-throwaway-loopback-server-0123456789",
-            "SECURE_SSL_REDIRECT": "0",
-            "SESSION_COOKIE_SECURE": "0",
-            "CSRF_COOKIE_SECURE": "0",
-            "ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "LOG_LEVEL": "WARNING",
+            **LOOPBACK_SETTINGS,
         }
     )
-    for args in (["migrate", "--noinput"], ["shell", "-c", SEED]):
-        done = subprocess.run(
-            [PYTHON, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True
-        )
-        if done.returncode != 0:
-            raise SystemExit(f"manage.py {args[0]} failed:\n{done.stdout}\n{done.stderr}")
-    token = done.stdout.split("TOKEN=", 1)[1].split()[0]
+    manage(env, "migrate", "--noinput")
+    seeded = manage(env, "shell", "-c", SEED)
+    token = seeded.split("TOKEN=", 1)[1].split()[0]
     headers = {"Authorization": f"Bearer {token}"}
     url = f"http://127.0.0.1:{OURS_PORT}"
-    cmd = [
-        str(Path(PYTHON).parent / "gunicorn"),
-        "registry_site.wsgi",
-        "-w",
-        "2",
-        "-b",
-        f"127.0.0.1:{OURS_PORT}",
-        "--threads",
-        str(threads),
-        "--timeout",
-        "60",
-    ]
+    cmd = gunicorn_command(OURS_PORT, 2, "--threads", str(threads), "--timeout", "60")
     with started(
         cmd,
         cwd=ROOT,

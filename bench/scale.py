@@ -38,7 +38,6 @@ import platform
 import random
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -49,10 +48,9 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import requests
-from bench_servers import gunicorn_command, started
+from bench_servers import LOOPBACK_SETTINGS, gunicorn_command, manage, started
 
 ROOT = Path(__file__).resolve().parent.parent
-PYTHON = sys.executable
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/bench_scale"
 PREFIX = "scale_"
@@ -123,26 +121,11 @@ def registry_env(database_url: str, workdir: Path) -> dict:
             "REGISTRY_ARTIFACT_ROOT": str(workdir / "artifacts"),
             # The dashboard's pages need the collected static files' manifest.
             "STATIC_ROOT": str(workdir / "static"),
-            "DEBUG": "0",
-            "SECRET_KEY": "scale-bench-secret-key-for-a-throwaway-loopback-server-0123456789",
-            "SECURE_SSL_REDIRECT": "0",
-            "SESSION_COOKIE_SECURE": "0",
-            "CSRF_COOKIE_SECURE": "0",
-            "ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "LOG_LEVEL": "WARNING",
+            **LOOPBACK_SETTINGS,
             "PYTHONUNBUFFERED": "1",
         }
     )
     return env
-
-
-def manage(env: dict, *args: str) -> str:
-    done = subprocess.run(
-        [PYTHON, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"manage.py {args[0]} failed:\n{done.stdout}\n{done.stderr}")
-    return done.stdout
 
 
 # --- The data a registration leaves ----------------------------------------------------------

@@ -40,18 +40,7 @@ class PushInput(serializers.Serializer):
 
 COUNTS = inline_serializer(
     name="FederationPushCounts",
-    fields={
-        key: serializers.IntegerField()
-        for key in (
-            "models",
-            "versions",
-            "stage_changes",
-            "cards",
-            "reviews",
-            "audit_events",
-            "unchanged",
-        )
-    },
+    fields={key: serializers.IntegerField() for key in services.COUNT_KEYS},
 )
 
 

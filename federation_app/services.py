@@ -60,6 +60,17 @@ from .models import (
 PUSH_PERMISSION = "federation_app.push_catalog"
 ORIGIN_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 MAX_ITEMS = 500
+# What a push answers: how many of each kind of thing it wrote, and how many it found
+# already up to date.
+COUNT_KEYS = (
+    "models",
+    "versions",
+    "stage_changes",
+    "cards",
+    "reviews",
+    "audit_events",
+    "unchanged",
+)
 
 
 def fingerprint(data: Any) -> str:
@@ -178,18 +189,7 @@ def catalog_ingest(*, actor, origin: str, items: list) -> dict:
                 raise ValidationError("kind must be 'model' or 'audit'.")
         except ValidationError as exc:
             raise ValidationError({f"items[{index}]": exc.messages}) from exc
-    return {
-        key: counts[key]
-        for key in (
-            "models",
-            "versions",
-            "stage_changes",
-            "cards",
-            "reviews",
-            "audit_events",
-            "unchanged",
-        )
-    }
+    return {key: counts[key] for key in COUNT_KEYS}
 
 
 def _origin_team(*, actor, origin: str, data: dict) -> Team:
@@ -278,17 +278,40 @@ def _create_mirrored_model(
         tags=fields["tags"],
         created_by=actor,
     )
-    tag_change(model, actor=actor, reason=f"mirrored from {origin}")
-    model.save()
-    record_event(
-        action=Action.MODEL_CREATED,
+    _save_mirrored(
+        model,
         actor=actor,
-        obj=model,
-        reason=f"mirrored from {origin}",
+        origin=origin,
+        origin_id=origin_id,
+        action=Action.MODEL_CREATED,
         changes=diff({}, fields),
-        payload={"origin": origin, "origin_id": origin_id},
+        event_reason=f"mirrored from {origin}",
     )
     return model
+
+
+def _save_mirrored(
+    obj,
+    *,
+    actor,
+    origin: str,
+    origin_id: int,
+    action: str,
+    changes: dict,
+    event_reason: str = "",
+) -> None:
+    """Save the central copy of something a team registry pushed: its history names the
+    origin as the reason, and its audit event names the origin and the origin's id."""
+    tag_change(obj, actor=actor, reason=f"mirrored from {origin}")
+    obj.save()
+    record_event(
+        action=action,
+        actor=actor,
+        obj=obj,
+        reason=event_reason,
+        changes=changes,
+        payload={"origin": origin, "origin_id": origin_id},
+    )
 
 
 def _update_mirrored_model(
@@ -304,15 +327,14 @@ def _update_mirrored_model(
         model.description = fields["description"]
         model.tags = fields["tags"]
         model.updated_at = timezone.now()
-        tag_change(model, actor=actor, reason=f"mirrored from {origin}")
-        model.save()
-        record_event(
-            action=Action.MODEL_CHANGED,
+        _save_mirrored(
+            model,
             actor=actor,
-            obj=model,
-            reason=f"mirrored from {origin}",
+            origin=origin,
+            origin_id=origin_id,
+            action=Action.MODEL_CHANGED,
             changes=changes,
-            payload={"origin": origin, "origin_id": origin_id},
+            event_reason=f"mirrored from {origin}",
         )
         counts["models"] += 1
     return model
@@ -396,14 +418,13 @@ def _update_mirrored_version(
     if changes:
         for name, value in after.items():
             setattr(mv, name, value)
-        tag_change(mv, actor=actor, reason=f"mirrored from {origin}")
-        mv.save()
-        record_event(
-            action=Action.VERSION_CHANGED,
+        _save_mirrored(
+            mv,
             actor=actor,
-            obj=mv,
+            origin=origin,
+            origin_id=origin_id,
+            action=Action.VERSION_CHANGED,
             changes=changes,
-            payload={"origin": origin, "origin_id": origin_id},
         )
         counts["versions"] += 1
     return mv

@@ -289,20 +289,31 @@ def delete_registered_model(request, actor, p: Params):
     return {}
 
 
-def search_registered_models(request, actor, p: Params):
-    limit = p.int("max_results", default=MODELS_PAGE_DEFAULT)
-    if not 1 <= limit <= MODELS_PAGE_MAX:
+def _max_results(p: Params, *, default: int, most: int) -> int:
+    """The page size a search asked for: from 1 to `most`, refused in MLflow's words."""
+    limit = p.int("max_results", default=default)
+    if not 1 <= limit <= most:
         raise invalid(
             "Invalid value for request parameter max_results. It must be at most "
-            f"{MODELS_PAGE_MAX}, but got value {limit}"
+            f"{most}, but got value {limit}"
         )
-    rows, next_token = search.find_models(
-        p.str("filter"), p.list("order_by"), p.str("page_token"), limit
-    )
-    body: dict = {"registered_models": wire.models_json(rows)}
+    return limit
+
+
+def _search_page(key: str, rows: list, next_token: str | None) -> dict:
+    """A search's answer: the page's rows and, unless it is the last page, the next token."""
+    body: dict = {key: rows}
     if next_token:
         body["next_page_token"] = next_token
     return body
+
+
+def search_registered_models(request, actor, p: Params):
+    limit = _max_results(p, default=MODELS_PAGE_DEFAULT, most=MODELS_PAGE_MAX)
+    rows, next_token = search.find_models(
+        p.str("filter"), p.list("order_by"), p.str("page_token"), limit
+    )
+    return _search_page("registered_models", wire.models_json(rows), next_token)
 
 
 def _stages(p: Params) -> list[str]:
@@ -435,19 +446,11 @@ def delete_model_version(request, actor, p: Params):
 
 
 def search_model_versions(request, actor, p: Params):
-    limit = p.int("max_results", default=VERSIONS_PAGE_DEFAULT)
-    if not 1 <= limit <= VERSIONS_PAGE_MAX:
-        raise invalid(
-            "Invalid value for request parameter max_results. It must be at most "
-            f"{VERSIONS_PAGE_MAX}, but got value {limit}"
-        )
+    limit = _max_results(p, default=VERSIONS_PAGE_DEFAULT, most=VERSIONS_PAGE_MAX)
     rows, next_token = search.find_versions(
         p.str("filter"), p.list("order_by"), p.str("page_token"), limit
     )
-    body: dict = {"model_versions": wire.versions_json(rows)}
-    if next_token:
-        body["next_page_token"] = next_token
-    return body
+    return _search_page("model_versions", wire.versions_json(rows), next_token)
 
 
 def get_download_uri(request, actor, p: Params):

@@ -398,22 +398,26 @@ def _model_json(row: dict, latest_versions: list[dict], aliases: list[dict]) -> 
     }
 
 
+def _read_afresh(obj, rows_of, as_json) -> dict:
+    """`obj` read again by `rows_of` and shaped by `as_json`; its model's DoesNotExist if it
+    is no longer visible."""
+    rows = rows_of([obj.pk])
+    if not rows:
+        name = obj._meta.object_name
+        raise type(obj).DoesNotExist(f"{name} matching query does not exist.")
+    return as_json(rows)[0]
+
+
 def model_json(model: RegisteredModel) -> dict:
     """The model as MLflow's RegisteredModel, read afresh; DoesNotExist if it is no longer
     visible."""
-    rows = model_rows([model.pk])
-    if not rows:
-        raise RegisteredModel.DoesNotExist("RegisteredModel matching query does not exist.")
-    return models_json(rows)[0]
+    return _read_afresh(model, model_rows, models_json)
 
 
 def version_json_fresh(mv: ModelVersion) -> dict:
     """The version as MLflow's ModelVersion, read afresh; DoesNotExist if it is no longer
     visible."""
-    rows = version_rows([mv.pk])
-    if not rows:
-        raise ModelVersion.DoesNotExist("ModelVersion matching query does not exist.")
-    return versions_json(rows)[0]
+    return _read_afresh(mv, version_rows, versions_json)
 
 
 def new_model_json(model: RegisteredModel) -> dict:

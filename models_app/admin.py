@@ -96,6 +96,11 @@ class RegistryJSONField(forms.CharField):
             raise ValidationError("This JSON is nested too deeply.", code="invalid") from exc
 
 
+def _object_or_empty(data: dict, key: str) -> dict:
+    """A cleaned RegistryJSONField's value, an empty field read as an empty object."""
+    return data[key] if data[key] is not None else {}
+
+
 class ServiceModelForm(forms.ModelForm):
     """A ModelForm whose whole save is one service call, made as the last step of validation.
 
@@ -220,6 +225,23 @@ class ViewOnlyAdmin(NoDeleteMixin, admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change) -> None:
         raise PermissionDenied
+
+
+class ViewOnlyInline(admin.TabularInline):
+    """Rows shown under their parent's form and changed by no one: no adding, no editing,
+    no deleting, and no empty extra rows."""
+
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
 
 
 class RegistryAdmin(NoDeleteMixin, SimpleHistoryAdmin):
@@ -506,23 +528,12 @@ class TeamChangeForm(TeamForm):
         return team
 
 
-class MembershipInline(admin.TabularInline):
+class MembershipInline(ViewOnlyInline):
     """Who is in the team and since when; membership changes go through the team form."""
 
     model = Membership
     fields = ("user", "created_at")
     readonly_fields = ("user", "created_at")
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("user")
@@ -579,7 +590,7 @@ class RegisteredModelAddForm(ServiceModelForm):
             name=data["name"],
             team=data["team"],
             description=data["description"],
-            tags=data["tags"] if data["tags"] is not None else {},
+            tags=_object_or_empty(data, "tags"),
         )
 
 
@@ -595,7 +606,7 @@ class RegisteredModelChangeForm(ServiceModelForm):
             actor=self.actor,
             model=self.instance,
             description=data["description"],
-            tags=data["tags"] if data["tags"] is not None else {},
+            tags=_object_or_empty(data, "tags"),
         )
 
 
@@ -729,8 +740,8 @@ class ModelVersionAddForm(ServiceModelForm):
             actor=self.actor,
             model=data["registered_model"],
             version=data["version"],
-            metrics=data["metrics"] if data["metrics"] is not None else {},
-            params=data["params"] if data["params"] is not None else {},
+            metrics=_object_or_empty(data, "metrics"),
+            params=_object_or_empty(data, "params"),
             artifact_uri=data["artifact_uri"],
             artifact_sha256=data["artifact_sha256"],
             artifact_size=data["artifact_size"],
@@ -738,7 +749,7 @@ class ModelVersionAddForm(ServiceModelForm):
             code_version=data["code_version"],
             source_run=data["source_run"],
             description=data["description"],
-            tags=data["tags"] if data["tags"] is not None else {},
+            tags=_object_or_empty(data, "tags"),
         )
 
 
@@ -756,7 +767,7 @@ class ModelVersionChangeForm(ServiceModelForm):
             actor=self.actor,
             version=self.instance,
             description=data["description"],
-            tags=data["tags"] if data["tags"] is not None else {},
+            tags=_object_or_empty(data, "tags"),
         )
 
 
