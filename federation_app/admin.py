@@ -44,8 +44,9 @@ class RebindForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["bound_user"].required = True
-        self.fields["bound_user"].queryset = get_user_model().objects.filter(is_active=True)
+        if "bound_user" in self.fields:  # absent from a view-only page
+            self.fields["bound_user"].required = True
+            self.fields["bound_user"].queryset = get_user_model().objects.filter(is_active=True)
 
     def clean(self):
         cleaned = super().clean()
@@ -70,6 +71,12 @@ class OriginRegistryAdmin(admin.ModelAdmin):
     search_fields = ("name",)
     readonly_fields = ("name", "bound_at", "first_push_at", "last_push_at", "batches")
     fields = ("name", "bound_user", "reason", "bound_at", "first_push_at", "last_push_at")
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        if not self.has_change_permission(request, obj):  # a view-only page: no form
+            fields = [name for name in fields if name != "reason"]
+        return fields
 
     def has_add_permission(self, request):
         return False

@@ -190,3 +190,20 @@ def test_the_command_rebinds_and_refuses_unknown_names(sync_users, items):
     assert (event.actor_username, event.reason) == ("", "rotated")
     assert event.payload["old_user"] == "sync_a"
     assert push(second, items).status_code == 200
+
+
+def test_a_view_only_admin_sees_the_binding_without_the_form(client, sync_users, items):
+    first, _second = sync_users
+    push(first, items)
+    registry = OriginRegistry.objects.get(name="team-x")
+    staffer = make_user("staffer")
+    staffer.is_staff = True
+    staffer.save()
+    staffer.user_permissions.add(Permission.objects.get(codename="view_originregistry"))
+    client.force_login(staffer)
+    page = client.get(reverse("admin:federation_app_originregistry_change", args=[registry.pk]))
+    assert page.status_code == 200
+    assert "sync_a" in page.content.decode()
+    assert 'name="reason"' not in page.content.decode()
+    listing = client.get(reverse("admin:federation_app_originregistry_changelist"))
+    assert "sync_a" in listing.content.decode()
