@@ -1,14 +1,17 @@
 """The central catalog's federation endpoints under /api/v1/federation/.
 
 POST push/ is what a team registry's `sync_catalog` calls (only users with the
-federation_app.push_catalog permission); the GET endpoints show which registries push
-here and what was mirrored that has no place in the native API (card content, reviews,
-the origin audit trail). Mirrored models and versions themselves are listed by the
-native API, filtered with ?origin=.
+federation_app.push_catalog permission, and for an origin only the service user it is
+bound to); POST registries/<name>/rebind/ gives an origin to another service user. The
+GET endpoints show which registries push here and what was mirrored that has no place
+in the native API (card content, reviews, the origin audit trail). Mirrored models and
+versions themselves are listed by the native API, filtered with ?origin=.
 """
 
 from __future__ import annotations
 
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.db.models import Count
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
@@ -17,7 +20,7 @@ from rest_framework.views import APIView
 
 from models_app.api.filters import _one
 from models_app.api.views import errors, model_or_404, page_params, paginate, paginated
-from models_app.exceptions import NotFound
+from models_app.exceptions import NotAllowed, NotFound
 
 from . import services
 from .models import (
@@ -66,6 +69,46 @@ class PushView(APIView):
             items=data.validated_data["items"],
         )
         return Response({"applied": applied})
+
+
+class RebindInput(serializers.Serializer):
+    """The service user that will push the origin from now on, and why."""
+
+    username = serializers.CharField(max_length=150)
+    reason = serializers.CharField(max_length=2000)
+
+
+class RebindView(APIView):
+    """Bind a team registry's origin to another service user (its credentials changed);
+    only for whoever may change origin registries. Audited as origin.rebound."""
+
+    @extend_schema(
+        operation_id="federation_rebind",
+        request=RebindInput,
+        responses={
+            200: inline_serializer(
+                "FederationRebindOutput",
+                {"origin": serializers.CharField(), "bound_user": serializers.CharField()},
+            ),
+            **errors(400, 403, 404),
+        },
+    )
+    def post(self, request, name: str):
+        if not services.may_rebind(request.user):
+            raise NotAllowed(
+                f"{request.user.get_username()} may not re-bind origins: the "
+                "federation_app.change_originregistry permission is needed."
+            )
+        data = RebindInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        username = data.validated_data["username"]
+        user = get_user_model().objects.filter(username=username).first()
+        if user is None:
+            raise ValidationError({"username": [f"No user named {username}."]})
+        registry = services.origin_rebind(
+            actor=request.user, origin=name, user=user, reason=data.validated_data["reason"]
+        )
+        return Response({"origin": registry.name, "bound_user": user.get_username()})
 
 
 class RegistryOutput(serializers.Serializer):

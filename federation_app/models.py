@@ -12,6 +12,7 @@ fingerprint per pushed model, so that a sync sends only what changed.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -27,6 +28,18 @@ class OriginRegistry(models.Model):
     first_push_at = models.DateTimeField(default=timezone.now)
     last_push_at = models.DateTimeField(default=timezone.now)
     batches = models.PositiveIntegerField(default=0)
+    # The service user whose pushes this origin accepts: the first to push it, or whom an
+    # admin re-bound it to. Empty for an origin that has not pushed since binding began:
+    # its next push binds it. PROTECT: deleting the account must not free the origin for
+    # whoever pushes next (deactivate it, or re-bind the origin first).
+    bound_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="bound_origins",
+    )
+    bound_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]

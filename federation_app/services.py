@@ -35,7 +35,7 @@ from models_app import lifecycle
 from models_app import services as core_services
 from models_app.audit import diff, record_event, tag_change
 from models_app.enums import Action, Stage
-from models_app.exceptions import Conflict, NotAllowed
+from models_app.exceptions import Conflict, NotAllowed, NotFound
 from models_app.models import ModelVersion, RegisteredModel, Team
 from models_app.validators import (
     SemVer,
@@ -153,6 +153,90 @@ def _sync_user_check(actor) -> None:
         )
 
 
+def _bind_or_refuse(registry: OriginRegistry, *, actor, now) -> None:
+    """An origin accepts pushes from one service user: the first to push it (an origin
+    pushed before binding began binds on its next push), or whom an admin re-bound it to.
+    Anyone else is refused without learning which account holds it."""
+    if registry.bound_user_id is None:
+        registry.bound_user = actor
+        registry.bound_at = now
+    elif registry.bound_user_id != actor.pk:
+        raise NotAllowed(
+            f"The origin {registry.name} is bound to another account: push it with the "
+            "token of the account that pushed it first, or ask an admin of this central "
+            "registry to re-bind it."
+        )
+
+
+def may_rebind(actor) -> bool:
+    """Who may give an origin to another service user: whoever may change origin
+    registries (superusers, or the federation_app.change_originregistry permission)."""
+    return bool(
+        actor is not None
+        and actor.is_active
+        and (actor.is_superuser or actor.has_perm("federation_app.change_originregistry"))
+    )
+
+
+def rebind_check(registry: OriginRegistry, user, reason: str) -> str:
+    """Why `registry` cannot be re-bound to `user` with `reason` (a ValidationError by
+    field), else the reason cleaned."""
+    errors: dict = {}
+    if user is None:
+        errors["bound_user"] = ["Choose the service user that will push this origin."]
+    elif not user.is_active:
+        errors["bound_user"] = [f"{user.get_username()} is deactivated."]
+    elif not (user.is_superuser or user.has_perm(PUSH_PERMISSION)):
+        errors["bound_user"] = [
+            f"{user.get_username()} may not push catalogs: give it the {PUSH_PERMISSION} "
+            "permission first (manage.py federation_service_user does)."
+        ]
+    elif registry.bound_user_id == user.pk:
+        errors["bound_user"] = [f"{registry.name} is already bound to {user.get_username()}."]
+    reason = (reason or "").strip() if isinstance(reason, str) else ""
+    if not reason:
+        errors["reason"] = ["Say why the origin changes account (the audit trail keeps it)."]
+    else:
+        try:
+            validate_plain_text(reason, field="reason", max_length=2000, multiline=True)
+        except ValidationError as exc:
+            errors["reason"] = exc.messages
+    if errors:
+        raise ValidationError(errors)
+    return reason
+
+
+@transaction.atomic
+def origin_rebind(*, actor, origin: str, user, reason: str) -> OriginRegistry:
+    """Bind team registry `origin` to service user `user` instead of its current one
+    (when the team registry's credentials change), recorded as an origin.rebound audit
+    event naming the old and the new user and the reason. `actor` None is an operator
+    at the command line (manage.py federation_rebind_origin)."""
+    if actor is not None and not may_rebind(actor):
+        raise NotAllowed(
+            f"{actor.get_username()} may not re-bind origins: the "
+            "federation_app.change_originregistry permission is needed."
+        )
+    registry = OriginRegistry.objects.select_for_update().filter(name=origin).first()
+    if registry is None:
+        raise NotFound(f"No team registry named {origin} has pushed here.")
+    reason = rebind_check(registry, user, reason)
+    old = registry.bound_user.get_username() if registry.bound_user_id else None
+    new = user.get_username()
+    registry.bound_user = user
+    registry.bound_at = timezone.now()
+    registry.save(update_fields=["bound_user", "bound_at"])
+    record_event(
+        action=Action.ORIGIN_REBOUND,
+        actor=actor,
+        obj=registry,
+        reason=reason,
+        changes={"bound_user": [old, new]},
+        payload={"origin": registry.name, "old_user": old, "new_user": new},
+    )
+    return registry
+
+
 @transaction.atomic
 def catalog_ingest(*, actor, origin: str, items: list) -> dict:
     """Apply one batch from team registry `origin`; returns what it changed, by kind.
@@ -169,6 +253,7 @@ def catalog_ingest(*, actor, origin: str, items: list) -> dict:
     registry, _created = OriginRegistry.objects.select_for_update().get_or_create(
         name=origin, defaults={"first_push_at": now, "last_push_at": now}
     )
+    _bind_or_refuse(registry, actor=actor, now=now)
     registry.last_push_at = now
     registry.batches += 1
     registry.save()

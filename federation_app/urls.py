@@ -12,6 +12,11 @@ urlpatterns = [
         name="api-federation-registries",
     ),
     path(
+        "api/v1/federation/registries/<str:name>/rebind/",
+        api.RebindView.as_view(),
+        name="api-federation-rebind",
+    ),
+    path(
         "api/v1/federation/models/<str:name>/",
         api.MirroredModelView.as_view(),
         name="api-federation-model",

@@ -67,6 +67,8 @@ class Action(models.TextChoices):
     GROUP_DELETED = "group.deleted", "Role (group) deleted"
     TOKEN_CREATED = "token.created", "API token created"
     TOKEN_REVOKED = "token.revoked", "API token revoked"
+    # Central registry: an admin gave a team registry's origin to another service user.
+    ORIGIN_REBOUND = "origin.rebound", "Origin re-bound to another service user"
 
 
 class Role(models.TextChoices):

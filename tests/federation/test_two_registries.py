@@ -3,6 +3,7 @@ to a central registry (a real server in a subprocess with its own SQLite databas
 
 from __future__ import annotations
 
+import json
 from io import StringIO
 from urllib.parse import parse_qsl, urlsplit
 
@@ -365,3 +366,110 @@ def test_periodic_mode_keeps_syncing_until_stopped(central, central_template, tm
     assert process.returncode == -signal.SIGTERM, (out, err)  # it ran until stopped
     assert len(rounds) >= 2, (out, err)
     assert rounds[-1] == "Nothing to push: the central catalog is up to date.", (out, err)
+
+
+def _central_shell(central, code: str) -> dict:
+    """Run `code` in a `manage.py shell` on the central database; it prints one JSON line."""
+    from tests.federation.conftest import _manage
+
+    return json.loads(_manage(central.db_file, "shell", "-c", code).strip().splitlines()[-1])
+
+
+def _second_service_user(central, username: str = "team_fraud_sync_2") -> str:
+    """A second service user on the central registry, made as an operator would (with the
+    push permission), and its token."""
+    from tests.federation.conftest import _manage
+
+    return _manage(central.db_file, "federation_service_user", "--username", username).strip()
+
+
+def _push(central, token: str, items: list) -> requests.Response:
+    return central.api(
+        "POST",
+        "/api/v1/federation/push/",
+        token=token,
+        json={"origin": "team-fraud", "items": items},
+    )
+
+
+def _admin_session(central) -> requests.Session:
+    """A browser session of the central admin, signed in through the admin's login page."""
+    session = requests.Session()
+    login = f"{central.url}/admin/login/"
+    session.get(login, timeout=10)
+    response = session.post(
+        login,
+        data={
+            "username": "central_admin",
+            "password": "pw",
+            "csrfmiddlewaretoken": session.cookies["csrftoken"],
+            "next": "/admin/",
+        },
+        headers={"Referer": login},
+        timeout=10,
+    )
+    assert response.status_code == 200 and "sessionid" in session.cookies, response.text[-500:]
+    return session
+
+
+def test_an_origin_is_bound_to_the_service_user_that_first_pushed_it(
+    central, people, model, promote
+):
+    promote(model, "1.0.0")
+    sync(central)  # the first push binds team-fraud to catalog_sync
+    other_token = _second_service_user(central)
+    register(actor=people.author, model=model, version="1.1.0", metrics={"accuracy": 0.5})
+    items = pending_items(SyncState.objects.get(registry_id="team-fraud"))
+    before = central_totals(central)
+    [registry] = get(central, "/api/v1/federation/registries/")["results"]
+
+    refused = _push(central, other_token, items)
+
+    assert refused.status_code == 403, refused.text
+    message = refused.json()["error"]["message"]
+    assert "team-fraud" in message and "bound to another account" in message
+    assert "catalog_sync" not in refused.text
+    assert central_totals(central) == before
+    assert "1.1.0" not in central_versions(central)
+    assert get(central, "/api/v1/federation/registries/")["results"] == [registry]
+
+    # The team registry's credentials change: an admin re-binds the origin in the admin.
+    ids = _central_shell(
+        central,
+        "import json; from django.contrib.auth.models import User;"
+        "from federation_app.models import OriginRegistry;"
+        "print(json.dumps({'origin': OriginRegistry.objects.get(name='team-fraud').pk,"
+        "'user': User.objects.get(username='team_fraud_sync_2').pk}))",
+    )
+    session = _admin_session(central)
+    page = f"{central.url}/admin/federation_app/originregistry/{ids['origin']}/change/"
+    assert session.get(page, timeout=10).status_code == 200
+    form = {"csrfmiddlewaretoken": session.cookies["csrftoken"], "bound_user": ids["user"]}
+    without_reason = session.post(page, data=form, headers={"Referer": page}, timeout=10)
+    assert without_reason.status_code == 200 and "errorlist" in without_reason.text
+    assert not get(central, "/api/v1/audit/", action="origin.rebound")["results"]
+    saved = session.post(
+        page,
+        data={**form, "reason": "team-fraud's token was rotated to a new service user"},
+        headers={"Referer": page},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert saved.status_code == 302, saved.text[-2000:]
+
+    [event] = get(central, "/api/v1/audit/", action="origin.rebound")["results"]
+    assert event["actor"] == "central_admin"
+    assert event["reason"] == "team-fraud's token was rotated to a new service user"
+    assert event["changes"] == {"bound_user": ["catalog_sync", "team_fraud_sync_2"]}
+    assert event["payload"] == {
+        "origin": "team-fraud",
+        "old_user": "catalog_sync",
+        "new_user": "team_fraud_sync_2",
+    }
+    # Now the new account may push and the old one may not.
+    old = _push(central, central.tokens.sync_token, items)
+    assert old.status_code == 403 and "bound to another account" in old.text
+    assert "1.1.0" not in central_versions(central)
+    accepted = _push(central, other_token, items)
+    assert accepted.status_code == 200, accepted.text
+    assert central_versions(central) == team_versions(model)
