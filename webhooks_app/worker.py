@@ -91,6 +91,9 @@ class Worker:
         )
         self.log = log or logger.info
         self._stop = threading.Event()
+        # Attempts made and attempts that succeeded since this worker was created.
+        self.attempted = 0
+        self.succeeded = 0
 
     # --- claiming -------------------------------------------------------------------------
 
@@ -186,8 +189,11 @@ class Worker:
         for delivery in rows:
             if self._stop.is_set():
                 break  # the rest go back to the queue when their lease expires
-            if self.deliver(delivery, token) is not None:
+            outcome = self.deliver(delivery, token)
+            if outcome is not None:
                 done += 1
+                self.attempted += 1
+                self.succeeded += int(outcome)
         return done
 
     def drain(self, max_rounds: int = 10_000) -> int:
