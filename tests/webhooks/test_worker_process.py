@@ -186,3 +186,54 @@ def test_run_worker_once_process_exit_status(people, model, receiver, subscribe)
     assert done.returncode == 0, done.stdout + done.stderr
     assert receiver.types() == ["version.registered"]
     assert "1 delivery attempt(s) made." in done.stdout
+
+
+def test_sigterm_releases_claimed_deliveries_and_a_restart_sends_them(
+    people, model, receiver, subscribe, tmp_path
+):
+    subscriptions = [subscribe(receiver.url, description=str(i)) for i in range(3)]
+    register(actor=people.author, model=model, version="1.0.0")
+    receiver.mode = "hold"  # the first request stays in flight until the gate opens
+    log = tmp_path / "worker.log"
+
+    proc = _start_worker(tmp_path)
+    try:
+        wait_until(lambda: len(receiver.arrived) == 1, timeout=20, message=log.read_text)
+        # One worker holds all three: one in flight, two claimed and waiting their turn.
+        assert Delivery.objects.filter(status=DeliveryStatus.DELIVERING).count() == 3
+        assert sorted(Delivery.objects.values_list("attempts", flat=True)) == [0, 0, 1]
+        proc.send_signal(signal.SIGTERM)
+        wait_until(lambda: "stop requested" in log.read_text(), message=log.read_text)
+        receiver.gate.set()  # the delivery in flight is answered
+        assert proc.wait(timeout=20) == 0, log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+    assert "released 2 claimed delivery(ies) back to the queue" in log.read_text()
+    assert len(receiver.arrived) == 1
+    finished = Delivery.objects.get(status=DeliveryStatus.SUCCEEDED)
+    assert finished.attempts == 1 and finished.attempt_log.count() == 1
+    released = Delivery.objects.exclude(pk=finished.pk)
+    assert {d.status for d in released} == {DeliveryStatus.PENDING}
+    assert [d.attempts for d in released] == [0, 0]
+    assert {(d.claim_token, d.lease_expires_at) for d in released} == {("", None)}
+    assert not DeliveryAttempt.objects.filter(delivery__in=released).exists()
+
+    proc = _start_worker(tmp_path)  # a restart sends them at once, not after a lease
+    try:
+        wait_until(lambda: len(receiver.acknowledged) == 3, timeout=20, message=log.read_text)
+        wait_until(
+            lambda: Delivery.objects.filter(status=DeliveryStatus.SUCCEEDED).count() == 3,
+            message=log.read_text,
+        )
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert sorted(Delivery.objects.values_list("attempts", flat=True)) == [1, 1, 1]
+    assert {d.subscription_id for d in Delivery.objects.all()} == {s.pk for s in subscriptions}
+    assert DeliveryAttempt.objects.count() == 3

@@ -58,6 +58,7 @@ class Command(BaseCommand):
             log=lambda message: self.stdout.write(message),
         )
         if once:
+            worker.stop_on_signals()
             count = worker.drain()
             self.stdout.write(f"{count} delivery attempt(s) made.")
             if worker.attempted and not worker.succeeded:
