@@ -4,6 +4,7 @@
     GET, PATCH  /api/v1/webhooks/{id}/                     one subscription / change it
     POST        /api/v1/webhooks/{id}/rotate-secret/        new secret, shown once
     GET         /api/v1/webhooks/{id}/deliveries/           its delivery log, newest first
+    GET         /api/v1/webhooks/deliveries/{id}/           one delivery with its attempts
     POST        /api/v1/webhooks/deliveries/{id}/redeliver/ queue a dead delivery again
     GET         /api/v1/webhooks/event-types/               the event types
 
@@ -12,6 +13,7 @@ Every write goes through webhooks_app.services. Errors have the one error shape 
 
 from __future__ import annotations
 
+from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -25,7 +27,7 @@ from models_app.api.views import page_params, paginate, paginated
 
 from . import services
 from .events import EVENT_TYPES
-from .models import Delivery, DeliveryStatus, Subscription
+from .models import Delivery, DeliveryAttempt, DeliveryStatus, Subscription
 
 
 class IsWebhookAdmin(BasePermission):
@@ -87,8 +89,26 @@ class SubscriptionWithSecretOutput(SubscriptionOutput):
         fields = [*SubscriptionOutput.Meta.fields, "secret"]
 
 
+class DeliveryAttemptOutput(serializers.ModelSerializer):
+    """One HTTP attempt: when, how long, the answer's status code (null when no answer
+    came) or what went wrong, and the start of the answer's body."""
+
+    class Meta:
+        model = DeliveryAttempt
+        fields = [
+            "number",
+            "started_at",
+            "duration_ms",
+            "status_code",
+            "succeeded",
+            "error",
+            "response_snippet",
+        ]
+
+
 class DeliveryOutput(serializers.ModelSerializer):
     event_id = serializers.IntegerField()
+    attempt_log = DeliveryAttemptOutput(many=True, read_only=True)
 
     class Meta:
         model = Delivery
@@ -106,7 +126,15 @@ class DeliveryOutput(serializers.ModelSerializer):
             "updated_at",
             "delivered_at",
             "payload",
+            "attempt_log",
         ]
+
+
+def with_attempts(qs):
+    """Deliveries with their attempts, newest first, in one extra query for them all."""
+    return qs.prefetch_related(
+        Prefetch("attempt_log", queryset=DeliveryAttempt.objects.order_by("-started_at", "-id"))
+    )
 
 
 class RedeliverInput(serializers.Serializer):
@@ -201,7 +229,8 @@ class SubscriptionRotateSecretView(_Base):
 
 
 class DeliveryListView(_Base):
-    """A subscription's delivery log, newest event first; ?status= filters."""
+    """A subscription's delivery log, newest event first, each delivery with its attempts
+    (newest first); ?status= filters."""
 
     @extend_schema(
         operation_id="webhooks_deliveries",
@@ -214,7 +243,7 @@ class DeliveryListView(_Base):
     )
     def get(self, request, pk: int):
         sub = get_object_or_404(Subscription, pk=pk)
-        qs = sub.deliveries.all()
+        qs = with_attempts(sub.deliveries.all())
         wanted = request.query_params.get("status")
         if wanted:
             if wanted not in DeliveryStatus.values:
@@ -223,6 +252,18 @@ class DeliveryListView(_Base):
                 )
             qs = qs.filter(status=wanted)
         return paginate(self, request, qs, DeliveryOutput, ("-event_id", "-id"))
+
+
+class DeliveryDetailView(_Base):
+    """One delivery with every attempt made of it, newest first."""
+
+    @extend_schema(
+        operation_id="webhooks_delivery_retrieve",
+        responses={200: DeliveryOutput, **errors(404)},
+    )
+    def get(self, request, pk: int):
+        delivery = get_object_or_404(with_attempts(Delivery.objects.all()), pk=pk)
+        return Response(DeliveryOutput(delivery).data)
 
 
 class RedeliverView(_Base):
@@ -240,6 +281,7 @@ class RedeliverView(_Base):
         delivery = services.delivery_redeliver(
             actor=request.user, delivery=delivery, reason=data.validated_data.get("reason", "")
         )
+        delivery = with_attempts(Delivery.objects.all()).get(pk=delivery.pk)
         return Response(DeliveryOutput(delivery).data)
 
 

@@ -21,6 +21,11 @@ urlpatterns = [
         name="api-deliveries",
     ),
     path(
+        "api/v1/webhooks/deliveries/<int:pk>/",
+        api.DeliveryDetailView.as_view(),
+        name="api-delivery-detail",
+    ),
+    path(
         "api/v1/webhooks/deliveries/<int:pk>/redeliver/",
         api.RedeliverView.as_view(),
         name="api-redeliver",

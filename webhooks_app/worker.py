@@ -3,7 +3,10 @@
 Claiming marks rows 'delivering' with a lease in one short transaction (PostgreSQL:
 SELECT … FOR UPDATE SKIP LOCKED, so several workers share the queue; SQLite: the
 immediate write transaction serialises claimers). The HTTP requests happen outside any
-transaction. A worker killed mid-delivery leaves its rows 'delivering'; once the lease
+transaction. An attempt is counted when its request is about to be made, not when the
+delivery is claimed. A worker stopped with SIGTERM (or SIGINT) finishes the delivery in
+flight, puts the others it claimed back to 'pending' with no attempt counted, and exits.
+A worker killed outright (SIGKILL, a crash) leaves its rows 'delivering'; once the lease
 expires any worker takes them again, with the same idempotency key: delivery is
 at-least-once and receivers drop duplicates by X-Registry-Delivery.
 
@@ -21,6 +24,7 @@ of arriving together. After REGISTRY_WEBHOOK_MAX_ATTEMPTS attempts the delivery 
 from __future__ import annotations
 
 import logging
+import os
 import random
 import signal
 import threading
@@ -91,6 +95,9 @@ class Worker:
         )
         self.log = log or logger.info
         self._stop = threading.Event()
+        # Attempts made and attempts that succeeded since this worker was created.
+        self.attempted = 0
+        self.succeeded = 0
 
     # --- claiming -------------------------------------------------------------------------
 
@@ -109,7 +116,6 @@ class Worker:
                 status=DeliveryStatus.DELIVERING,
                 lease_expires_at=now + timedelta(seconds=self.lease_seconds),
                 claim_token=token,
-                attempts=F("attempts") + 1,
                 updated_at=now,
             )
         rows = list(
@@ -126,6 +132,14 @@ class Worker:
         if delivery.lease_expires_at and timezone.now() >= delivery.lease_expires_at:
             # Another worker may take it now; sending as well would only add a duplicate.
             return None
+        # The attempt counts now that its request is about to be made, and only while the
+        # claim is still ours.
+        counted = Delivery.objects.filter(
+            pk=delivery.pk, claim_token=token, status=DeliveryStatus.DELIVERING
+        ).update(attempts=F("attempts") + 1)
+        if not counted:
+            return None
+        delivery.attempts = Delivery.objects.values_list("attempts", flat=True).get(pk=delivery.pk)
         started_at = timezone.now()
         outcome = send(
             url=delivery.subscription.url,
@@ -179,15 +193,39 @@ class Worker:
 
     # --- loops ------------------------------------------------------------------------------
 
+    def release(self, deliveries: list[Delivery], token: str) -> int:
+        """Put claimed deliveries that were not attempted back in the queue as they were
+        due, with no attempt counted; returns how many were still ours to release."""
+        released = Delivery.objects.filter(
+            pk__in=[d.pk for d in deliveries],
+            claim_token=token,
+            status=DeliveryStatus.DELIVERING,
+        ).update(
+            status=DeliveryStatus.PENDING,
+            lease_expires_at=None,
+            claim_token="",
+            updated_at=timezone.now(),
+        )
+        if released:
+            self.log(f"released {released} claimed delivery(ies) back to the queue")
+        return released
+
     def run_once(self) -> int:
-        """One round: claim a batch and send it. Returns how many were attempted."""
+        """One round: claim a batch and send it. Returns how many were attempted. Once
+        stopped, it claims nothing and releases what it claimed but has not attempted."""
+        if self._stop.is_set():
+            return 0
         token, rows = self.claim()
         done = 0
-        for delivery in rows:
+        for index, delivery in enumerate(rows):
             if self._stop.is_set():
-                break  # the rest go back to the queue when their lease expires
-            if self.deliver(delivery, token) is not None:
+                self.release(rows[index:], token)
+                break
+            outcome = self.deliver(delivery, token)
+            if outcome is not None:
                 done += 1
+                self.attempted += 1
+                self.succeeded += int(outcome)
         return done
 
     def drain(self, max_rounds: int = 10_000) -> int:
@@ -200,14 +238,22 @@ class Worker:
             total += done
         return total
 
-    def stop(self, *args) -> None:
+    def stop(self, signum=None, frame=None) -> None:
+        """Stop after the delivery in flight (the SIGTERM and SIGINT handler)."""
+        if signum is not None and not self._stop.is_set():
+            # A direct write: safe inside a signal handler, unlike buffered streams.
+            os.write(2, b"webhook worker: stop requested, finishing the delivery in flight\n")
         self._stop.set()
 
-    def run_forever(self, interval: float = 2.0) -> None:
-        """Poll every `interval` seconds until SIGTERM or SIGINT."""
+    def stop_on_signals(self) -> None:
+        """Make SIGTERM and SIGINT stop the worker cleanly (main thread only)."""
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, self.stop)
             signal.signal(signal.SIGINT, self.stop)
+
+    def run_forever(self, interval: float = 2.0) -> None:
+        """Poll every `interval` seconds until SIGTERM or SIGINT."""
+        self.stop_on_signals()
         self.log(
             f"webhook worker started (interval {interval:g} s, max attempts {self.max_attempts})"
         )

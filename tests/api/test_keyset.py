@@ -230,6 +230,7 @@ def test_reviews_query_count_is_constant(queries, people, model, client_for):
 
 def test_webhook_lists_query_count_is_constant(queries, people, model, client_for, settings):
     from webhooks_app import services as webhooks
+    from webhooks_app.worker import Worker
 
     settings.REGISTRY_WEBHOOK_ALLOW_PRIVATE = True
     settings.REGISTRY_WEBHOOK_ALLOWED_HOSTS = []
@@ -241,11 +242,22 @@ def test_webhook_lists_query_count_is_constant(queries, people, model, client_fo
     for i in range(5):
         webhooks.subscription_create(actor=people.admin, url=f"http://127.0.0.1:9/{i}")
         register(actor=people.author, model=model, version=f"1.0.{i}")
+    # Every delivery fails once against the closed port, and the first one twice more.
+    Worker(max_attempts=1).drain()
+    first = sub.deliveries.order_by("event_id").first()
+    for _ in range(2):
+        webhooks.delivery_redeliver(actor=people.admin, delivery=first, reason="again")
+        Worker(max_attempts=1).drain()
+        first.refresh_from_db()
     assert queries(client, "/api/v1/webhooks/") == one_sub
+    # The attempts of a whole page come in one query, however many rows and attempts.
     assert queries(client, deliveries) == one_delivery
+    assert queries(client, f"/api/v1/webhooks/deliveries/{first.pk}/") <= one_delivery
     rows, _ = walk(client, deliveries + "?page_size=2")
     event_ids = [r["event_id"] for r in rows]
     assert event_ids == sorted(event_ids, reverse=True) and len(event_ids) >= 6
+    assert all(len(r["attempt_log"]) == 1 for r in rows if r["id"] != first.pk)
+    assert [len(r["attempt_log"]) for r in rows if r["id"] == first.pk] == [3]
     subs, _ = walk(client, "/api/v1/webhooks/?page_size=4")
     assert len(subs) == 6
 

@@ -157,3 +157,18 @@ def test_card_sections_carry_their_title_and_help(api_schema):
         s.name: {"type": "string", "title": s.title, "description": s.help_text}
         for s in CARD_SECTIONS
     }
+
+
+def test_delivery_log_describes_each_attempt():
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    delivery = schema["components"]["schemas"]["DeliveryOutput"]
+    log = delivery["properties"]["attempt_log"]
+    assert log["type"] == "array" and log["readOnly"] is True
+    assert log["items"]["$ref"].endswith("/DeliveryAttemptOutput")
+    attempt = schema["components"]["schemas"]["DeliveryAttemptOutput"]["properties"]
+    assert {"number", "started_at", "duration_ms", "status_code", "succeeded", "error"} <= set(
+        attempt
+    )
+    detail = schema["paths"]["/api/v1/webhooks/deliveries/{id}/"]["get"]
+    ref = detail["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+    assert ref.endswith("/DeliveryOutput") and "404" in detail["responses"]

@@ -72,8 +72,9 @@ class Receiver:
     """An HTTP server on 127.0.0.1 that records every POST.
 
     `mode`: "ok" answers 204, "error" answers 500, "slow" waits `delay` seconds before
-    answering (too late: not counted as acknowledged). `arrived` holds every request that
-    reached it, `acknowledged` the ones it answered with a 2xx.
+    answering (too late: not counted as acknowledged), "hold" answers 204 once the test
+    sets `gate` (a request in flight for as long as the test needs). `arrived` holds every
+    request that reached it, `acknowledged` the ones it answered with a 2xx.
 
     It stops at once: its loop looks for a stop request every 10 ms (the standard
     library's default is half a second, paid by every test that used a receiver), and it
@@ -85,6 +86,7 @@ class Receiver:
     port: int = 0
     arrived: list = field(default_factory=list)
     acknowledged: list = field(default_factory=list)
+    gate: threading.Event = field(default_factory=threading.Event)
     _server: ThreadingHTTPServer | None = None
 
     def start(self) -> Receiver:
@@ -105,6 +107,9 @@ class Receiver:
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
+                if mode == "hold":
+                    receiver.gate.wait(timeout=60)
+                    mode = "ok"
                 if mode == "error":
                     self.send_response(500)
                     self.send_header("Content-Length", "6")

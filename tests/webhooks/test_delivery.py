@@ -296,6 +296,29 @@ def test_abandoned_claim_is_delivered_by_the_next_worker_with_same_key(
     assert Delivery.objects.get().status == DeliveryStatus.SUCCEEDED
 
 
+def test_a_claim_counts_no_attempt_and_a_stopped_worker_gives_back_its_claims(
+    people, model, receiver, subscribe, fast
+):
+    subscribe(receiver.url)
+    subscribe(receiver.url, description="second")
+    register(actor=people.author, model=model, version="1.0.0")
+    worker = Worker()
+    token, claimed = worker.claim()
+    assert len(claimed) == 2
+    assert list(Delivery.objects.values_list("attempts", flat=True)) == [0, 0]
+
+    assert worker.release(claimed, token) == 2
+    assert {d.status for d in Delivery.objects.all()} == {DeliveryStatus.PENDING}
+    assert list(Delivery.objects.values_list("attempts", flat=True)) == [0, 0]
+
+    worker.stop()
+    assert worker.run_once() == 0  # a stopped worker claims nothing more
+    assert {d.status for d in Delivery.objects.all()} == {DeliveryStatus.PENDING}
+    assert Worker().drain() == 2
+    assert list(Delivery.objects.values_list("attempts", flat=True)) == [1, 1]
+    assert len(receiver.acknowledged) == 2
+
+
 def test_signature_rejects_tampering_and_old_timestamps():
     body = b'{"type":"version.promoted"}'
     header = sign("s3cret-s3cret-s3cret", body)

@@ -241,6 +241,36 @@ def test_api_redeliver_and_log(people, model, receiver, subscribe, settings, clo
     assert client.get(bad_filter).status_code == 400
 
 
+def test_api_delivery_log_and_detail_list_each_attempt(
+    people, model, receiver, subscribe, settings, clock
+):
+    delivery = _dead_delivery(people, model, receiver, subscribe, settings, clock)
+    client = _client(people.admin)
+    log = client.get(f"/api/v1/webhooks/{delivery.subscription_id}/deliveries/")
+    assert log.status_code == 200
+    [row] = log.json()["results"]
+    detail = client.get(f"/api/v1/webhooks/deliveries/{delivery.pk}/")
+    assert detail.status_code == 200
+    assert detail.json() == row
+    attempts = row["attempt_log"]
+    assert [a["number"] for a in attempts] == [2, 1]  # newest first
+    for attempt in attempts:
+        assert attempt["status_code"] == 500
+        assert attempt["succeeded"] is False
+        assert attempt["error"] == "HTTP 500"
+        assert attempt["response_snippet"] == "boom!\n"
+        assert isinstance(attempt["duration_ms"], int) and attempt["duration_ms"] >= 0
+        assert attempt["started_at"]
+    assert attempts[0]["started_at"] > attempts[1]["started_at"]
+
+    missing = client.get("/api/v1/webhooks/deliveries/999999/")
+    assert missing.status_code == 404
+    assert (
+        _client(people.release).get(f"/api/v1/webhooks/deliveries/{delivery.pk}/").status_code
+        == 403
+    )
+
+
 # --- Dashboard -----------------------------------------------------------------------------
 
 

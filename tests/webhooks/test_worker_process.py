@@ -10,11 +10,12 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connection
 
 from tests.factories import register
 from tests.waiting import wait_until
+from tests.webhooks.conftest import Receiver
 from webhooks_app.models import Delivery, DeliveryAttempt, DeliveryStatus
 from webhooks_app.worker import Worker
 
@@ -38,8 +39,8 @@ def _database_url() -> str:
     return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
 
 
-def _start_worker(tmp_path, **env_extra) -> subprocess.Popen:
-    env = {
+def _worker_env(**env_extra) -> dict:
+    return {
         **os.environ,
         "DATABASE_URL": _database_url(),
         "DJANGO_SETTINGS_MODULE": "registry_site.settings",
@@ -50,6 +51,10 @@ def _start_worker(tmp_path, **env_extra) -> subprocess.Popen:
         "REGISTRY_WEBHOOK_LEASE_SECONDS": str(LEASE_SECONDS),
         **env_extra,
     }
+
+
+def _start_worker(tmp_path, **env_extra) -> subprocess.Popen:
+    env = _worker_env(**env_extra)
     log = open(tmp_path / "worker.log", "wb")  # noqa: SIM115 - closed with the process
     return subprocess.Popen(
         [sys.executable, "manage.py", "run_worker", "--interval", "0.1"],
@@ -130,3 +135,105 @@ def test_run_worker_once_delivers_what_is_due(people, model, receiver, subscribe
     call_command("run_worker", "--once", "--max-attempts", "2")
     assert receiver.types() == ["version.registered"]
     assert "1 delivery attempt(s) made." in capsys.readouterr().out
+
+
+def test_run_worker_once_exits_zero_when_nothing_is_due(fast, capsys):
+    call_command("run_worker", "--once")
+    assert "0 delivery attempt(s) made." in capsys.readouterr().out
+
+
+def test_run_worker_once_fails_when_every_attempt_failed(people, model, receiver, subscribe):
+    subscribe(receiver.url)
+    register(actor=people.author, model=model, version="1.0.0")
+    receiver.mode = "error"  # answers 500
+    with pytest.raises(CommandError, match="Every delivery attempt failed") as raised:
+        call_command("run_worker", "--once", "--max-attempts", "1")
+    assert raised.value.returncode == 1
+    assert len(receiver.arrived) == 1
+    assert Delivery.objects.get().status == DeliveryStatus.DEAD
+
+
+def test_run_worker_once_succeeds_when_one_attempt_succeeded(
+    people, model, receiver, subscribe, capsys
+):
+    receiving = subscribe(receiver.url)
+    refusing = Receiver().start()
+    try:
+        refusing.mode = "error"
+        subscribe(refusing.url)
+        register(actor=people.author, model=model, version="1.0.0")
+        call_command("run_worker", "--once", "--max-attempts", "1")
+    finally:
+        refusing.stop()
+    assert len(refusing.arrived) == 1 and not refusing.acknowledged
+    assert receiver.types() == ["version.registered"]
+    assert Delivery.objects.get(subscription=receiving).status == DeliveryStatus.SUCCEEDED
+    assert "2 delivery attempt(s) made." in capsys.readouterr().out
+
+
+def test_run_worker_once_process_exit_status(people, model, receiver, subscribe):
+    subscribe(receiver.url)
+    register(actor=people.author, model=model, version="1.0.0")
+    command = [sys.executable, "manage.py", "run_worker", "--once", "--max-attempts", "1"]
+    receiver.mode = "error"
+    failed = subprocess.run(command, cwd=ROOT, env=_worker_env(), capture_output=True, text=True)
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "Every delivery attempt failed (1 made)." in failed.stderr
+
+    register(actor=people.author, model=model, version="1.1.0")
+    receiver.mode = "ok"
+    done = subprocess.run(command, cwd=ROOT, env=_worker_env(), capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert receiver.types() == ["version.registered"]
+    assert "1 delivery attempt(s) made." in done.stdout
+
+
+def test_sigterm_releases_claimed_deliveries_and_a_restart_sends_them(
+    people, model, receiver, subscribe, tmp_path
+):
+    subscriptions = [subscribe(receiver.url, description=str(i)) for i in range(3)]
+    register(actor=people.author, model=model, version="1.0.0")
+    receiver.mode = "hold"  # the first request stays in flight until the gate opens
+    log = tmp_path / "worker.log"
+
+    proc = _start_worker(tmp_path)
+    try:
+        wait_until(lambda: len(receiver.arrived) == 1, timeout=20, message=log.read_text)
+        # One worker holds all three: one in flight, two claimed and waiting their turn.
+        assert Delivery.objects.filter(status=DeliveryStatus.DELIVERING).count() == 3
+        assert sorted(Delivery.objects.values_list("attempts", flat=True)) == [0, 0, 1]
+        proc.send_signal(signal.SIGTERM)
+        wait_until(lambda: "stop requested" in log.read_text(), message=log.read_text)
+        receiver.gate.set()  # the delivery in flight is answered
+        assert proc.wait(timeout=20) == 0, log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+    assert "released 2 claimed delivery(ies) back to the queue" in log.read_text()
+    assert len(receiver.arrived) == 1
+    finished = Delivery.objects.get(status=DeliveryStatus.SUCCEEDED)
+    assert finished.attempts == 1 and finished.attempt_log.count() == 1
+    released = Delivery.objects.exclude(pk=finished.pk)
+    assert {d.status for d in released} == {DeliveryStatus.PENDING}
+    assert [d.attempts for d in released] == [0, 0]
+    assert {(d.claim_token, d.lease_expires_at) for d in released} == {("", None)}
+    assert not DeliveryAttempt.objects.filter(delivery__in=released).exists()
+
+    proc = _start_worker(tmp_path)  # a restart sends them at once, not after a lease
+    try:
+        wait_until(lambda: len(receiver.acknowledged) == 3, timeout=20, message=log.read_text)
+        wait_until(
+            lambda: Delivery.objects.filter(status=DeliveryStatus.SUCCEEDED).count() == 3,
+            message=log.read_text,
+        )
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert sorted(Delivery.objects.values_list("attempts", flat=True)) == [1, 1, 1]
+    assert {d.subscription_id for d in Delivery.objects.all()} == {s.pk for s in subscriptions}
+    assert DeliveryAttempt.objects.count() == 3

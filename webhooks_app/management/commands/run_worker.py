@@ -8,14 +8,18 @@ from webhooks_app.worker import Worker
 class Command(BaseCommand):
     help = (
         "Deliver queued webhook events to their subscriptions, with retries and back-off. "
-        "Runs until stopped (SIGTERM/SIGINT) unless --once is given."
+        "Runs until stopped (SIGTERM/SIGINT) unless --once is given. With --once it exits "
+        "with status 1 when it made attempts and every one of them failed, 0 otherwise."
     )
 
     def add_arguments(self, parser):
         parser.add_argument(
             "--once",
             action="store_true",
-            help="Deliver everything due now, then exit (retries scheduled later stay queued).",
+            help=(
+                "Deliver everything due now, then exit (retries scheduled later stay queued). "
+                "Exits 1 when every attempt failed, 0 when nothing was due or one succeeded."
+            ),
         )
         parser.add_argument(
             "--interval",
@@ -54,7 +58,12 @@ class Command(BaseCommand):
             log=lambda message: self.stdout.write(message),
         )
         if once:
+            worker.stop_on_signals()
             count = worker.drain()
             self.stdout.write(f"{count} delivery attempt(s) made.")
+            if worker.attempted and not worker.succeeded:
+                raise CommandError(
+                    f"Every delivery attempt failed ({worker.attempted} made).", returncode=1
+                )
             return
         worker.run_forever(interval=interval)
