@@ -3,6 +3,8 @@ service, the stage walk, and origin in the API and the dashboard."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
@@ -534,3 +536,51 @@ def test_a_rename_in_the_team_registry_is_mirrored_even_after_production(people,
             actor=people.admin, model=mirrored, new_name="team-x.fraud_scorer2"
         )
     assert RegisteredModel.objects.get(pk=mirrored.pk).name == "team-x.fraud_scorer"
+
+
+class _WatchedBody:
+    """A request body that remembers whether anything read it."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data, self.reads = data, 0
+
+    def read(self, size: int = -1) -> bytes:
+        self.reads += 1
+        chunk, self.data = (self.data, b"") if size < 0 else (self.data[:size], self.data[size:])
+        return chunk
+
+    def readline(self, size: int = -1) -> bytes:
+        return self.read(size)
+
+
+@pytest.mark.parametrize("user", ["admin", "author"])
+def test_an_artifact_upload_to_a_mirrored_version_is_refused_before_the_body_is_read(
+    people, mirrored, settings, tmp_path, user
+):
+    """The refusal names the owning registry and comes before the body is read or stored,
+    whoever uploads (even one whose body would be too large for this registry)."""
+    settings.MEDIA_ROOT = str(tmp_path)
+    version = mirrored.versions.get(version="1.1.0")
+    assert (version.artifact_uri, version.artifact_sha256) == ("", "")
+    client = APIClient()
+    client.force_authenticate(user=getattr(people, user))
+    url = f"/api/v1/models/{mirrored.name}/versions/1.1.0/artifact/"
+    for length in (12, 10**12):
+        body = _WatchedBody(b"team weights")
+        answer = client.generic(
+            "PUT",
+            url,
+            content_type="application/octet-stream",
+            CONTENT_LENGTH=str(length),
+            **{"wsgi.input": body},
+        )
+        assert answer.status_code == 409, answer.content
+        assert answer.json()["error"]["message"] == OWNED
+        assert answer.json()["error"]["details"] == {
+            "origin": "team-x",
+            "model": "team-x.fraud_detector",
+        }
+        assert body.reads == 0
+    assert [f for _, _, files in os.walk(tmp_path) for f in files] == []
+    version.refresh_from_db()
+    assert (version.artifact_uri, version.artifact_sha256) == ("", "")
