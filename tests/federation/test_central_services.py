@@ -3,7 +3,11 @@ service, the stage walk, and origin in the API and the dashboard."""
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -21,6 +25,7 @@ from models_app.exceptions import Conflict, NotAllowed
 from models_app.models import AuditEvent, ModelVersion, RegisteredModel
 from tests.factories import FULL_CARD, make_promotable, register
 
+ROOT = Path(__file__).resolve().parents[2]
 OWNED = "fraud_detector is owned by registry team-x; change it there."
 
 
@@ -584,3 +589,55 @@ def test_an_artifact_upload_to_a_mirrored_version_is_refused_before_the_body_is_
     assert [f for _, _, files in os.walk(tmp_path) for f in files] == []
     version.refresh_from_db()
     assert (version.artifact_uri, version.artifact_sha256) == ("", "")
+
+
+def test_a_push_over_the_push_limit_gets_413_naming_the_limit_and_its_setting(
+    people, model, settings
+):
+    """The push endpoint's limit is REGISTRY_MAX_PUSH_BYTES, not the site-wide JSON limit:
+    a push between the two is applied, one over it refused with a clear 413."""
+    items = pending_items(SyncState.objects.create(central_url="here", registry_id="team-x"))
+    body = json.dumps({"origin": "team-x", "items": items})
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100  # far below the push: not what limits it
+    settings.REGISTRY_MAX_PUSH_BYTES = len(body)
+    client = APIClient()
+    client.force_authenticate(people.admin)
+    push = "/api/v1/federation/push/"
+    assert client.post(push, body, content_type="application/json").status_code == 200
+    settings.REGISTRY_MAX_PUSH_BYTES = len(body) - 1
+    answer = client.post(push, body, content_type="application/json")
+    assert answer.status_code == 413
+    error = answer.json()["error"]
+    assert error["code"] == "too_large"
+    assert error["details"] == {"limit": len(body) - 1, "setting": "REGISTRY_MAX_PUSH_BYTES"}
+    assert f"at most {len(body) - 1} bytes" in error["message"]
+    assert "REGISTRY_MAX_PUSH_BYTES" in error["message"]
+    # Other JSON bodies keep the site-wide limit, named in their own 413.
+    other = client.patch(f"/api/v1/models/{model.name}/", {"description": "x" * 200}, format="json")
+    assert other.status_code == 413
+    assert other.json()["error"]["details"] == {
+        "limit": 100,
+        "setting": "DATA_UPLOAD_MAX_MEMORY_SIZE",
+    }
+
+
+def _push_limit_in_a_fresh_process(value: str | None) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
+    env["DEBUG"] = "1"
+    if value is not None:
+        env["REGISTRY_MAX_PUSH_BYTES"] = value
+    code = "from registry_site import settings as s; print(s.REGISTRY_MAX_PUSH_BYTES)"
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+
+
+@pytest.mark.slow  # settings read in a subprocess
+def test_the_push_limit_comes_from_the_environment_and_is_checked():
+    assert _push_limit_in_a_fresh_process(None).stdout.strip() == str(2_621_440)
+    assert _push_limit_in_a_fresh_process("10485760").stdout.strip() == "10485760"
+    for bad in ("0", "-1", "10MB", "1.5"):
+        result = _push_limit_in_a_fresh_process(bad)
+        assert result.returncode != 0
+        assert "ImproperlyConfigured" in result.stderr
+        assert "REGISTRY_MAX_PUSH_BYTES" in result.stderr
