@@ -641,3 +641,156 @@ def test_the_push_limit_comes_from_the_environment_and_is_checked():
         assert result.returncode != 0
         assert "ImproperlyConfigured" in result.stderr
         assert "REGISTRY_MAX_PUSH_BYTES" in result.stderr
+
+
+# --- Every door names the owning registry first -------------------------------------------
+
+OWNED_NAME = "team-x.fraud_detector is owned by registry team-x"
+
+
+def _mlflow(client, user, path: str, body: dict):
+    from knox.models import AuthToken
+
+    return client.post(
+        f"/api/2.0/mlflow/{path}",
+        data=json.dumps(body),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {AuthToken.objects.create(user)[1]}",
+    )
+
+
+@pytest.mark.parametrize("user", ["admin", "author"])
+def test_mlflow_refusals_of_mirrored_entries_name_the_owner_first(client, people, mirrored, user):
+    """A version created on a mirrored model, a rename of it or onto its name, and a new
+    model of its name: each is INVALID_STATE (409) and says who owns the entry first."""
+    actor = getattr(people, user)
+    churn = services.registered_model_create(actor=people.admin, name="churn", team=people.team)
+    versions_before = ModelVersion.objects.count()
+
+    created = _mlflow(
+        client, actor, "model-versions/create", {"name": mirrored.name, "source": "s3://b/m"}
+    )
+    assert (created.status_code, created.json()["error_code"]) == (409, "INVALID_STATE")
+    assert created.json()["message"] == OWNED
+
+    renamed = _mlflow(
+        client, actor, "registered-models/rename", {"name": mirrored.name, "new_name": "mine"}
+    )
+    assert (renamed.status_code, renamed.json()["error_code"]) == (409, "INVALID_STATE")
+    assert renamed.json()["message"] == OWNED
+
+    model = _mlflow(client, actor, "registered-models/create", {"name": mirrored.name})
+    assert (model.status_code, model.json()["error_code"]) == (409, "INVALID_STATE")
+    assert model.json()["message"].startswith(OWNED_NAME)
+
+    assert ModelVersion.objects.count() == versions_before
+    assert RegisteredModel.objects.get(pk=mirrored.pk).name == mirrored.name
+    onto = _mlflow(
+        client,
+        people.admin,
+        "registered-models/rename",
+        {"name": churn.name, "new_name": mirrored.name},
+    )
+    assert (onto.status_code, onto.json()["error_code"]) == (409, "INVALID_STATE")
+    assert onto.json()["message"].startswith(OWNED_NAME)
+    assert RegisteredModel.objects.get(pk=churn.pk).name == "churn"
+
+
+def test_rest_refusals_of_mirrored_names_name_the_owner_first(people, mirrored):
+    admin, author = APIClient(), APIClient()
+    admin.force_authenticate(people.admin)
+    author.force_authenticate(people.author)
+    services.registered_model_create(actor=people.admin, name="churn", team=people.team)
+
+    created = author.post(
+        "/api/v1/models/", {"name": mirrored.name, "team": "fraud"}, format="json"
+    )
+    assert created.status_code == 409, created.content
+    assert created.json()["error"]["message"].startswith(OWNED_NAME)
+    assert created.json()["error"]["details"] == {"origin": "team-x", "model": mirrored.name}
+
+    onto = admin.post("/api/v1/models/churn/rename/", {"new_name": mirrored.name}, format="json")
+    assert onto.status_code == 409
+    assert onto.json()["error"]["message"].startswith(OWNED_NAME)
+
+    # Renaming the mirrored model itself: its owner first, even for a non-admin.
+    own = author.post(f"/api/v1/models/{mirrored.name}/rename/", {"new_name": "x"}, format="json")
+    assert own.status_code == 409
+    assert own.json()["error"]["message"] == OWNED
+    assert RegisteredModel.objects.filter(name="churn", origin="").exists()
+
+
+@pytest.mark.parametrize("user", ["admin", "viewer"])
+def test_dashboard_rollback_of_a_mirrored_model_names_the_owner_before_any_preview(
+    client, people, mirrored, user
+):
+    client.force_login(getattr(people, user))
+    response = client.post(reverse("models:rollback", args=[mirrored.name]), {})
+    assert response.status_code == 409
+    assert OWNED in response.content.decode()
+    assert "rollback_confirm" not in [t.name for t in response.templates]
+
+
+def test_admin_add_of_a_mirrored_models_name_names_the_owner(client, people, mirrored):
+    client.force_login(people.admin)
+    response = client.post(
+        reverse("admin:models_app_registeredmodel_add"),
+        {"name": mirrored.name, "team": people.team.pk, "description": "", "tags": ""},
+    )
+    assert response.status_code == 200
+    errors = [str(e) for e in response.context["adminform"].form.non_field_errors()]
+    assert any(e.startswith(OWNED_NAME) for e in errors), errors
+    assert RegisteredModel.objects.filter(name=mirrored.name).count() == 1
+
+
+MIRRORED = "team-x.fraud_detector"
+MLFLOW_WRITES = [
+    ("POST", "registered-models/set-tag", {"name": MIRRORED, "key": "k", "value": "v"}),
+    ("DELETE", "registered-models/delete-tag", {"name": MIRRORED, "key": "k"}),
+    ("PATCH", "registered-models/update", {"name": MIRRORED, "description": "x"}),
+    ("DELETE", "registered-models/delete", {"name": MIRRORED}),
+    ("POST", "registered-models/alias", {"name": MIRRORED, "alias": "champion", "version": "2"}),
+    ("DELETE", "registered-models/alias", {"name": MIRRORED, "alias": "champion"}),
+    ("PATCH", "model-versions/update", {"name": MIRRORED, "version": "2", "description": "x"}),
+    ("DELETE", "model-versions/delete", {"name": MIRRORED, "version": "2"}),
+    (
+        "POST",
+        "model-versions/set-tag",
+        {"name": MIRRORED, "version": "2", "key": "k", "value": "v"},
+    ),
+    ("DELETE", "model-versions/delete-tag", {"name": MIRRORED, "version": "2", "key": "k"}),
+    (
+        "POST",
+        "model-versions/transition-stage",
+        {"name": MIRRORED, "version": "2", "stage": "Archived"},
+    ),
+]
+
+
+@pytest.mark.parametrize("user", ["admin", "author"])
+@pytest.mark.parametrize(("method", "path", "body"), MLFLOW_WRITES, ids=lambda x: str(x)[:40])
+def test_every_mlflow_write_to_a_mirrored_entry_names_the_owner_first(
+    client, people, mirrored, user, method, path, body
+):
+    from knox.models import AuthToken
+
+    token = AuthToken.objects.create(getattr(people, user))[1]
+    before = (
+        AuditEvent.objects.count(),
+        sorted(ModelVersion.objects.values_list("pk", "stage", "description")),
+    )
+    response = client.generic(
+        method,
+        f"/api/2.0/mlflow/{path}",
+        json.dumps(body),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
+    assert response.status_code == 409, response.content
+    assert response.json()["error_code"] == "INVALID_STATE"
+    assert response.json()["message"] == OWNED
+    after = (
+        AuditEvent.objects.count(),
+        sorted(ModelVersion.objects.values_list("pk", "stage", "description")),
+    )
+    assert after == before
