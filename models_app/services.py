@@ -954,6 +954,9 @@ def policy_update(
     reason: str = "",
 ) -> PromotionPolicy:
     """Create or change a model's policy, or the site default when `model` is None."""
+    if model is not None:
+        # A mirrored model's policy is its team registry's: refused first, naming it.
+        require_owned_here(model)
     require_permission(actor, "policy.change", model)
     thresholds, key_metrics, required_card_sections = _validate_policy_change(
         thresholds=thresholds,

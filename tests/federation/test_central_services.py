@@ -794,3 +794,42 @@ def test_every_mlflow_write_to_a_mirrored_entry_names_the_owner_first(
         sorted(ModelVersion.objects.values_list("pk", "stage", "description")),
     )
     assert after == before
+
+
+SERVICE_WRITES = {
+    "model_update": lambda a, m, v: services.registered_model_update(
+        actor=a, model=m, description="x"
+    ),
+    "model_rename": lambda a, m, v: services.registered_model_rename(
+        actor=a, model=m, new_name="y"
+    ),
+    "version_register": lambda a, m, v: services.model_version_register(
+        actor=a, model=m, version="9.0.0"
+    ),
+    "version_update": lambda a, m, v: services.model_version_update(
+        actor=a, version=v, description="x"
+    ),
+    "attach_artifact": lambda a, m, v: services.model_version_attach_artifact(
+        actor=a, version=v, uri="s3://b/k", sha256="a" * 64, size=1
+    ),
+    "promote": lambda a, m, v: services.model_version_promote(actor=a, version=v, reason="r"),
+    "archive": lambda a, m, v: services.model_version_archive(actor=a, version=v, reason="r"),
+    "deprecate": lambda a, m, v: services.model_version_deprecate(actor=a, version=v, reason="r"),
+    "rollback": lambda a, m, v: services.registered_model_rollback(actor=a, model=m, reason="r"),
+    "policy_update": lambda a, m, v: services.policy_update(actor=a, model=m, required_approvals=2),
+    "card_update": lambda a, m, v: approvals.card_update(actor=a, version=v, sections=FULL_CARD),
+    "review_request": lambda a, m, v: approvals.review_request(actor=a, version=v),
+    "review_submit": lambda a, m, v: approvals.review_submit(
+        actor=a, version=v, decision="approve", revision_sha256="0" * 64
+    ),
+}
+
+
+@pytest.mark.parametrize("who", ["viewer", "outsider", "reviewer2"])
+@pytest.mark.parametrize("call", SERVICE_WRITES.values(), ids=SERVICE_WRITES.keys())
+def test_a_user_without_the_right_is_told_the_owner_first(people, mirrored, who, call):
+    """Ownership comes before the permission check: whoever asks learns where to go."""
+    version = mirrored.versions.get(version="1.1.0")
+    with pytest.raises(Conflict) as refused:
+        call(getattr(people, who), mirrored, version)
+    assert refused.value.message == OWNED
