@@ -10,14 +10,17 @@ versions themselves are listed by the native API, filtered with ?origin=.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db.models import Count
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
+from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from models_app.api.common import RequestTooLarge, parse_json_body
 from models_app.api.filters import _one
 from models_app.api.views import errors, model_or_404, page_params, paginate, paginated
 from models_app.exceptions import NotAllowed, NotFound
@@ -47,15 +50,42 @@ COUNTS = inline_serializer(
 )
 
 
+class PushJSONParser(BaseParser):
+    """The push's JSON, checked as every JSON body is, but capped by
+    REGISTRY_MAX_PUSH_BYTES rather than the site-wide DATA_UPLOAD_MAX_MEMORY_SIZE: one
+    model with all its versions, cards and reviews is one item of a push. (DRF reads the
+    whole body through Django's site-wide cap for JSONParser subclasses only, so this
+    parser reads the stream itself.)"""
+
+    media_type = "application/json"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        parser_context = parser_context or {}
+        return parse_json_body(
+            stream,
+            encoding=parser_context.get("encoding", settings.DEFAULT_CHARSET),
+            limit=settings.REGISTRY_MAX_PUSH_BYTES,
+            too_large=lambda limit: RequestTooLarge(
+                f"A catalog push may be at most {limit} bytes, and this one is larger. Send "
+                "smaller batches (sync_catalog --batch-size), or raise "
+                "REGISTRY_MAX_PUSH_BYTES on the central registry.",
+                limit=limit,
+                setting="REGISTRY_MAX_PUSH_BYTES",
+            ),
+        )
+
+
 class PushView(APIView):
     """Upsert one batch of a team registry's catalog; sending it twice changes nothing."""
+
+    parser_classes = [PushJSONParser]
 
     @extend_schema(
         operation_id="federation_push",
         request=PushInput,
         responses={
             200: inline_serializer("FederationPushOutput", {"applied": COUNTS}),
-            **errors(400, 403, 409),
+            **errors(400, 403, 409, 413),
         },
     )
     def post(self, request):

@@ -31,7 +31,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from approvals_app.cards import SECTION_TITLES
-from models_app import lifecycle
+from models_app import lifecycle, selectors
 from models_app import services as core_services
 from models_app.audit import diff, record_event, tag_change
 from models_app.enums import Action, Stage
@@ -319,8 +319,9 @@ def _ingest_model(*, actor, origin: str, origin_id: int, data: dict, counts: Cou
         model = _update_mirrored_model(
             actor=actor, origin=origin, origin_id=origin_id, link=link, fields=fields, counts=counts
         )
-    # Lock the model row before touching its versions, as every transition does.
-    model = RegisteredModel.objects.select_for_update().select_related("team").get(pk=model.pk)
+    # Lock the model row before touching its versions, as every transition does (its row
+    # only, not its team's).
+    model = selectors.model_for_update(pk=model.pk)
     _ingest_versions(actor=actor, origin=origin, model=model, versions=versions, counts=counts)
     link.origin_name = origin_name
     link.fingerprint = print_

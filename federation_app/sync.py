@@ -289,7 +289,7 @@ def _acknowledge(state: SyncState, batch: list[dict]) -> None:
 def make_batches(items: list[dict], *, batch_size: int) -> list[list[dict]]:
     """Consecutive batches of at most `batch_size` items and about BATCH_BYTES of JSON.
 
-    The central registry refuses bodies over its DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB by
+    The central registry refuses pushes over its REGISTRY_MAX_PUSH_BYTES (2.5 MB by
     default) with 413; a single item larger than that cannot be sent at all.
     """
     batches: list[list[dict]] = []

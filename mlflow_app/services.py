@@ -21,7 +21,7 @@ from models_app import selectors
 from models_app import services as core
 from models_app.audit import record_event, tag_change
 from models_app.enums import Stage
-from models_app.exceptions import Conflict, NotAllowed, NotFound
+from models_app.exceptions import Conflict, NotAllowed, NotFound, NotOwnedHere
 from models_app.models import ModelVersion, RegisteredModel, Team
 from models_app.permissions import can, require_permission, team_ids
 
@@ -122,7 +122,8 @@ def _name_taken(name: str) -> Conflict:
             f"Registered Model (name={name}) already exists: it was deleted through the "
             "MLflow API but is kept, deprecated, for the audit trail. Choose another name."
         )
-    return Conflict(f"A model named '{name}' already exists.")
+    # A mirrored model's name: the refusal names its registry first.
+    return core.name_taken(name)
 
 
 def registered_model_tag_set(*, actor, model: RegisteredModel, key: str, value: str):
@@ -195,6 +196,8 @@ def model_version_create(
             description=description or "",
             tags=tags,
         )
+    except NotOwnedHere:
+        raise  # a mirrored model: the refusal names its registry, as it is
     except Conflict as exc:
         raise Conflict(
             f"{exc.message} Versions created through the MLflow API are labelled N.0.0 after "

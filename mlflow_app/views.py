@@ -23,7 +23,13 @@ from models_app import selectors as core_selectors
 from models_app import services as core
 from models_app.api.common import MAX_JSON_DEPTH
 from models_app.errors import REFUSALS, answer_for
-from models_app.exceptions import Conflict, GuardsFailed, InvalidTransition, Kind
+from models_app.exceptions import (
+    Conflict,
+    GuardsFailed,
+    InvalidTransition,
+    Kind,
+    NotOwnedHere,
+)
 from models_app.models import ModelVersion, RegisteredModel
 from models_app.permissions import require_permission
 
@@ -246,6 +252,8 @@ def create_registered_model(request, actor, p: Params):
             description=p.str("description", default="") or "",
             tags=p.tags(),
         )
+    except NotOwnedHere:
+        raise  # the name of a mirrored model: INVALID_STATE, naming its registry first
     except Conflict as exc:
         raise MlflowError("RESOURCE_ALREADY_EXISTS", _already_exists(name, exc), 400) from exc
     return {"registered_model": wire.new_model_json(model)}
@@ -268,8 +276,8 @@ def rename_registered_model(request, actor, p: Params):
         model = core.registered_model_rename(actor=actor, model=model, new_name=new_name)
     except Conflict as exc:
         if exc.details is not None:
-            # A model that was in production, or one owned by another registry: a refusal
-            # of the rename itself (INVALID_STATE, 409), not a name clash.
+            # A model that was in production, or a model or name owned by another registry:
+            # a refusal of the rename itself (INVALID_STATE, 409), not a name clash.
             raise
         raise MlflowError(
             "RESOURCE_ALREADY_EXISTS", f"Registered Model (name={new_name}) already exists.", 400
@@ -423,6 +431,8 @@ def create_model_version(request, actor, p: Params):
             description=p.str("description", default="") or "",
             tags=p.tags(),
         )
+    except NotOwnedHere:
+        raise  # a mirrored model: INVALID_STATE, naming its registry first
     except Conflict as exc:
         raise MlflowError("RESOURCE_ALREADY_EXISTS", exc.message, 400) from exc
     return {"model_version": wire.new_version_json(mv)}

@@ -56,6 +56,11 @@ class Conflict(RegistryError):
     kind = Kind.CONFLICT
 
 
+class NotOwnedHere(Conflict):
+    """The entry (or the name) belongs to a model mirrored from a team registry, which is
+    the only place it may change; the message names that registry first (409)."""
+
+
 class InvalidTransition(Conflict):
     """The version's stage does not allow this transition (409)."""
 

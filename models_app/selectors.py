@@ -37,8 +37,12 @@ def model_by_name(*, name: str) -> RegisteredModel | None:
 
 def model_for_update(*, pk: int) -> RegisteredModel:
     """The model with its team, its row locked until the transaction ends (every write
-    service starts here); raises RegisteredModel.DoesNotExist."""
-    return RegisteredModel.objects.select_for_update().select_related("team").get(pk=pk)
+    service starts here); raises RegisteredModel.DoesNotExist.
+
+    Only the model's own row is locked (`of=("self",)`): the team row read alongside it
+    stays free, so writers of two models of the same team do not wait for each other.
+    PostgreSQL honours `of`; SQLite has no row locks and ignores it."""
+    return RegisteredModel.objects.select_for_update(of=("self",)).select_related("team").get(pk=pk)
 
 
 def version_by_pk(*, pk: int) -> ModelVersion:

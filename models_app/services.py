@@ -21,7 +21,14 @@ from django_fsm import can_proceed
 from . import lifecycle, selectors, storage
 from .audit import diff, record_event, tag_change
 from .enums import Action, Stage
-from .exceptions import Conflict, GuardsFailed, InvalidTransition, NotAllowed, NotFound
+from .exceptions import (
+    Conflict,
+    GuardsFailed,
+    InvalidTransition,
+    NotAllowed,
+    NotFound,
+    NotOwnedHere,
+)
 from .models import Membership, ModelVersion, PromotionPolicy, RegisteredModel, Team
 from .permissions import prefetch_permissions, require_permission
 from .signals import version_registered
@@ -129,10 +136,24 @@ def require_owned_here(model: RegisteredModel, *, mirror: Mirror | None = None) 
         )
     if model.origin and mirror is None:
         short = model.name.removeprefix(f"{model.origin}.")
-        raise Conflict(
+        raise NotOwnedHere(
             f"{short} is owned by registry {model.origin}; change it there.",
             details={"origin": model.origin, "model": model.name},
         )
+
+
+def name_taken(name: str) -> Conflict:
+    """The refusal of a new name (a new model's, a rename's) that a model already has:
+    when that model is mirrored from a team registry, the refusal names the registry
+    first."""
+    origin = RegisteredModel.objects.filter(name=name).values_list("origin", flat=True).first()
+    if origin:
+        return NotOwnedHere(
+            f"{name} is owned by registry {origin}: the name belongs to the model mirrored "
+            "from there. Choose another name.",
+            details={"origin": origin, "model": name},
+        )
+    return Conflict(f"A model named '{name}' already exists.")
 
 
 def _set_description_and_tags(
@@ -299,22 +320,31 @@ def registered_model_create(
     tag_change(model, actor=actor)
     # Checked and validated above, outside the transaction: on SQLite it holds the
     # database's write lock from its first statement.
-    with transaction.atomic():
-        # A name already taken is refused by the unique constraint. No savepoint is needed
-        # around the insert: the Conflict ends this atomic block (a savepoint of its own
-        # when a caller's transaction encloses it) before anything else runs on it.
-        try:
-            model.save()
-        except IntegrityError as exc:
-            raise Conflict(f"A model named '{name}' already exists.") from exc
-        record_event(
-            action=Action.MODEL_CREATED,
-            actor=actor,
-            obj=model,
-            changes=diff(
-                {}, {"name": name, "team": team.slug, "description": description, "tags": tags}
-            ),
-        )
+    clash: IntegrityError | None = None
+    try:
+        with transaction.atomic():
+            # A name already taken is refused by the unique constraint. No savepoint is
+            # needed around the insert: the error ends this atomic block (a savepoint of
+            # its own when a caller's transaction encloses it) before anything else runs
+            # on it, and the refusal is written after it.
+            try:
+                model.save()
+            except IntegrityError as exc:
+                clash = exc
+                raise
+            record_event(
+                action=Action.MODEL_CREATED,
+                actor=actor,
+                obj=model,
+                changes=diff(
+                    {},
+                    {"name": name, "team": team.slug, "description": description, "tags": tags},
+                ),
+            )
+    except IntegrityError as exc:
+        if exc is not clash:
+            raise
+        raise name_taken(name) from exc
     return model
 
 
@@ -380,9 +410,12 @@ def registered_model_rename(*, actor, model: RegisteredModel, new_name: str) -> 
     One rule for every door: only admins rename, and only models none of whose versions
     was ever in production (serving systems and pinned URIs such as `models:/name/…`
     find a model by its name). The permission is checked first, so a refusal tells a
-    non-admin nothing about the model. A mirrored model is renamed by its team registry,
-    and the catalog sync copies the new name (federation_app.services).
+    non-admin nothing about the model; only a mirrored model is refused before it, naming
+    its owner (it is renamed by its team registry, and the catalog sync copies the new
+    name: federation_app.services).
     """
+    # A mirrored model is refused first, naming its owner, whoever asks.
+    require_owned_here(model)
     _require_rename_permission(actor, model)
     model = _lock_model(model.pk)
     try:
@@ -400,7 +433,7 @@ def registered_model_rename(*, actor, model: RegisteredModel, new_name: str) -> 
             details={"versions": in_production},
         )
     if RegisteredModel.objects.filter(name=new_name).exists():
-        raise Conflict(f"A model named '{new_name}' already exists.")
+        raise name_taken(new_name)
     old_name = model.name
     model.name = new_name
     model.updated_at = timezone.now()
@@ -410,7 +443,7 @@ def registered_model_rename(*, actor, model: RegisteredModel, new_name: str) -> 
         with transaction.atomic():
             model.save()
     except IntegrityError as exc:
-        raise Conflict(f"A model named '{new_name}' already exists.") from exc
+        raise name_taken(new_name) from exc
     record_event(
         action=Action.MODEL_RENAMED,
         actor=actor,
@@ -921,6 +954,9 @@ def policy_update(
     reason: str = "",
 ) -> PromotionPolicy:
     """Create or change a model's policy, or the site default when `model` is None."""
+    if model is not None:
+        # A mirrored model's policy is its team registry's: refused first, naming it.
+        require_owned_here(model)
     require_permission(actor, "policy.change", model)
     thresholds, key_metrics, required_card_sections = _validate_policy_change(
         thresholds=thresholds,

@@ -419,9 +419,11 @@ def model_rollback(request, name: str):
     form = RollbackForm(request.POST, targets=targets)
     status = 400
     # Refused before the form is read, as the service refuses before it looks up the
-    # target: the answer is the same 403 whatever version was asked for.
+    # target: the answer is the same 403 whatever version was asked for. A model mirrored
+    # from a team registry is refused first, naming that registry, before any preview.
     refusal = None
     try:
+        services.require_owned_here(model)
         require_permission(request.user, "model.rollback", model)
     except REFUSALS as exc:
         refusal = exc

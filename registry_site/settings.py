@@ -321,6 +321,10 @@ def env_positive_int(name: str, default: int) -> int:
     return number
 
 
+# The largest catalog push (POST /api/v1/federation/push/) this registry accepts, in
+# bytes; other JSON bodies keep Django's DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB).
+REGISTRY_MAX_PUSH_BYTES = env_positive_int("REGISTRY_MAX_PUSH_BYTES", 2_621_440)
+
 AXES_FAILURE_LIMIT = env_positive_int("REGISTRY_LOGIN_MAX_FAILURES", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_positive_int("REGISTRY_LOGIN_LOCKOUT_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]

@@ -63,6 +63,11 @@ class RequestTooLarge(exceptions.APIException):
     default_detail = "The request body is too large."
     default_code = "too_large"
 
+    def __init__(self, detail=None, *, limit: int | None = None, setting: str = "") -> None:
+        super().__init__(detail)
+        # The answer's details: the limit in bytes and the setting that raises it.
+        self.limit_details = {"limit": limit, "setting": setting} if limit is not None else None
+
 
 class LengthRequired(exceptions.APIException):
     status_code = status.HTTP_411_LENGTH_REQUIRED
@@ -129,7 +134,13 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         set_rollback()
         return error_response(answer.status, answer.code, answer.message, answer.details)
     if isinstance(exc, RequestDataTooBig):
-        return error_response(413, "too_large", str(exc))
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return error_response(
+            413,
+            "too_large",
+            f"A JSON body may be at most {limit} bytes (DATA_UPLOAD_MAX_MEMORY_SIZE).",
+            {"limit": limit, "setting": "DATA_UPLOAD_MAX_MEMORY_SIZE"},
+        )
     if isinstance(exc, SuspiciousOperation):
         return error_response(400, "invalid", "The request was refused as suspicious.")
     if isinstance(exc, RecursionError):
@@ -154,6 +165,8 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     details = None
     if isinstance(exc, exceptions.Throttled):
         details = {"retry_after": exc.wait}
+    if isinstance(exc, RequestTooLarge):
+        details = exc.limit_details
     message = str(exc.detail) if isinstance(exc, exceptions.APIException) else str(exc)
     response.data = error_body(code, message, details)
     return response
@@ -234,6 +247,30 @@ def check_json_value(data: Any, *, max_depth: int = MAX_JSON_DEPTH) -> None:
                 stack.append((item, depth + 1))
 
 
+def parse_json_body(stream, *, encoding: str, limit: int | None, too_large) -> Any:
+    """Read and check a JSON body: at most `limit` bytes (else `too_large(limit)` is
+    raised), no NaN/Infinity, a depth limit and no NUL (400)."""
+    if stream is None:
+        return {}
+    raw = stream.read(limit + 1) if limit is not None else stream.read()
+    if limit is not None and len(raw) > limit:
+        raise too_large(limit)
+    try:
+        text = raw.decode(encoding)
+    except (UnicodeDecodeError, LookupError) as exc:
+        raise exceptions.ParseError(f"The body is not valid {encoding} text.") from exc
+    try:
+        data = json.loads(text, parse_constant=_refuse_constant, parse_int=_parse_int)
+    except RecursionError as exc:
+        raise exceptions.ParseError(
+            f"JSON is nested more than {MAX_JSON_DEPTH} levels deep; refused."
+        ) from exc
+    except ValueError as exc:
+        raise exceptions.ParseError(f"JSON parse error: {exc}") from exc
+    check_json_value(data)
+    return data
+
+
 class SafeJSONParser(JSONParser):
     """JSON with a size cap (413), no NaN/Infinity, a depth limit and no NUL (400).
 
@@ -243,27 +280,17 @@ class SafeJSONParser(JSONParser):
 
     def parse(self, stream, media_type=None, parser_context=None):
         parser_context = parser_context or {}
-        encoding = parser_context.get("encoding", settings.DEFAULT_CHARSET)
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        if stream is None:
-            return {}
-        raw = stream.read(limit + 1) if limit is not None else stream.read()
-        if limit is not None and len(raw) > limit:
-            raise RequestTooLarge(f"A JSON body may be at most {limit} bytes.")
-        try:
-            text = raw.decode(encoding)
-        except (UnicodeDecodeError, LookupError) as exc:
-            raise exceptions.ParseError(f"The body is not valid {encoding} text.") from exc
-        try:
-            data = json.loads(text, parse_constant=_refuse_constant, parse_int=_parse_int)
-        except RecursionError as exc:
-            raise exceptions.ParseError(
-                f"JSON is nested more than {MAX_JSON_DEPTH} levels deep; refused."
-            ) from exc
-        except ValueError as exc:
-            raise exceptions.ParseError(f"JSON parse error: {exc}") from exc
-        check_json_value(data)
-        return data
+        return parse_json_body(
+            stream,
+            encoding=parser_context.get("encoding", settings.DEFAULT_CHARSET),
+            limit=limit,
+            too_large=lambda limit: RequestTooLarge(
+                f"A JSON body may be at most {limit} bytes (DATA_UPLOAD_MAX_MEMORY_SIZE).",
+                limit=limit,
+                setting="DATA_UPLOAD_MAX_MEMORY_SIZE",
+            ),
+        )
 
 
 # --- Pagination -------------------------------------------------------------------------

@@ -657,6 +657,9 @@ class ArtifactView(APIView):
     def put(self, request, name, version):
         model = model_or_404(name)
         mv = version_or_404(model, version)
+        # A version mirrored from a team registry changes only there: refuse before
+        # anything else, without reading the body (the service checks again under the lock).
+        services.require_owned_here(model)
         media_type = (request.content_type or "").split(";")[0].strip().lower()
         if media_type != "application/octet-stream":
             raise exceptions.UnsupportedMediaType(

@@ -3,6 +3,12 @@ service, the stage walk, and origin in the API and the dashboard."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
@@ -19,6 +25,7 @@ from models_app.exceptions import Conflict, NotAllowed
 from models_app.models import AuditEvent, ModelVersion, RegisteredModel
 from tests.factories import FULL_CARD, make_promotable, register
 
+ROOT = Path(__file__).resolve().parents[2]
 OWNED = "fraud_detector is owned by registry team-x; change it there."
 
 
@@ -534,3 +541,295 @@ def test_a_rename_in_the_team_registry_is_mirrored_even_after_production(people,
             actor=people.admin, model=mirrored, new_name="team-x.fraud_scorer2"
         )
     assert RegisteredModel.objects.get(pk=mirrored.pk).name == "team-x.fraud_scorer"
+
+
+class _WatchedBody:
+    """A request body that remembers whether anything read it."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data, self.reads = data, 0
+
+    def read(self, size: int = -1) -> bytes:
+        self.reads += 1
+        chunk, self.data = (self.data, b"") if size < 0 else (self.data[:size], self.data[size:])
+        return chunk
+
+    def readline(self, size: int = -1) -> bytes:
+        return self.read(size)
+
+
+@pytest.mark.parametrize("user", ["admin", "author"])
+def test_an_artifact_upload_to_a_mirrored_version_is_refused_before_the_body_is_read(
+    people, mirrored, settings, tmp_path, user
+):
+    """The refusal names the owning registry and comes before the body is read or stored,
+    whoever uploads (even one whose body would be too large for this registry)."""
+    settings.MEDIA_ROOT = str(tmp_path)
+    version = mirrored.versions.get(version="1.1.0")
+    assert (version.artifact_uri, version.artifact_sha256) == ("", "")
+    client = APIClient()
+    client.force_authenticate(user=getattr(people, user))
+    url = f"/api/v1/models/{mirrored.name}/versions/1.1.0/artifact/"
+    for length in (12, 10**12):
+        body = _WatchedBody(b"team weights")
+        answer = client.generic(
+            "PUT",
+            url,
+            content_type="application/octet-stream",
+            CONTENT_LENGTH=str(length),
+            **{"wsgi.input": body},
+        )
+        assert answer.status_code == 409, answer.content
+        assert answer.json()["error"]["message"] == OWNED
+        assert answer.json()["error"]["details"] == {
+            "origin": "team-x",
+            "model": "team-x.fraud_detector",
+        }
+        assert body.reads == 0
+    assert [f for _, _, files in os.walk(tmp_path) for f in files] == []
+    version.refresh_from_db()
+    assert (version.artifact_uri, version.artifact_sha256) == ("", "")
+
+
+def test_a_push_over_the_push_limit_gets_413_naming_the_limit_and_its_setting(
+    people, model, settings
+):
+    """The push endpoint's limit is REGISTRY_MAX_PUSH_BYTES, not the site-wide JSON limit:
+    a push between the two is applied, one over it refused with a clear 413."""
+    items = pending_items(SyncState.objects.create(central_url="here", registry_id="team-x"))
+    body = json.dumps({"origin": "team-x", "items": items})
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100  # far below the push: not what limits it
+    settings.REGISTRY_MAX_PUSH_BYTES = len(body)
+    client = APIClient()
+    client.force_authenticate(people.admin)
+    push = "/api/v1/federation/push/"
+    assert client.post(push, body, content_type="application/json").status_code == 200
+    settings.REGISTRY_MAX_PUSH_BYTES = len(body) - 1
+    answer = client.post(push, body, content_type="application/json")
+    assert answer.status_code == 413
+    error = answer.json()["error"]
+    assert error["code"] == "too_large"
+    assert error["details"] == {"limit": len(body) - 1, "setting": "REGISTRY_MAX_PUSH_BYTES"}
+    assert f"at most {len(body) - 1} bytes" in error["message"]
+    assert "REGISTRY_MAX_PUSH_BYTES" in error["message"]
+    # Other JSON bodies keep the site-wide limit, named in their own 413.
+    other = client.patch(f"/api/v1/models/{model.name}/", {"description": "x" * 200}, format="json")
+    assert other.status_code == 413
+    assert other.json()["error"]["details"] == {
+        "limit": 100,
+        "setting": "DATA_UPLOAD_MAX_MEMORY_SIZE",
+    }
+
+
+def _push_limit_in_a_fresh_process(value: str | None) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
+    env["DEBUG"] = "1"
+    if value is not None:
+        env["REGISTRY_MAX_PUSH_BYTES"] = value
+    code = "from registry_site import settings as s; print(s.REGISTRY_MAX_PUSH_BYTES)"
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+
+
+@pytest.mark.slow  # settings read in a subprocess
+def test_the_push_limit_comes_from_the_environment_and_is_checked():
+    assert _push_limit_in_a_fresh_process(None).stdout.strip() == str(2_621_440)
+    assert _push_limit_in_a_fresh_process("10485760").stdout.strip() == "10485760"
+    for bad in ("0", "-1", "10MB", "1.5"):
+        result = _push_limit_in_a_fresh_process(bad)
+        assert result.returncode != 0
+        assert "ImproperlyConfigured" in result.stderr
+        assert "REGISTRY_MAX_PUSH_BYTES" in result.stderr
+
+
+# --- Every door names the owning registry first -------------------------------------------
+
+OWNED_NAME = "team-x.fraud_detector is owned by registry team-x"
+
+
+def _mlflow(client, user, path: str, body: dict):
+    from knox.models import AuthToken
+
+    return client.post(
+        f"/api/2.0/mlflow/{path}",
+        data=json.dumps(body),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {AuthToken.objects.create(user)[1]}",
+    )
+
+
+@pytest.mark.parametrize("user", ["admin", "author"])
+def test_mlflow_refusals_of_mirrored_entries_name_the_owner_first(client, people, mirrored, user):
+    """A version created on a mirrored model, a rename of it or onto its name, and a new
+    model of its name: each is INVALID_STATE (409) and says who owns the entry first."""
+    actor = getattr(people, user)
+    churn = services.registered_model_create(actor=people.admin, name="churn", team=people.team)
+    versions_before = ModelVersion.objects.count()
+
+    created = _mlflow(
+        client, actor, "model-versions/create", {"name": mirrored.name, "source": "s3://b/m"}
+    )
+    assert (created.status_code, created.json()["error_code"]) == (409, "INVALID_STATE")
+    assert created.json()["message"] == OWNED
+
+    renamed = _mlflow(
+        client, actor, "registered-models/rename", {"name": mirrored.name, "new_name": "mine"}
+    )
+    assert (renamed.status_code, renamed.json()["error_code"]) == (409, "INVALID_STATE")
+    assert renamed.json()["message"] == OWNED
+
+    model = _mlflow(client, actor, "registered-models/create", {"name": mirrored.name})
+    assert (model.status_code, model.json()["error_code"]) == (409, "INVALID_STATE")
+    assert model.json()["message"].startswith(OWNED_NAME)
+
+    assert ModelVersion.objects.count() == versions_before
+    assert RegisteredModel.objects.get(pk=mirrored.pk).name == mirrored.name
+    onto = _mlflow(
+        client,
+        people.admin,
+        "registered-models/rename",
+        {"name": churn.name, "new_name": mirrored.name},
+    )
+    assert (onto.status_code, onto.json()["error_code"]) == (409, "INVALID_STATE")
+    assert onto.json()["message"].startswith(OWNED_NAME)
+    assert RegisteredModel.objects.get(pk=churn.pk).name == "churn"
+
+
+def test_rest_refusals_of_mirrored_names_name_the_owner_first(people, mirrored):
+    admin, author = APIClient(), APIClient()
+    admin.force_authenticate(people.admin)
+    author.force_authenticate(people.author)
+    services.registered_model_create(actor=people.admin, name="churn", team=people.team)
+
+    created = author.post(
+        "/api/v1/models/", {"name": mirrored.name, "team": "fraud"}, format="json"
+    )
+    assert created.status_code == 409, created.content
+    assert created.json()["error"]["message"].startswith(OWNED_NAME)
+    assert created.json()["error"]["details"] == {"origin": "team-x", "model": mirrored.name}
+
+    onto = admin.post("/api/v1/models/churn/rename/", {"new_name": mirrored.name}, format="json")
+    assert onto.status_code == 409
+    assert onto.json()["error"]["message"].startswith(OWNED_NAME)
+
+    # Renaming the mirrored model itself: its owner first, even for a non-admin.
+    own = author.post(f"/api/v1/models/{mirrored.name}/rename/", {"new_name": "x"}, format="json")
+    assert own.status_code == 409
+    assert own.json()["error"]["message"] == OWNED
+    assert RegisteredModel.objects.filter(name="churn", origin="").exists()
+
+
+@pytest.mark.parametrize("user", ["admin", "viewer"])
+def test_dashboard_rollback_of_a_mirrored_model_names_the_owner_before_any_preview(
+    client, people, mirrored, user
+):
+    client.force_login(getattr(people, user))
+    response = client.post(reverse("models:rollback", args=[mirrored.name]), {})
+    assert response.status_code == 409
+    assert OWNED in response.content.decode()
+    assert "rollback_confirm" not in [t.name for t in response.templates]
+
+
+def test_admin_add_of_a_mirrored_models_name_names_the_owner(client, people, mirrored):
+    client.force_login(people.admin)
+    response = client.post(
+        reverse("admin:models_app_registeredmodel_add"),
+        {"name": mirrored.name, "team": people.team.pk, "description": "", "tags": ""},
+    )
+    assert response.status_code == 200
+    errors = [str(e) for e in response.context["adminform"].form.non_field_errors()]
+    assert any(e.startswith(OWNED_NAME) for e in errors), errors
+    assert RegisteredModel.objects.filter(name=mirrored.name).count() == 1
+
+
+MIRRORED = "team-x.fraud_detector"
+MLFLOW_WRITES = [
+    ("POST", "registered-models/set-tag", {"name": MIRRORED, "key": "k", "value": "v"}),
+    ("DELETE", "registered-models/delete-tag", {"name": MIRRORED, "key": "k"}),
+    ("PATCH", "registered-models/update", {"name": MIRRORED, "description": "x"}),
+    ("DELETE", "registered-models/delete", {"name": MIRRORED}),
+    ("POST", "registered-models/alias", {"name": MIRRORED, "alias": "champion", "version": "2"}),
+    ("DELETE", "registered-models/alias", {"name": MIRRORED, "alias": "champion"}),
+    ("PATCH", "model-versions/update", {"name": MIRRORED, "version": "2", "description": "x"}),
+    ("DELETE", "model-versions/delete", {"name": MIRRORED, "version": "2"}),
+    (
+        "POST",
+        "model-versions/set-tag",
+        {"name": MIRRORED, "version": "2", "key": "k", "value": "v"},
+    ),
+    ("DELETE", "model-versions/delete-tag", {"name": MIRRORED, "version": "2", "key": "k"}),
+    (
+        "POST",
+        "model-versions/transition-stage",
+        {"name": MIRRORED, "version": "2", "stage": "Archived"},
+    ),
+]
+
+
+@pytest.mark.parametrize("user", ["admin", "author"])
+@pytest.mark.parametrize(("method", "path", "body"), MLFLOW_WRITES, ids=lambda x: str(x)[:40])
+def test_every_mlflow_write_to_a_mirrored_entry_names_the_owner_first(
+    client, people, mirrored, user, method, path, body
+):
+    from knox.models import AuthToken
+
+    token = AuthToken.objects.create(getattr(people, user))[1]
+    before = (
+        AuditEvent.objects.count(),
+        sorted(ModelVersion.objects.values_list("pk", "stage", "description")),
+    )
+    response = client.generic(
+        method,
+        f"/api/2.0/mlflow/{path}",
+        json.dumps(body),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
+    assert response.status_code == 409, response.content
+    assert response.json()["error_code"] == "INVALID_STATE"
+    assert response.json()["message"] == OWNED
+    after = (
+        AuditEvent.objects.count(),
+        sorted(ModelVersion.objects.values_list("pk", "stage", "description")),
+    )
+    assert after == before
+
+
+SERVICE_WRITES = {
+    "model_update": lambda a, m, v: services.registered_model_update(
+        actor=a, model=m, description="x"
+    ),
+    "model_rename": lambda a, m, v: services.registered_model_rename(
+        actor=a, model=m, new_name="y"
+    ),
+    "version_register": lambda a, m, v: services.model_version_register(
+        actor=a, model=m, version="9.0.0"
+    ),
+    "version_update": lambda a, m, v: services.model_version_update(
+        actor=a, version=v, description="x"
+    ),
+    "attach_artifact": lambda a, m, v: services.model_version_attach_artifact(
+        actor=a, version=v, uri="s3://b/k", sha256="a" * 64, size=1
+    ),
+    "promote": lambda a, m, v: services.model_version_promote(actor=a, version=v, reason="r"),
+    "archive": lambda a, m, v: services.model_version_archive(actor=a, version=v, reason="r"),
+    "deprecate": lambda a, m, v: services.model_version_deprecate(actor=a, version=v, reason="r"),
+    "rollback": lambda a, m, v: services.registered_model_rollback(actor=a, model=m, reason="r"),
+    "policy_update": lambda a, m, v: services.policy_update(actor=a, model=m, required_approvals=2),
+    "card_update": lambda a, m, v: approvals.card_update(actor=a, version=v, sections=FULL_CARD),
+    "review_request": lambda a, m, v: approvals.review_request(actor=a, version=v),
+    "review_submit": lambda a, m, v: approvals.review_submit(
+        actor=a, version=v, decision="approve", revision_sha256="0" * 64
+    ),
+}
+
+
+@pytest.mark.parametrize("who", ["viewer", "outsider", "reviewer2"])
+@pytest.mark.parametrize("call", SERVICE_WRITES.values(), ids=SERVICE_WRITES.keys())
+def test_a_user_without_the_right_is_told_the_owner_first(people, mirrored, who, call):
+    """Ownership comes before the permission check: whoever asks learns where to go."""
+    version = mirrored.versions.get(version="1.1.0")
+    with pytest.raises(Conflict) as refused:
+        call(getattr(people, who), mirrored, version)
+    assert refused.value.message == OWNED

@@ -13,13 +13,13 @@ from collections.abc import Callable
 
 import pytest
 from django.contrib.auth.models import User
-from django.db import connection
+from django.db import connection, transaction
 
 from models_app import services
 from models_app.enums import Action, Stage
 from models_app.exceptions import Conflict, RegistryError
-from models_app.models import AuditEvent, ModelVersion
-from tests.factories import make_promotable, register
+from models_app.models import AuditEvent, ModelVersion, Team
+from tests.factories import make_model, make_promotable, register
 
 THREADS = 8
 
@@ -127,3 +127,68 @@ def test_concurrent_registrations_of_same_version_leave_one_row(people, model):
     assert rows.get().number == 1
     registered = AuditEvent.objects.filter(registered_model=model, action=Action.VERSION_REGISTERED)
     assert registered.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_writing_one_model_does_not_lock_its_team_or_the_teams_other_models(people, model):
+    """A writer holds its model's row lock; a second connection writes another model of the
+    same team meanwhile. On PostgreSQL the second one must not wait for the first (it runs
+    with a short lock_timeout, so waiting would fail it); SQLite has one writer at a time,
+    so there the second write waits for the first to commit and both succeed."""
+    other = make_model(actor=people.author, team=people.team, name="fraud_scorer")
+    author_id = people.author.pk
+    postgres = connection.vendor == "postgresql"
+    first_locked, first_may_commit = threading.Event(), threading.Event()
+    outcomes: dict[str, object] = {}
+
+    def first() -> None:
+        try:
+            with transaction.atomic():
+                services.registered_model_update(
+                    actor=User.objects.get(pk=author_id), model=model, description="first"
+                )
+                first_locked.set()
+                first_may_commit.wait(timeout=30)
+            outcomes["first"] = "ok"
+        except Exception as exc:
+            outcomes["first"] = exc
+        finally:
+            first_locked.set()
+            connection.close()
+
+    def second() -> None:
+        try:
+            with transaction.atomic():
+                if postgres:
+                    with connection.cursor() as cursor:
+                        cursor.execute("SET LOCAL lock_timeout = '2s'")
+                    # The team row stays free: nobody holds it.
+                    Team.objects.select_for_update(nowait=True).get(pk=people.team.pk)
+                services.registered_model_update(
+                    actor=User.objects.get(pk=author_id), model=other, description="second"
+                )
+            outcomes["second"] = "ok"
+        except Exception as exc:
+            outcomes["second"] = exc
+        finally:
+            connection.close()
+
+    one = threading.Thread(target=first)
+    one.start()
+    assert first_locked.wait(timeout=30)
+    two = threading.Thread(target=second)
+    two.start()
+    if postgres:
+        # The second writer finishes while the first still holds its model's lock.
+        two.join(timeout=30)
+        assert not two.is_alive()
+        assert "first" not in outcomes
+        first_may_commit.set()
+    else:
+        first_may_commit.set()
+        two.join(timeout=30)
+    one.join(timeout=30)
+    assert outcomes == {"first": "ok", "second": "ok"}, outcomes
+    model.refresh_from_db()
+    other.refresh_from_db()
+    assert (model.description, other.description) == ("first", "second")
