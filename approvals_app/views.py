@@ -14,7 +14,6 @@ import difflib
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -26,6 +25,7 @@ from models_app.errors import REFUSALS
 from models_app.forms import CompareForm
 from models_app.lifecycle_views import VersionPart, get_version_or_404, version_action
 from models_app.models import ModelVersion
+from models_app.paging import CappedPaginator
 from models_app.permissions import can
 from models_app.views import add_refusal, get_model_or_404, key_metric_specs, metric_cells
 
@@ -233,7 +233,7 @@ def compare(request, name: str):
 def inbox(request):
     """Versions waiting for my review, oldest request first."""
     qs = selectors.review_inbox(user=request.user).select_related("card__review_requested_by")
-    page = Paginator(qs, INBOX_PER_PAGE).get_page(request.GET.get("page"))
+    page = CappedPaginator(qs, INBOX_PER_PAGE).get_page(request.GET.get("page"))
     return render(
         request,
         "approvals_app/inbox.html",

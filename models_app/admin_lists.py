@@ -7,8 +7,8 @@ unless `show_full_result_count` is off), finds a list filter's choices with a DI
 over the whole table, and searches with a case-insensitive substring match that no
 ordinary index serves. Each of these reads the whole table on every page. Here:
 
-- `CappedPaginator` counts at most `LIST_COUNT_CAP` rows (a COUNT over a LIMITed
-  subquery), and the admin's templates (templates/admin/) show "10,000+" for such a list
+- `CappedPaginator` (models_app.paging) counts at most `LIST_COUNT_CAP` rows (a COUNT over
+  a LIMITed subquery), and the admin's templates (templates/admin/) show "10,000+" for such a list
   instead of a total that was never counted. The first 10,000 rows can be paged through;
   the filters and the search reach the others.
 - `choices_filter` makes a list filter whose choices are an enum of the code (the stages,
@@ -22,48 +22,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from django.contrib import admin
-from django.core.paginator import Paginator
-from django.utils.functional import cached_property
 
 from .models import RegisteredModel
-
-# Rows a list counts at most. Counting 10,000 index entries takes a few milliseconds;
-# past that, a list says "10,000+" and a filter or a search narrows it.
-LIST_COUNT_CAP = 10_000
-
-
-class CappedPaginator(Paginator):
-    """A paginator that counts at most `cap` rows of its queryset.
-
-    `count` is the number of rows up to `cap`; `capped` tells whether there are more. The
-    count reads at most cap + 1 rows, in no particular order (the ordering is dropped from
-    the counting subquery, so the database reads the first rows it finds). Pages beyond
-    the cap are not offered.
-    """
-
-    cap = LIST_COUNT_CAP
-
-    @cached_property
-    def counted(self) -> int:
-        """The rows counted: the real number up to `cap`, else cap + 1."""
-        return self.object_list.order_by()[: self.cap + 1].count()
-
-    @cached_property
-    def count(self) -> int:
-        return min(self.counted, self.cap)
-
-    @property
-    def capped(self) -> bool:
-        return self.counted > self.cap
-
-    @property
-    def cap_label(self) -> str:
-        return f"{self.cap:,}"
-
-    @property
-    def count_label(self) -> str:
-        """The count as the admin shows it: "10,000+" for a capped list."""
-        return f"{self.cap:,}+" if self.capped else f"{self.count:,}"
+from .paging import CappedPaginator
 
 
 class LargeListAdmin:

@@ -17,7 +17,6 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import BadRequest
-from django.core.paginator import Paginator
 from django.db.models import Exists, OuterRef, Q, Subquery
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
@@ -35,6 +34,7 @@ from .exceptions import GuardsFailed
 from .forms import AuditFilterForm, ModelFilterForm, RollbackForm, TokenCreateForm
 from .keyset import keyset_page
 from .models import AuditEvent, ModelVersion, RegisteredModel, Team
+from .paging import CappedPaginator
 from .permissions import can, require_permission
 from .validators import MODEL_NAME_RE
 
@@ -247,7 +247,7 @@ def model_list(request):
     origin = request.GET.get("origin", "")
     if origin:  # entries mirrored from one team registry; "local": our own
         qs = qs.filter(origin="" if origin == "local" else origin[:40])
-    page = Paginator(qs.order_by("name"), MODELS_PER_PAGE).get_page(request.GET.get("page"))
+    page = CappedPaginator(qs.order_by("name"), MODELS_PER_PAGE).get_page(request.GET.get("page"))
     return render(
         request,
         "models_app/model_list.html",

@@ -14,9 +14,9 @@ from approvals_app import services as approvals
 from approvals_app.models import CardRevision, ModelCard, Review
 from federation_app.models import MirroredAuditEvent, OriginRegistry
 from models_app import services
-from models_app.admin_lists import CappedPaginator
 from models_app.enums import Action, Stage
 from models_app.models import AuditEvent, ModelVersion
+from models_app.paging import CappedPaginator
 from tests.factories import FULL_CARD, approve, make_model, register
 from tests.queries import captured_queries
 from webhooks_app.models import Delivery, Subscription

@@ -9,12 +9,12 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from models_app.errors import REFUSALS, answer_for
+from models_app.paging import CappedPaginator
 
 from . import services
 from .models import Delivery, DeliveryStatus, Subscription
@@ -69,7 +69,7 @@ def _detail_page(request, subscription: Subscription, *, status_code: int = 200)
         deliveries = deliveries.filter(status=status)
     else:
         status = ""
-    page = Paginator(deliveries, DELIVERIES_PER_PAGE).get_page(request.GET.get("page"))
+    page = CappedPaginator(deliveries, DELIVERIES_PER_PAGE).get_page(request.GET.get("page"))
     return render(
         request,
         "webhooks_app/subscription_detail.html",
