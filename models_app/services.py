@@ -462,14 +462,16 @@ def stage_counts_recount(*, model_ids: list[int] | None = None) -> list[str]:
     """Set each model's per-stage counts from its versions and return the names of the
     models whose counts were wrong. ModelVersion.save() keeps the counts; this repairs them
     after rows were written around it (a bulk load, a restore of part of a table). Each
-    model is locked while it is recounted, so a concurrent registration waits."""
+    model is locked while it is recounted, so a concurrent registration waits. Mirrored
+    models are recounted too: the counts are derived from rows already stored here, not an
+    edit of the entry its origin owns."""
     models = RegisteredModel.objects.order_by("pk")
     if model_ids is not None:
         models = models.filter(pk__in=model_ids)
     fixed = []
     for model_id in models.values_list("pk", flat=True).iterator():
         with transaction.atomic():
-            model = _lock_model(model_id)
+            model = selectors.model_for_update(pk=model_id)
             found = dict.fromkeys(Stage.values, 0)
             found.update(
                 ModelVersion.objects.filter(registered_model_id=model_id)

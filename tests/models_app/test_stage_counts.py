@@ -115,3 +115,14 @@ def test_the_rest_api_and_the_admin_show_the_stored_counts(people, model, promot
     client.force_login(people.admin)
     page = client.get("/admin/models_app/registeredmodel/?o=4").content.decode()
     assert '<td class="field-n_versions">4</td>' in page
+
+
+def test_recount_repairs_a_mirrored_model_too(people, model):
+    """The counts are derived rows, not an edit of the entry: a central registry recounts
+    the models mirrored from team registries as well as its own."""
+    register(actor=people.author, model=model, version="1.0.0")
+    RegisteredModel.objects.filter(pk=model.pk).update(origin="team-x", staging_count=5)
+    out = io.StringIO()
+    call_command("recount_versions", stdout=out)
+    assert out.getvalue().splitlines() == ["corrected fraud_detector", "1 model(s) corrected."]
+    assert stored(model) == counted(model)
