@@ -18,7 +18,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 
-from models_app import lifecycle
+from models_app import lifecycle, selectors
 from models_app.enums import Stage
 from models_app.models import ModelVersion, RegisteredModel
 
@@ -228,30 +228,26 @@ def version_row(mv: ModelVersion) -> dict:
 # with a single row the planner's estimate does not matter. No ORDER BY: the key is unique.
 
 
-def _one(queryset):
-    for row in queryset.order_by()[:1]:
-        return row
-    return None
-
-
 def model_by_name(name: str) -> RegisteredModel | None:
     """The visible model called `name`, with its team and author, or None."""
-    return _one(
-        RegisteredModel.objects.filter(name=name, mlflow_deleted__isnull=True).select_related(
-            "team", "created_by"
-        )
+    return selectors.first_row(
+        RegisteredModel.objects.filter(name=name, mlflow_deleted__isnull=True)
+        .select_related("team", "created_by")
+        .order_by()
     )
 
 
 def version_by_number(name: str, number: int) -> ModelVersion | None:
     """Version `number` of the visible model `name`, with model, team and author, or None."""
-    return _one(
+    return selectors.first_row(
         ModelVersion.objects.filter(
             registered_model__name=name,
             number=number,
             mlflow_deleted__isnull=True,
             registered_model__mlflow_deleted__isnull=True,
-        ).select_related("registered_model__team", "created_by")
+        )
+        .select_related("registered_model__team", "created_by")
+        .order_by()
     )
 
 

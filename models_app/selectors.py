@@ -22,7 +22,7 @@ def model_list() -> QuerySet[RegisteredModel]:
     return RegisteredModel.objects.select_related("team", "created_by").annotate(n_versions=total)
 
 
-def _first(queryset: QuerySet):
+def first_row(queryset: QuerySet):
     """The first row of `queryset` in its own order, or None: one query, LIMIT 1."""
     for obj in queryset[:1]:
         return obj
@@ -32,7 +32,7 @@ def _first(queryset: QuerySet):
 def model_by_name(*, name: str) -> RegisteredModel | None:
     """One model with its team and author (its per-stage counts are its own columns), or
     None."""
-    return _first(RegisteredModel.objects.select_related("team", "created_by").filter(name=name))
+    return first_row(RegisteredModel.objects.select_related("team", "created_by").filter(name=name))
 
 
 def model_for_update(*, pk: int) -> RegisteredModel:
@@ -52,7 +52,7 @@ def version_by_pk(*, pk: int) -> ModelVersion:
 
 
 def team_by_pk(*, pk: int) -> Team | None:
-    return _first(Team.objects.filter(pk=pk))
+    return first_row(Team.objects.filter(pk=pk))
 
 
 def model_get(*, name: str) -> RegisteredModel:
@@ -74,12 +74,12 @@ def version_get(*, model: RegisteredModel, version: str) -> ModelVersion:
 
 
 def version_by_number(*, model: RegisteredModel, number: int) -> ModelVersion | None:
-    return _first(version_list().filter(registered_model_id=model.pk, number=number))
+    return first_row(version_list().filter(registered_model_id=model.pk, number=number))
 
 
 def production_version(*, model: RegisteredModel) -> ModelVersion | None:
     """What serving systems poll: one indexed query."""
-    return _first(version_list().filter(registered_model_id=model.pk, stage=Stage.PRODUCTION))
+    return first_row(version_list().filter(registered_model_id=model.pk, stage=Stage.PRODUCTION))
 
 
 def last_known_good(*, model: RegisteredModel) -> ModelVersion | None:
