@@ -225,3 +225,25 @@ def test_mlflow_door_shows_the_mirrored_production_version_as_production(client,
     assert version["current_stage"] == "Production"
     tags = {tag["key"]: tag["value"] for tag in version["tags"]}
     assert tags["registry.stage"] == Stage.PRODUCTION
+
+
+# --- The admin ------------------------------------------------------------------------------
+
+
+def test_admin_shows_the_origins_recorded_checks_and_runs_no_dry_run(client, people, mirrored):
+    client.force_login(people.admin)
+    production = mirrored.versions.get(version="1.0.0")
+    page = client.get(reverse("admin:models_app_modelversion_change", args=[production.pk]))
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "From team-x: the checks it recorded when it promoted this version" in text
+    assert "<strong>FAIL</strong>" not in text
+    staging = mirrored.versions.get(version="1.1.0")
+    response = client.post(
+        reverse("admin:models_app_modelversion_changelist"),
+        {"action": "check_promotion", "index": "0", "_selected_action": [staging.pk]},
+        follow=True,
+    )
+    text = response.content.decode()
+    assert "owned by registry team-x; it is checked and promoted there" in text
+    assert "promotion would be refused" not in text
