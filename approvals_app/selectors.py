@@ -45,7 +45,8 @@ def reviews_of(version: ModelVersion) -> QuerySet[Review]:
 def review_inbox(*, user) -> QuerySet[ModelVersion]:
     """Staging versions whose review was requested and that `user` has not yet reviewed
     in their current card revision, oldest request first. Empty for non-reviewers; never
-    the user's own versions."""
+    the user's own versions, nor a version mirrored from a team registry (reviewed
+    there, never here)."""
     if not can(user, "review.submit"):
         return ModelVersion.objects.none()
     reviewed = Review.objects.filter(
@@ -54,7 +55,11 @@ def review_inbox(*, user) -> QuerySet[ModelVersion]:
         revision=OuterRef("card__current_revision"),
     )
     return (
-        ModelVersion.objects.filter(stage=Stage.STAGING, card__review_requested_at__isnull=False)
+        ModelVersion.objects.filter(
+            stage=Stage.STAGING,
+            card__review_requested_at__isnull=False,
+            registered_model__origin="",
+        )
         .exclude(created_by=user)
         .exclude(Q(card__current_revision__author=user))
         .exclude(card__revisions__author=user)

@@ -24,6 +24,7 @@ from models_app.enums import Stage
 from models_app.errors import REFUSALS
 from models_app.forms import CompareForm
 from models_app.lifecycle_views import VersionPart, get_version_or_404, version_action
+from models_app.mirrors import mirror_reader
 from models_app.models import ModelVersion
 from models_app.paging import CappedPaginator
 from models_app.permissions import can
@@ -32,7 +33,7 @@ from models_app.views import add_refusal, get_model_or_404, key_metric_specs, me
 from . import selectors, services
 from .cards import render_sections, to_markdown
 from .forms import CardForm, RequestReviewForm, ReviewForm
-from .models import ModelCard
+from .models import Decision, ModelCard
 
 INBOX_PER_PAGE = 50
 
@@ -43,6 +44,10 @@ INBOX_PER_PAGE = 50
 def _card_part(request, mv: ModelVersion, context: dict) -> None:
     """The card and its reviews, with their forms and buttons, on the version page
     (models_app.lifecycle_views, which shows the rest of the version)."""
+    reader = mirror_reader(mv)
+    if reader is not None:
+        _origin_card_part(mv, context, reader)
+        return
     user = request.user
     card = selectors.card_for(mv)
     revision = card.current_revision if card is not None else None
@@ -70,6 +75,27 @@ def _card_part(request, mv: ModelVersion, context: dict) -> None:
     # The review form approves exactly the revision this page shows.
     context["review_form"].show_revision(revision)
 
+
+def _origin_card_part(mv: ModelVersion, context: dict, reader) -> None:
+    """The card and reviews of a mirrored version, as its origin recorded them: read-only
+    here, with no form (reviews and card edits happen at the origin)."""
+    card = reader.card(mv)
+    context["may"].update({"review": False, "request_review": False, "edit_card": False})
+    context.update(
+        {
+            "card_origin": mv.registered_model.origin,
+            "origin_card": card,
+            # render_sections returns nh3-sanitised HTML: the only markup marked safe here.
+            "card_html": mark_safe(render_sections(card.sections)) if card else "",  # noqa: S308
+            "origin_reviews": [
+                (review, DECISION_LABELS.get(review.decision, review.decision))
+                for review in reader.reviews(mv)
+            ],
+        }
+    )
+
+
+DECISION_LABELS = dict(Decision.choices)
 
 CARD_PART = VersionPart("approvals_app/_version_card.html", _card_part)
 
@@ -163,13 +189,29 @@ def card_edit(request, name: str, version: str):
     )
 
 
-def _card_diff(a: ModelVersion, b: ModelVersion, cards: dict) -> list[tuple[str, str]]:
+def _card_sections(versions: list[ModelVersion]) -> dict[int, dict[str, str]]:
+    """The sections of each version's current card, by version id: a mirrored version's
+    as its origin holds it (models_app.mirrors), the others' from this registry's cards."""
+    sections = {}
+    local = []
+    for mv in versions:
+        reader = mirror_reader(mv)
+        if reader is None:
+            local.append(mv)
+        else:
+            card = reader.card(mv)
+            sections[mv.pk] = card.sections if card is not None else {}
+    for card in ModelCard.objects.select_related("current_revision").filter(
+        model_version__in=local
+    ):
+        revision = card.current_revision
+        sections[card.model_version_id] = revision.sections() if revision else {}
+    return sections
+
+
+def _card_diff(a: ModelVersion, b: ModelVersion, sections: dict) -> list[tuple[str, str]]:
     """A unified diff of the two cards' Markdown, as (kind, line) rows for escaped output."""
-    texts = []
-    for mv in (a, b):
-        card = cards.get(mv.pk)
-        revision = card.current_revision if card is not None else None
-        texts.append(to_markdown(revision.sections() if revision else {}).splitlines())
+    texts = [to_markdown(sections.get(mv.pk, {})).splitlines() for mv in (a, b)]
     rows = []
     for line in difflib.unified_diff(
         texts[0], texts[1], fromfile=f"{a.version}", tofile=f"{b.version}", lineterm=""
@@ -205,12 +247,7 @@ def compare(request, name: str):
             a_label, b_label = initial["a"] or labels[0], initial["b"]
         by_label = {v.version: v for v in versions}
         a, b = by_label[a_label], by_label[b_label]
-        cards = {
-            c.model_version_id: c
-            for c in ModelCard.objects.select_related("current_revision").filter(
-                model_version__in=[a, b]
-            )
-        }
+        sections = _card_sections([a, b])
         policy = model_selectors.effective_policy(model=model)
         specs = dict(key_metric_specs(policy, [a, b]))
         names = sorted(set(a.metrics or {}) | set(b.metrics or {}))
@@ -221,7 +258,8 @@ def compare(request, name: str):
                 "a": a,
                 "b": b,
                 "rows": rows,
-                "diff": _card_diff(a, b, cards),
+                "diff": _card_diff(a, b, sections),
+                "card_origin": model.origin,
                 "titles": SECTION_TITLES,
             }
         )

@@ -39,6 +39,7 @@ from .admin_lists import LargeListAdmin, VersionSearch, choices_filter
 from .card_sections import SECTION_TITLES
 from .enums import Action, Stage
 from .errors import REFUSALS, WHOLE_INPUT, Answer, answer_for
+from .mirrors import mirror_reader
 from .models import (
     AuditEvent,
     Membership,
@@ -448,7 +449,8 @@ def transition_action(
     items = []
     for obj in objects:
         item = {"label": str(obj), "detail": describe(obj)}
-        if checks and can_proceed(obj.promote):
+        # A mirrored version's promotion is refused, owner first: no dry run to preview.
+        if checks and can_proceed(obj.promote) and mirror_reader(obj) is None:
             item["checks"] = selectors.promotion_checks(version=obj)
         items.append(item)
     context = {
@@ -480,6 +482,23 @@ def _checks_html(results) -> str:
             "<li><strong>{}</strong> {}: {}</li>",
             (("pass" if r.passed else "FAIL", r.guard, r.reason) for r in results),
         ),
+    )
+
+
+def _recorded_checks_html(recorded) -> str:
+    """The checks a mirrored version's origin recorded when it promoted it."""
+    if recorded.event_id is None:
+        return (
+            f"Promoted in {recorded.origin}, never here; no promotion there has reached "
+            "this registry."
+        )
+    when = recorded.recorded_at.strftime("%Y-%m-%d %H:%M") if recorded.recorded_at else "—"
+    return format_html(
+        "<p>From {}: the checks it recorded when it promoted this version ({}, by {}).</p>{}",
+        recorded.origin,
+        when,
+        recorded.recorded_by or "—",
+        _checks_html(recorded.results),
     )
 
 
@@ -873,6 +892,9 @@ class ModelVersionAdmin(LargeListAdmin, VersionSearch, RegistryAdmin):
 
     @admin.display(description="promotion checks (dry run)")
     def promotion_checks(self, obj) -> str:
+        reader = mirror_reader(obj)
+        if reader is not None:
+            return _recorded_checks_html(reader.checks(obj))
         if not can_proceed(obj.promote):
             return (
                 f"Only {lifecycle.allowed_from('promote')} versions are promoted; this one is "
@@ -907,6 +929,15 @@ class ModelVersionAdmin(LargeListAdmin, VersionSearch, RegistryAdmin):
     @admin.action(description="Check promotion (dry run)")
     def check_promotion(self, request, queryset):
         for version in queryset:
+            origin = version.registered_model.origin
+            if origin:
+                self.message_user(
+                    request,
+                    f"{version}: owned by registry {origin}; it is checked and promoted "
+                    "there, never here.",
+                    messages.WARNING,
+                )
+                continue
             if not can_proceed(version.promote):
                 self.message_user(
                     request,

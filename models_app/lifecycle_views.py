@@ -33,6 +33,7 @@ from django_fsm import can_proceed
 from . import selectors, services, storage
 from .errors import REFUSALS
 from .forms import ReasonForm
+from .mirrors import mirror_reader
 from .models import ModelVersion
 from .permissions import can
 from .validators import SEMVER_RE
@@ -108,7 +109,11 @@ def version_context(request, mv: ModelVersion, *, refusal=None, **forms) -> dict
     """Everything the version page shows; `forms` replaces a blank form with a bound one."""
     user = request.user
     model = mv.registered_model
-    checks = selectors.promotion_checks(version=mv)
+    reader = mirror_reader(mv)
+    # A mirrored version was checked and promoted at its origin: the checks it recorded
+    # then, never a dry run against this registry's policy, which does not apply to it.
+    recorded = reader.checks(mv) if reader is not None else None
+    checks = recorded.results if recorded is not None else selectors.promotion_checks(version=mv)
     production = selectors.production_version(model=model)
     policy = selectors.effective_policy(model=model)
     specs = key_metric_specs(policy, [mv])
@@ -118,10 +123,12 @@ def version_context(request, mv: ModelVersion, *, refusal=None, **forms) -> dict
     metric_rows = metric_cells(mv.metrics, base, specs + [(n, "") for n in other])
     parts = version_parts()
     # The lifecycle's transitions say which buttons the version's stage allows.
+    # A mirrored version changes at its origin only: no button offers what is refused.
+    here = reader is None
     may = {
-        "promote": can_proceed(mv.promote) and can(user, "version.promote", mv),
-        "archive": can_proceed(mv.archive) and can(user, "version.archive", mv),
-        "deprecate": can_proceed(mv.deprecate) and can(user, "version.deprecate", mv),
+        "promote": here and can_proceed(mv.promote) and can(user, "version.promote", mv),
+        "archive": here and can_proceed(mv.archive) and can(user, "version.archive", mv),
+        "deprecate": here and can_proceed(mv.deprecate) and can(user, "version.deprecate", mv),
     }
     context = {
         "model": model,
@@ -129,6 +136,7 @@ def version_context(request, mv: ModelVersion, *, refusal=None, **forms) -> dict
         "production": production,
         "metric_rows": metric_rows,
         "checks": checks,
+        "recorded_checks": recorded,
         "checks_pass": all(c.passed for c in checks),
         "timeline": list(selectors.audit_events(version=mv)[:TIMELINE_LIMIT]),
         "artifact_url": artifact_download_url(mv),

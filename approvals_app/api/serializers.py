@@ -51,17 +51,35 @@ class CardUpdateInput(StrictInputSerializer):
         return attrs
 
 
+class CardSource(serializers.Serializer):
+    """Where the card of a version mirrored from a team registry comes from."""
+
+    origin = serializers.CharField(help_text="The team registry that owns the version.")
+    origin_id = serializers.IntegerField(help_text="The card's id in that registry.")
+    synced_at = serializers.DateTimeField(help_text="When this revision reached this registry.")
+
+
 class CardOutput(serializers.Serializer):
     model = serializers.CharField()
     version = serializers.CharField()
-    revision = serializers.IntegerField(help_text="Revision number, from 1.")
+    revision = serializers.IntegerField(
+        help_text="Revision number, from 1 (for a mirrored version, the origin's)."
+    )
     sha256 = serializers.CharField(help_text="sha256 of the revision's content.")
     sections = SectionsField()
     markdown = serializers.CharField()
     html = serializers.CharField(help_text="Rendered and sanitised HTML.")
     edited_by = serializers.CharField()
-    edited_at = serializers.DateTimeField()
+    edited_at = serializers.DateTimeField(
+        allow_null=True,
+        help_text="null for a mirrored version: its origin's edit time is not mirrored.",
+    )
     review_requested_at = serializers.DateTimeField(allow_null=True)
+    source = CardSource(
+        allow_null=True,
+        help_text="null for this registry's own versions; for a version mirrored from a "
+        "team registry, that registry: the card is the one it holds, read-only here.",
+    )
 
 
 class ReviewRequestInput(StrictInputSerializer):
@@ -151,6 +169,13 @@ REVIEW_SUBMIT_SCHEMA = PolymorphicProxySerializer(
 )
 
 
+class ReviewSource(serializers.Serializer):
+    """Where a review of a version mirrored from a team registry was made."""
+
+    origin = serializers.CharField(help_text="The team registry the review was made in.")
+    origin_id = serializers.IntegerField(help_text="The review's id in that registry.")
+
+
 class ReviewOutput(serializers.Serializer):
     id = serializers.IntegerField()
     reviewer = serializers.CharField(source="reviewer_username")
@@ -159,3 +184,20 @@ class ReviewOutput(serializers.Serializer):
     revision = serializers.IntegerField(source="revision.number")
     revision_sha256 = serializers.CharField()
     created_at = serializers.DateTimeField()
+    source = serializers.SerializerMethodField(
+        help_text="null for reviews made here; for a version mirrored from a team registry, "
+        "the registry its reviews were made in (`revision` is that registry's number)."
+    )
+
+    @extend_schema_field(ReviewSource(allow_null=True))
+    def get_source(self, review) -> dict | None:
+        return None
+
+
+class MirroredReviewOutput(ReviewOutput):
+    """A review made at a mirrored version's origin (models_app.mirrors); the same shape."""
+
+    revision = serializers.IntegerField()
+
+    def get_source(self, review) -> dict | None:
+        return {"origin": review.origin, "origin_id": review.origin_id}

@@ -20,11 +20,13 @@ from models_app.api.views import (
     version_or_404,
 )
 from models_app.exceptions import NotFound
+from models_app.mirrors import mirror_reader
 
 from .serializers import (
     REVIEW_SUBMIT_SCHEMA,
     CardOutput,
     CardUpdateInput,
+    MirroredReviewOutput,
     ReviewOutput,
     ReviewRequestInput,
     ReviewSubmitInput,
@@ -32,6 +34,9 @@ from .serializers import (
 
 
 def card_output(version) -> dict:
+    reader = mirror_reader(version)
+    if reader is not None:
+        return _origin_card_output(version, reader)
     card = selectors.card_for(version)
     if card is None or card.current_revision is None:
         raise NotFound(f"{version} has no model card.")
@@ -49,6 +54,36 @@ def card_output(version) -> dict:
             "edited_by": revision.author_username,
             "edited_at": revision.created_at,
             "review_requested_at": card.review_requested_at,
+            "source": None,
+        }
+    ).data
+
+
+def _origin_card_output(version, reader) -> dict:
+    """The card of a mirrored version: the current revision its origin holds."""
+    card = reader.card(version)
+    if card is None:
+        raise NotFound(
+            f"{version} has no model card from {version.registered_model.origin} yet: it "
+            "comes with that registry's next sync."
+        )
+    return CardOutput(
+        {
+            "model": version.registered_model.name,
+            "version": version.version,
+            "revision": card.number,
+            "sha256": card.sha256,
+            "sections": card.sections,
+            "markdown": to_markdown(card.sections),
+            "html": render_sections(card.sections),
+            "edited_by": card.author_username,
+            "edited_at": None,
+            "review_requested_at": None,
+            "source": {
+                "origin": card.origin,
+                "origin_id": card.origin_id,
+                "synced_at": card.synced_at,
+            },
         }
     ).data
 
@@ -58,6 +93,8 @@ class CardView(APIView):
 
     @extend_schema(
         operation_id="versions_card_retrieve",
+        description="For a version mirrored from a team registry, the card that registry "
+        "holds, with `source` naming it.",
         parameters=[NAME, VERSION],
         responses={200: CardOutput, **errors(404)},
     )
@@ -106,11 +143,16 @@ class ReviewListView(APIView):
 
     @extend_schema(
         operation_id="versions_reviews_list",
+        description="For a version mirrored from a team registry, the reviews made there, "
+        "each with `source` naming it.",
         parameters=[NAME, VERSION, *page_params()],
         responses={200: paginated(ReviewOutput), **errors(400, 404)},
     )
     def get(self, request, name, version):
         mv = version_or_404(model_or_404(name), version)
+        reader = mirror_reader(mv)
+        if reader is not None:
+            return paginate(self, request, reader.reviews(mv), MirroredReviewOutput, REVIEW_ORDER)
         return paginate(self, request, selectors.reviews_of(mv), ReviewOutput, REVIEW_ORDER)
 
     @extend_schema(

@@ -293,12 +293,42 @@ class GuardResultOutput(serializers.Serializer):
     reason = serializers.CharField()
 
 
+class RecordedChecksSource(serializers.Serializer):
+    """Where the checks of a version mirrored from a team registry come from: that
+    registry's promotion of it."""
+
+    origin = serializers.CharField(help_text="The team registry that owns the version.")
+    event_id = serializers.IntegerField(
+        allow_null=True,
+        help_text="The origin's audit event of the promotion whose checks these are; null "
+        "when the origin has not promoted the version (or that event has not been synced "
+        "yet), and `checks` is then empty.",
+    )
+    recorded_at = serializers.DateTimeField(
+        allow_null=True, help_text="When the origin promoted the version."
+    )
+    recorded_by = serializers.CharField(help_text="Who promoted it, at the origin.")
+    reason = serializers.CharField(help_text="The reason given for the promotion.")
+
+
 class ChecksOutput(serializers.Serializer):
     model = serializers.CharField()
     version = serializers.CharField()
     stage = serializers.ChoiceField(choices=Stage.choices)
-    ready = serializers.BooleanField(help_text="True when every guard passes.")
-    checks = GuardResultOutput(many=True)
+    ready = serializers.BooleanField(
+        help_text="True when every guard passes and the stage allows a promotion; always "
+        "false for a version mirrored from a team registry (it is promoted there)."
+    )
+    checks = GuardResultOutput(
+        many=True,
+        help_text="The dry run of every guard; for a mirrored version, the guards its "
+        "origin checked when it promoted it.",
+    )
+    source = RecordedChecksSource(
+        allow_null=True,
+        help_text="null for this registry's own versions; for a version mirrored from a "
+        "team registry, the promotion there whose checks `checks` lists.",
+    )
 
 
 class RollbackOutput(serializers.Serializer):

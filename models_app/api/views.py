@@ -39,6 +39,7 @@ from models_app import accounts, selectors, services, storage
 from models_app.cache import production_answer
 from models_app.enums import Stage
 from models_app.exceptions import Conflict, NotFound
+from models_app.mirrors import mirror_reader
 from models_app.models import ModelVersion, RegisteredModel, Team
 from models_app.permissions import require_permission
 from models_app.validators import validate_sha256
@@ -434,23 +435,39 @@ class ChecksView(APIView):
 
     @extend_schema(
         operation_id="versions_checks",
+        description="For a version mirrored from a team registry: the guards that registry "
+        "checked when it promoted the version, with `source` naming that promotion; "
+        "`ready` is false (it is promoted there, never here).",
         parameters=[NAME, VERSION],
         responses={200: ChecksOutput, **errors(404)},
     )
     def get(self, request, name, version):
         mv = version_or_404(model_or_404(name), version)
-        results = selectors.promotion_checks(version=mv)
-        return Response(
-            ChecksOutput(
-                {
-                    "model": mv.registered_model.name,
-                    "version": mv.version,
-                    "stage": mv.stage,
-                    "ready": can_proceed(mv.promote) and all(r.passed for r in results),
-                    "checks": [r.as_dict() for r in results],
-                }
-            ).data
-        )
+        answer = {"model": mv.registered_model.name, "version": mv.version, "stage": mv.stage}
+        reader = mirror_reader(mv)
+        if reader is not None:
+            # Promoted (or not) at its origin: the checks that origin recorded, never a
+            # dry run against this registry's policy, which does not apply to it.
+            recorded = reader.checks(mv)
+            answer |= {
+                "ready": False,
+                "checks": [r.as_dict() for r in recorded.results],
+                "source": {
+                    "origin": recorded.origin,
+                    "event_id": recorded.event_id,
+                    "recorded_at": recorded.recorded_at,
+                    "recorded_by": recorded.recorded_by,
+                    "reason": recorded.reason,
+                },
+            }
+        else:
+            results = selectors.promotion_checks(version=mv)
+            answer |= {
+                "ready": can_proceed(mv.promote) and all(r.passed for r in results),
+                "checks": [r.as_dict() for r in results],
+                "source": None,
+            }
+        return Response(ChecksOutput(answer).data)
 
 
 class _TransitionView(APIView):

@@ -305,7 +305,7 @@ def test_dashboard_shows_the_origin(client, people, mirrored):
     assert "team-x.fraud_detector" not in only_local
     page = client.get(reverse("models:model", args=[mirrored.name])).content.decode()
     assert "Mirrored from registry team-x" in page
-    # A mirrored version has no local card (its content is in the federation API).
+    # A mirrored version has no local card: the page shows its origin's.
     version_page = client.get(reverse("approvals:version", args=[mirrored.name, "1.0.0"]))
     assert version_page.status_code == 200
 

@@ -17,7 +17,7 @@ from federation_app.models import SyncState
 from federation_app.sync import SyncError, pending_items, sync_catalog
 from models_app import services
 from models_app.models import AuditEvent
-from tests.factories import make_promotable, register
+from tests.factories import FULL_CARD, approve, current_sha256, make_promotable, register
 
 pytestmark = pytest.mark.slow  # a central registry in a subprocess, for every test
 
@@ -473,3 +473,53 @@ def test_an_origin_is_bound_to_the_service_user_that_first_pushed_it(
     accepted = _push(central, other_token, items)
     assert accepted.status_code == 200, accepted.text
     assert central_versions(central) == team_versions(model)
+
+
+def test_a_mirrored_production_version_shows_its_origins_card_reviews_and_checks(
+    central, people, model
+):
+    """Promoted at the team with a card and two approvals: after a sync, the central's own
+    card, reviews and checks endpoints and its version page tell that, as the team's."""
+    mv = register(actor=people.author, model=model, version="1.0.0", metrics={"accuracy": 0.95})
+    make_promotable(mv, author=people.author, reviewer=people.reviewer)
+    approve(mv, reviewer=people.reviewer2, comment="Looks right to me.")
+    services.model_version_promote(actor=people.release, version=mv, reason="quarterly release")
+    promotion = AuditEvent.objects.get(model_version=mv, action="version.promoted")
+    sync(central)
+    path = f"/api/v1/models/{MODEL}/versions/1.0.0"
+    reader = central.tokens.reader
+
+    card = central.api("GET", f"{path}/card/", token=reader)
+    assert card.status_code == 200, card.text
+    card = card.json()
+    assert card["sections"] == FULL_CARD
+    assert card["sha256"] == current_sha256(mv)
+    assert card["source"]["origin"] == "team-fraud"
+
+    reviews = central.api("GET", f"{path}/reviews/", token=reader).json()["results"]
+    assert [(r["reviewer"], r["decision"], r["source"]["origin"]) for r in reviews] == [
+        ("reviewer", "approve", "team-fraud"),
+        ("reviewer2", "approve", "team-fraud"),
+    ]
+    assert reviews[1]["comment"] == "Looks right to me."
+
+    checks = central.api("GET", f"{path}/checks/", token=reader).json()
+    assert checks["stage"] == "production"
+    assert checks["checks"] == promotion.payload["checks"]
+    assert all(check["passed"] for check in checks["checks"])
+    assert checks["source"]["origin"] == "team-fraud"
+    assert checks["source"]["event_id"] == promotion.pk
+    assert checks["source"]["recorded_by"] == "release"
+
+    # Writes stay refused, owner first.
+    refused = central.api("PUT", f"{path}/card/", json={"sections": FULL_CARD})
+    assert refused.status_code == 409
+    assert "owned by registry team-fraud" in refused.json()["error"]["message"]
+
+    page = _admin_session(central).get(f"{central.url}/models/{MODEL}/versions/1.0.0/", timeout=10)
+    assert page.status_code == 200
+    assert page.text.count("from team-fraud") >= 3
+    assert "Intended use text." in page.text
+    assert "Looks right to me." in page.text
+    assert "quarterly release" in page.text
+    assert 'id="review-form"' not in page.text
