@@ -45,17 +45,20 @@ def test_every_needs_a_positive_number_of_seconds(db):
         call_command("sync_catalog", every=0)
 
 
-def test_batches_respect_both_the_item_count_and_the_byte_budget(monkeypatch):
+def test_batches_respect_both_the_item_count_and_the_byte_budget():
     from federation_app import sync
 
-    monkeypatch.setattr(sync, "BATCH_BYTES", 170)  # two 80-byte items
     items = [{"kind": "audit", "id": i, "data": {"reason": "x" * 30}} for i in range(5)]
-    by_size = sync.make_batches(items, batch_size=50)
+    two = len(sync.push_body("team-fraud", items[:2]))  # the exact body of two items
+    by_size = sync.make_batches(items, batch_size=50, max_bytes=two, registry_id="team-fraud")
     assert [[item["id"] for item in batch] for batch in by_size] == [[0, 1], [2, 3], [4]]
+    assert all(len(sync.push_body("team-fraud", b)) <= two for b in by_size)
+    one_short = sync.make_batches(items, batch_size=50, max_bytes=two - 1, registry_id="team-fraud")
+    assert [len(batch) for batch in one_short] == [1, 1, 1, 1, 1]
     by_count = sync.make_batches(items[:3], batch_size=1)
     assert [len(batch) for batch in by_count] == [1, 1, 1]
     huge = [{"kind": "audit", "id": 9, "data": {"reason": "x" * 500}}]
-    assert sync.make_batches(huge, batch_size=50) == [huge]
+    assert sync.make_batches(huge, batch_size=50, max_bytes=100) == [huge]
 
 
 def test_a_leftover_worker_sync_setting_is_reported_with_what_to_run(db, monkeypatch):
