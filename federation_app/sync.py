@@ -284,15 +284,16 @@ def model_items(model_id: int, data: dict, *, part_bytes: int) -> list[dict]:
     fields = {key: value for key, value in data.items() if key != "versions"}
     versions = data["versions"]
     current = [v for v in versions if v["promoted_at"] is not None]
-    size = sum(_json_size(v) for v in current)
+    size = _json_size(current)  # the part's list of versions, as JSON
     slices: list[list[dict]] = []
     for version in versions:
         if version["promoted_at"] is not None:
             continue
-        version_size = _json_size(version)
+        version_size = _json_size(version) + (2 if current else 0)  # ", " between them
         if current and (size + version_size > part_bytes or len(current) >= PART_VERSIONS):
             slices.append(current)
-            current, size = [], 0
+            current, size = [], _json_size([])
+            version_size -= 2
         current.append(version)
         size += version_size
     slices.append(current)  # a model without versions is one part too
@@ -341,7 +342,11 @@ def pending_items(state: SyncState, *, limits: Limits | None = None) -> list[dic
 
 
 def _acknowledge(
-    state: SyncState, batch: list[dict], *, complete: dict[int, str], set_aside_ids: set[int]
+    state: SyncState,
+    batch: list[dict],
+    *,
+    complete: dict[int, str] | None = None,
+    set_aside_ids: frozenset[int] | set[int] = frozenset(),
 ) -> None:
     """Store what the central registry has acknowledged: fingerprints and the cursor.
 
@@ -351,9 +356,12 @@ def _acknowledge(
     REGISTRY_SYNC_GAP_SECONDS pass (the transaction rolled back: the id stays unused).
 
     `complete` maps each model whose last part this batch acknowledged to its fingerprint
-    (a model is stored only once all its parts are acknowledged); `set_aside_ids` are
-    events set aside as too large, which are not gaps (SyncState.set_aside keeps them).
+    (a model is stored only once all its parts are acknowledged; by default, the models
+    whose every part is in `batch`); `set_aside_ids` are events set aside as too large,
+    which are not gaps (SyncState.set_aside keeps them).
     """
+    if complete is None:
+        complete = _Run().acknowledged(batch)
     with transaction.atomic():
         for model_id, print_ in complete.items():
             SyncFingerprint.objects.update_or_create(
@@ -681,7 +689,7 @@ def _refuse_unless_ok(state: SyncState, response: requests.Response, *, where: s
         message = response.json()["error"]["message"]
     except (ValueError, KeyError, TypeError):
         message = response.text[:300]
-    _fail(state, f"{where} refused with {response.status_code}: {message}")
+    _fail(state, f"{where} refused with {response.status_code}: {message.rstrip('.')}")
 
 
 def _record_summary(state: SyncState, result: SyncResult, *, finished: bool) -> None:

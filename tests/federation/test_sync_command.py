@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import io
+import json
 import socket
 
 import pytest
 from django.core.management import CommandError, call_command
 
 from federation_app.models import SyncState
+from models_app.models import AuditEvent
+from tests.factories import register
 
 
 def test_sync_without_a_central_registry_configured_says_how(db, settings):
@@ -75,3 +78,113 @@ def test_a_leftover_worker_sync_setting_is_reported_with_what_to_run(db, monkeyp
     out, err = io.StringIO(), io.StringIO()
     call_command("check", stdout=out, stderr=err)
     assert "federation_app.W001" not in out.getvalue() + err.getvalue()
+
+
+def test_a_model_of_ten_thousand_versions_is_split_into_bounded_parts():
+    from federation_app import sync
+
+    promoted = {3, 5000, 9999}  # in production once or now: all in the first part
+    versions = [
+        {
+            "number": n,
+            "version": f"1.{n}.0",
+            "promoted_at": "2026-01-01T00:00:00+00:00" if n in promoted else None,
+            "card": {"sections": {"evaluation": "x" * (n % 500)}},
+        }
+        for n in range(1, 10_001)
+    ]
+    data = {"name": "big", "description": "", "versions": versions}
+    parts = sync.model_items(7, data, part_bytes=100_000)
+
+    assert len(parts) > 10_000 // sync.PART_VERSIONS
+    assert {(p["kind"], p["id"], p["parts"]) for p in parts} == {("model", 7, len(parts))}
+    assert [p["part"] for p in parts] == list(range(1, len(parts) + 1))
+    assert {p["fingerprint"] for p in parts} == {sync.fingerprint(data)}
+    assert promoted <= {v["number"] for v in parts[0]["data"]["versions"]}
+    for part in parts:
+        assert part["data"]["name"] == "big"
+        assert len(part["data"]["versions"]) <= sync.PART_VERSIONS
+        assert len(json.dumps(part["data"]["versions"])) <= 100_000
+    sent = sorted(v["number"] for p in parts for v in p["data"]["versions"])
+    assert sent == list(range(1, 10_001))
+    # A model without versions is one part.
+    assert [
+        p["parts"] for p in sync.model_items(8, {"name": "e", "versions": []}, part_bytes=1)
+    ] == [1]
+
+
+def test_status_without_a_sync_yet_counts_every_model_and_event_as_lag(model, settings):
+    settings.REGISTRY_CENTRAL_URL = "https://central.example/"
+    settings.REGISTRY_ID = "team-fraud"
+    out = io.StringIO()
+    call_command("sync_catalog", status=True, json=True, stdout=out)
+
+    [report] = json.loads(out.getvalue())["registries"]
+    assert report["central_url"] == "https://central.example"
+    assert report["registry_id"] == "team-fraud"
+    assert report["audit_cursor"] == 0
+    assert report["lag_models"] == 1
+    assert report["lag_events"] == AuditEvent.objects.count() > 0
+    assert report["lag_items"] == 1 + AuditEvent.objects.count()
+    assert report["lag_seconds"] >= 0
+    assert report["last_attempt_at"] is None and report["last_success_at"] is None
+    assert (report["set_aside"], report["stale"], report["last_error"]) == ([], 0, "")
+    assert not SyncState.objects.exists()  # a status changes nothing
+
+
+def test_status_reports_each_central_with_its_lag_set_aside_and_stale_items(
+    model, people, settings, clock
+):
+    from federation_app.models import SyncFingerprint
+
+    settings.REGISTRY_CENTRAL_URL = ""
+    newest = AuditEvent.objects.order_by("pk").last()
+    caught_up = SyncState.objects.create(
+        central_url="https://a.example",
+        registry_id="team-fraud",
+        audit_cursor=newest.pk,
+        last_summary={"stale": 2},
+        set_aside=[
+            {
+                "kind": "model",
+                "id": 99,
+                "part": 2,
+                "parts": 3,
+                "bytes": 5000,
+                "limit": 4000,
+                "since": "2026-12-01T00:00:00+00:00",
+            }
+        ],
+    )
+    SyncFingerprint.objects.create(state=caught_up, model_id=model.pk, fingerprint="0" * 64)
+    SyncState.objects.create(
+        central_url="https://b.example",
+        registry_id="team-fraud",
+        audit_cursor=newest.pk,
+        last_error="batch 1/1 refused with 403: no",
+    )
+    clock.shift(120)
+    register(actor=people.author, model=model, version="2.0.0")  # one new change
+
+    out = io.StringIO()
+    call_command("sync_catalog", status=True, json=True, stdout=out)
+    a, b = json.loads(out.getvalue())["registries"]
+    assert (a["central_url"], b["central_url"]) == ("https://a.example", "https://b.example")
+    new_events = AuditEvent.objects.filter(pk__gt=newest.pk).count()
+    assert (a["lag_models"], a["lag_events"]) == (1, new_events)  # the model changed since
+    assert a["lag_seconds"] < 60
+    assert (b["lag_models"], b["lag_events"]) == (1, new_events)  # never acknowledged
+    assert b["lag_seconds"] >= 120  # the model itself waits since before the shift
+    assert (a["stale"], b["stale"]) == (2, 0)
+    assert len(a["set_aside"]) == 1 and b["set_aside"] == []
+    assert b["last_error"] == "batch 1/1 refused with 403: no"
+
+    out = io.StringIO()
+    call_command("sync_catalog", status=True, stdout=out)
+    text = out.getvalue()
+    assert "https://a.example (as team-fraud)" in text
+    assert f"last acknowledged sequence: {newest.pk}" in text
+    assert "set aside as too large: 1" in text
+    assert "model 99 (part 2 of 3), 5000 bytes over the central registry's limit of 4000" in text
+    assert "refused as stale in the last sync: 2" in text
+    assert "last error: batch 1/1 refused with 403: no" in text
