@@ -361,7 +361,9 @@ def _acknowledge(
     which are not gaps (SyncState.set_aside keeps them).
     """
     if complete is None:
-        complete = _Run().acknowledged(batch)
+        run = _Run()
+        run.expect(batch)
+        complete = run.acknowledged(batch)
     with transaction.atomic():
         for model_id, print_ in complete.items():
             SyncFingerprint.objects.update_or_create(
@@ -470,6 +472,25 @@ def _limit_named(response: requests.Response) -> int | None:
     return limit if _positive(limit) else None
 
 
+def split_item(item: dict) -> list[dict] | None:
+    """A model item too large to push, as two smaller ones of the same part, or None when
+    it cannot be split (an audit event; a single version; only versions that are or were
+    in production, which stay together, see model_items)."""
+    if item["kind"] != "model":
+        return None
+    versions = item["data"]["versions"]
+    promoted = [v for v in versions if v["promoted_at"] is not None]
+    others = [v for v in versions if v["promoted_at"] is None]
+    half = len(others) // 2
+    first, second = promoted + others[:half], others[half:]
+    if not first or not second:
+        return None
+    return [
+        {**item, "data": {**item["data"], "versions": sorted(chunk, key=lambda v: v["number"])}}
+        for chunk in (first, second)
+    ]
+
+
 def _set_aside_entry(item: dict, *, size: int, limit: int | None) -> dict:
     return {
         "kind": item["kind"],
@@ -490,7 +511,10 @@ def _entry_key(entry: dict) -> tuple:
 class _Run:
     """What one sync has done so far, for acknowledging and for SyncState.set_aside."""
 
-    parts_acknowledged: dict[int, set] = field(default_factory=dict)
+    # Per model, the ids of its versions in this sync's items, and of those acknowledged
+    # (a part split again after a 413 still counts by its versions).
+    versions_expected: dict[int, set] = field(default_factory=dict)
+    versions_acknowledged: dict[int, set] = field(default_factory=dict)
     models_tried: set = field(default_factory=set)
     events_acknowledged: set = field(default_factory=set)
     set_aside: list = field(default_factory=list)
@@ -499,6 +523,15 @@ class _Run:
         self.set_aside.append(_set_aside_entry(item, size=size, limit=limit))
         if item["kind"] == "model":
             self.models_tried.add(item["id"])
+
+    def expect(self, items: list[dict]) -> None:
+        """The items this sync is to push: a model is complete once all its versions in
+        them are acknowledged."""
+        for item in items:
+            if item["kind"] == "model":
+                self.versions_expected.setdefault(item["id"], set()).update(
+                    v["id"] for v in item["data"]["versions"]
+                )
 
     def acknowledged(self, batch: list[dict]) -> dict[int, str]:
         """Record an acknowledged batch; returns the models whose every part is now
@@ -509,9 +542,9 @@ class _Run:
                 self.events_acknowledged.add(item["id"])
                 continue
             self.models_tried.add(item["id"])
-            parts = self.parts_acknowledged.setdefault(item["id"], set())
-            parts.add(item.get("part", 1))
-            if len(parts) == item.get("parts", 1):
+            done = self.versions_acknowledged.setdefault(item["id"], set())
+            done.update(v["id"] for v in item["data"]["versions"])
+            if done >= self.versions_expected.get(item["id"], set()):
                 complete[item["id"]] = item["fingerprint"]
         return complete
 
@@ -579,37 +612,53 @@ def sync_catalog(
     )
     result = SyncResult(batches_total=len(queue), items=len(items))
     run = _Run()
+    run.expect(items)
+    # The limit set-aside items are reported against: the central registry's own, unless
+    # a 413 that names none (a proxy's) lowered the one the batches follow.
+    named_limit: int | None = limits.max_bytes
+
+    def split(batch: list[dict]) -> list[list[dict]]:
+        smaller = make_batches(
+            batch, batch_size=per_batch, max_bytes=limits.max_bytes, registry_id=registry_id
+        )
+        if len(smaller) == 1:
+            half = len(batch) // 2
+            smaller = [batch[:half], batch[half:]]
+        return smaller
+
     try:
         while queue:
             batch = queue.popleft()
-            where = f"batch {result.batches_sent + 1}/{result.batches_sent + 1 + len(queue)}"
             body = push_body(registry_id, batch)
-            if len(batch) == 1 and len(body) > limits.max_bytes:
-                run.set_aside_item(batch[0], size=len(body), limit=limits.max_bytes)
+            if len(body) > limits.max_bytes:
+                # Too large for what the central registry accepts: a batch is split, an
+                # item is split by its versions (split_item) or else set aside. Each
+                # split makes the batches or items smaller, so this ends.
+                if len(batch) > 1:
+                    queue.extendleft(reversed(split(batch)))
+                elif halves := split_item(batch[0]):
+                    queue.extendleft(reversed([[half] for half in halves]))
+                else:
+                    run.set_aside_item(batch[0], size=len(body), limit=named_limit)
                 continue
+            where = f"batch {result.batches_sent + 1}/{result.batches_sent + 1 + len(queue)}"
             response = _push_batch(
                 session, state, url=central_url + PUSH_PATH, body=body, where=where, timeout=timeout
             )
             if response.status_code == 413:
-                # Too large for the central registry after all (its limit changed, or a
-                # proxy's is lower): learn the limit it names, split the batch and send
-                # the halves; a single item is set aside. Each split makes the batches
-                # smaller, so this ends.
-                limit = _limit_named(response)
-                if limit is not None:
-                    limits = Limits(max_bytes=limit, max_items=limits.max_items)
-                    state.push_limit = limit
+                # Too large after all (the central registry's limit was lowered, or a
+                # proxy in front of it has a smaller one): follow the limit it names, or
+                # else stay under this body's size, and send the batch again. Every 413
+                # lowers the limit, so this ends.
+                named_limit = _limit_named(response)
+                if named_limit is not None:
+                    state.push_limit = named_limit
                     state.save(update_fields=["push_limit"])
-                if len(batch) == 1:
-                    run.set_aside_item(batch[0], size=len(body), limit=limit)
-                    continue
-                smaller = make_batches(
-                    batch, batch_size=per_batch, max_bytes=limits.max_bytes, registry_id=registry_id
+                limits = Limits(
+                    max_bytes=min(named_limit or len(body) - 1, len(body) - 1),
+                    max_items=limits.max_items,
                 )
-                if len(smaller) == 1:
-                    half = len(batch) // 2
-                    smaller = [batch[:half], batch[half:]]
-                queue.extendleft(reversed(smaller))
+                queue.appendleft(batch)
                 continue
             _refuse_unless_ok(state, response, where=where)
             _acknowledge(

@@ -11,6 +11,7 @@ import pytest
 from approvals_app import services as approvals
 from approvals_app.models import ModelCard
 from federation_app.models import SyncState
+from federation_app.sync import sync_catalog
 from models_app import services
 from models_app.models import AuditEvent
 from tests.factories import make_model, make_promotable, register
@@ -197,3 +198,91 @@ def test_an_item_too_large_alone_is_set_aside_and_what_follows_still_arrives(
 def _status(central) -> tuple[dict, str]:
     out, err = sync_command(central, status=True, json=True)
     return json.loads(out), err
+
+
+@pytest.fixture
+def proxy_in_front(request):
+    """A reverse proxy in front of a central registry that refuses bodies over
+    `max_body` bytes with its own 413, naming no limit (as nginx's client_max_body_size
+    does)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    import requests
+
+    def start(central, max_body: int) -> str:
+        class Relay(BaseHTTPRequestHandler):
+            def relay(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                if length > max_body:
+                    status, content_type = 413, "text/html"
+                    answer = b"<html><h1>413 Request Entity Too Large</h1></html>"
+                else:
+                    headers = {
+                        key: self.headers[key]
+                        for key in ("Authorization", "Content-Type", "Accept")
+                        if key in self.headers
+                    }
+                    reply = requests.request(
+                        self.command,
+                        central.url + self.path,
+                        data=body,
+                        headers=headers,
+                        timeout=60,
+                    )
+                    status, answer = reply.status_code, reply.content
+                    content_type = reply.headers.get("Content-Type", "application/json")
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            do_GET = do_POST = relay
+
+            def log_message(self, *args):
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Relay)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+
+        def stop():
+            server.shutdown()
+            server.server_close()
+            thread.join(timeout=10)
+
+        request.addfinalizer(stop)
+        return f"http://127.0.0.1:{server.server_address[1]}"
+
+    return start
+
+
+def test_a_proxy_413_naming_no_limit_splits_batches_and_parts_until_they_pass(
+    central, proxy_in_front, people, model
+):
+    url = proxy_in_front(central, max_body=150_000)  # lower than the central's 2.5 MB
+    versions = [big_version(people, model, f"1.{i}.0") for i in range(4)]
+    other = {key: text.replace(".", "!") for key, text in BIG_CARD.items()}
+    approvals.card_update(actor=people.author, version=versions[0], sections=other)
+    # That edit's audit event holds both cards (about 200 kB): it cannot pass the proxy.
+    rewrite = AuditEvent.objects.filter(action="card.edited").order_by("pk").last()
+
+    result = sync_catalog(
+        central_url=url, token=central.tokens.sync_token, registry_id="team-fraud"
+    )
+
+    assert result.set_aside == [
+        {**result.set_aside[0], "kind": "audit", "id": rewrite.pk, "limit": None}
+    ]
+    assert result.set_aside[0]["bytes"] > 150_000
+    assert central_versions(central) == team_versions(model)
+    assert central_cards(central) == team_cards(model)
+    mirrored = get(central, "/api/v1/federation/audit/", page_size=200)["results"]
+    assert {e["origin_id"] for e in mirrored} == set(
+        AuditEvent.objects.exclude(pk=rewrite.pk).values_list("pk", flat=True)
+    )
+    state = SyncState.objects.get(central_url=url, registry_id="team-fraud")
+    assert state.fingerprints.count() == 1  # every version of the model arrived
+    assert "Set aside, too large to push: audit event" in result.summary()

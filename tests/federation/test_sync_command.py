@@ -188,3 +188,38 @@ def test_status_reports_each_central_with_its_lag_set_aside_and_stale_items(
     assert "model 99 (part 2 of 3), 5000 bytes over the central registry's limit of 4000" in text
     assert "refused as stale in the last sync: 2" in text
     assert "last error: batch 1/1 refused with 403: no" in text
+
+
+def test_an_item_split_again_keeps_the_versions_once_in_production_together():
+    from federation_app import sync
+
+    def version(n, promoted=False):
+        return {
+            "id": n,
+            "number": n,
+            "promoted_at": "2026-01-01T00:00:00+00:00" if promoted else None,
+        }
+
+    def item(*versions):
+        return {
+            "kind": "model",
+            "id": 1,
+            "part": 1,
+            "parts": 2,
+            "fingerprint": "f",
+            "data": {"name": "m", "versions": list(versions)},
+        }
+
+    first, second = sync.split_item(
+        item(version(1, True), version(2), version(3), version(4, True))
+    )
+    assert [v["number"] for v in first["data"]["versions"]] == [1, 2, 4]
+    assert [v["number"] for v in second["data"]["versions"]] == [3]
+    assert (first["part"], first["parts"], second["part"]) == (1, 2, 1)
+    assert [len(p["data"]["versions"]) for p in sync.split_item(item(version(5), version(6)))] == [
+        1,
+        1,
+    ]
+    assert sync.split_item(item(version(7))) is None
+    assert sync.split_item(item(version(8, True), version(9, True))) is None
+    assert sync.split_item({"kind": "audit", "id": 3, "data": {}}) is None

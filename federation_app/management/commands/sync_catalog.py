@@ -101,8 +101,8 @@ def _in_words(report: dict) -> str:
     lines = [
         f"{report['central_url']} (as {report['registry_id']})",
         f"  last acknowledged sequence: {report['audit_cursor']}",
-        f"  lag: {report['lag_items']} items ({report['lag_models']} models, "
-        f"{report['lag_events']} audit events), oldest unpushed change "
+        f"  lag: {_n(report['lag_items'], 'item')} ({_n(report['lag_models'], 'model')}, "
+        f"{_n(report['lag_events'], 'audit event')}), oldest unpushed change "
         f"{report['lag_seconds']} seconds ago",
         f"  last attempt: {report['last_attempt_at'] or 'never'}",
         f"  last success: {report['last_success_at'] or 'never'}",
@@ -112,3 +112,7 @@ def _in_words(report: dict) -> str:
         f"  refused as stale in the last sync: {report['stale']}",
     ]
     return "\n".join(lines)
+
+
+def _n(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
