@@ -2,10 +2,11 @@
 
 POST push/ is what a team registry's `sync_catalog` calls (only users with the
 federation_app.push_catalog permission, and for an origin only the service user it is
-bound to); POST registries/<name>/rebind/ gives an origin to another service user. The
-GET endpoints show which registries push here and what was mirrored that has no place
-in the native API (card content, reviews, the origin audit trail). Mirrored models and
-versions themselves are listed by the native API, filtered with ?origin=.
+bound to), after GET limits/ (how large a push may be); POST registries/<name>/rebind/
+gives an origin to another service user. The other GET endpoints show which registries
+push here and what was mirrored that has no place in the native API (card content,
+reviews, the origin audit trail). Mirrored models and versions themselves are listed by
+the native API, filtered with ?origin=.
 """
 
 from __future__ import annotations
@@ -99,6 +100,31 @@ class PushView(APIView):
             items=data.validated_data["items"],
         )
         return Response({"applied": applied})
+
+
+class LimitsView(APIView):
+    """What one push may hold here, so that a team registry sizes its batches (and splits
+    its models) to fit: the largest body in bytes (REGISTRY_MAX_PUSH_BYTES) and the most
+    items. For whoever may push."""
+
+    @extend_schema(
+        operation_id="federation_limits",
+        responses={
+            200: inline_serializer(
+                "FederationLimitsOutput",
+                {
+                    "max_push_bytes": serializers.IntegerField(),
+                    "max_items": serializers.IntegerField(),
+                },
+            ),
+            **errors(403),
+        },
+    )
+    def get(self, request):
+        services._sync_user_check(request.user)
+        return Response(
+            {"max_push_bytes": settings.REGISTRY_MAX_PUSH_BYTES, "max_items": services.MAX_ITEMS}
+        )
 
 
 class RebindInput(serializers.Serializer):

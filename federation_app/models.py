@@ -200,6 +200,12 @@ class SyncState(models.Model):
     last_success_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     last_summary = models.JSONField(default=dict, blank=True)
+    # The largest push the central registry accepts, in bytes, as it last said (its limits
+    # endpoint, or a 413 naming its limit); null until it has said.
+    push_limit = models.PositiveBigIntegerField(null=True, blank=True)
+    # Items too large to push even alone, tried again by every sync: [{"kind", "id",
+    # "part", "parts", "bytes", "limit", "since"}, …].
+    set_aside = models.JSONField(default=list, blank=True)
 
     class Meta:
         constraints = [

@@ -6,6 +6,7 @@ from . import api
 
 urlpatterns = [
     path("api/v1/federation/push/", api.PushView.as_view(), name="api-federation-push"),
+    path("api/v1/federation/limits/", api.LimitsView.as_view(), name="api-federation-limits"),
     path(
         "api/v1/federation/registries/",
         api.RegistryListView.as_view(),

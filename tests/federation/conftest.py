@@ -90,16 +90,20 @@ def central_template(tmp_path_factory):
 
 
 class CentralServer:
-    """The central registry: a runserver subprocess that a test may stop and start."""
+    """The central registry: a runserver subprocess that a test may stop and start, with
+    extra environment (e.g. REGISTRY_MAX_PUSH_BYTES) if it says so."""
 
-    def __init__(self, db_file: Path, log: Path):
+    def __init__(self, db_file: Path, log: Path, env: dict | None = None):
         self.db_file = db_file
         self.log = log
+        self.env = dict(env or {})
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
 
-    def start(self) -> None:
+    def start(self, **env: str) -> None:
+        """Start the server; `env` replaces parts of its extra environment from now on."""
+        self.env.update(env)
         with self.log.open("a") as log:
             self.process = subprocess.Popen(
                 [
@@ -110,7 +114,7 @@ class CentralServer:
                     f"127.0.0.1:{self.port}",
                 ],
                 cwd=ROOT,
-                env=_env(self.db_file),
+                env=_env(self.db_file) | self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
@@ -141,13 +145,31 @@ class CentralServer:
 
 
 @pytest.fixture
-def central(central_template, tmp_path, request):
+def make_central(central_template, tmp_path, request):
+    """Start a fresh central registry for one test with extra environment, e.g.
+    `make_central(REGISTRY_MAX_PUSH_BYTES="200000")`; stopped by a finalizer whatever
+    happens."""
+
+    def _make(**env: str) -> CentralServer:
+        db_file = tmp_path / "central.sqlite3"
+        shutil.copy(central_template.db_file, db_file)
+        server = CentralServer(db_file, tmp_path / "central.log", env)
+        request.addfinalizer(server.stop)
+        server.start()
+        return _with_api(server, central_template)
+
+    return _make
+
+
+@pytest.fixture
+def central(make_central):
     """A fresh central registry for one test, stopped by a finalizer whatever happens."""
-    db_file = tmp_path / "central.sqlite3"
-    shutil.copy(central_template.db_file, db_file)
-    server = CentralServer(db_file, tmp_path / "central.log")
-    request.addfinalizer(server.stop)
-    server.start()
+    return make_central()
+
+
+def _with_api(server: CentralServer, central_template) -> CentralServer:
+    """The server with `api(method, path, token=…)` (the central admin's token unless
+    given) and the tokens of its users."""
 
     def api(method: str, path: str, *, token: str | None = None, **kwargs):
         token = token or central_template.admin

@@ -375,13 +375,16 @@ def test_promotion_and_rollback_between_two_syncs_are_mirrored(people, mirrored,
     ]
 
 
+@pytest.mark.parametrize("in_parts", [False, True], ids=["whole", "in_parts"])
 @pytest.mark.parametrize("seed", range(4))
-def test_random_lifecycles_mirror_exactly_at_every_sync(people, model, seed):
+def test_random_lifecycles_mirror_exactly_at_every_sync(people, model, seed, in_parts):
     """Random registrations and transitions at the origin, synced at random moments: after
-    every sync the central stages equal the origin's, with one production at most."""
+    every sync the central stages equal the origin's, with one production at most. In
+    parts, every version is a part of its own (but those that were in production, all in
+    the first) and the parts arrive one by one, last first."""
     import random
 
-    from federation_app.sync import _acknowledge
+    from federation_app.sync import Limits, _acknowledge
     from models_app.exceptions import RegistryError
 
     rng = random.Random(seed)
@@ -414,9 +417,11 @@ def test_random_lifecycles_mirror_exactly_at_every_sync(people, model, seed):
         except RegistryError:
             pass  # e.g. a rollback with nothing to restore: the origin refused it too
         if op == "sync" or _step == 13:
-            items = pending_items(state)
+            items = pending_items(state, limits=Limits(max_bytes=4) if in_parts else None)
+            batches = [[item] for item in reversed(items)] if in_parts else [items]
+            for batch in batches if items else []:
+                federation.catalog_ingest(actor=people.admin, origin="team-x", items=batch)
             if items:
-                federation.catalog_ingest(actor=people.admin, origin="team-x", items=items)
                 _acknowledge(state, items)
             copy = RegisteredModel.objects.get(name="team-x.fraud_detector")
             assert dict(copy.versions.values_list("version", "stage")) == dict(
@@ -833,3 +838,48 @@ def test_a_user_without_the_right_is_told_the_owner_first(people, mirrored, who,
     with pytest.raises(Conflict) as refused:
         call(getattr(people, who), mirrored, version)
     assert refused.value.message == OWNED
+
+
+def test_a_model_in_parts_is_mirrored_whatever_the_order_of_its_parts(people, model, promote):
+    """Every version that is or was in production travels in the first part, so the
+    parts may arrive in any order and the stage walks still keep one production."""
+    from federation_app.sync import Limits
+
+    promote(model, "1.0.0")
+    versions = [register(actor=people.author, model=model, version=f"1.{i}.0") for i in (1, 2)]
+    versions += [register(actor=people.author, model=model, version=f"1.{i}.0") for i in (3, 4, 5)]
+    state = SyncState.objects.create(central_url="here", registry_id="team-x")
+    limits = Limits(max_bytes=4)  # parts of at most 1 byte: one version each, or more
+
+    def parts() -> list[dict]:
+        return [item for item in pending_items(state, limits=limits) if item["kind"] == "model"]
+
+    def stages(model) -> dict:
+        return dict(model.versions.values_list("version", "stage"))
+
+    first = parts()
+    assert [(p["part"], p["parts"]) for p in first] == [(n, 6) for n in range(1, 7)]
+    assert [v["version"] for v in first[0]["data"]["versions"]] == ["1.0.0"]
+    for part in reversed(first):
+        federation.catalog_ingest(actor=people.admin, origin="team-x", items=[part])
+    mirrored = RegisteredModel.objects.get(name="team-x.fraud_detector")
+    assert stages(mirrored) == stages(model)
+
+    # 1.5.0, sent in a later part so far, replaces 1.0.0 in production: both now travel in
+    # the first part, whatever order the parts arrive in.
+    make_promotable(versions[-1], author=people.author, reviewer=people.reviewer)
+    services.model_version_promote(actor=people.release, version=versions[-1], reason="next")
+    second = parts()
+    assert [v["version"] for v in second[0]["data"]["versions"]] == ["1.0.0", "1.5.0"]
+    for part in reversed(second):
+        federation.catalog_ingest(actor=people.admin, origin="team-x", items=[part])
+    assert stages(mirrored) == stages(model)
+    assert stages(mirrored)["1.5.0"] == Stage.PRODUCTION
+
+    # A part sent again changes nothing: the last one applied is known by its fingerprint,
+    # any other one is applied again to the same result.
+    again = federation.catalog_ingest(actor=people.admin, origin="team-x", items=[second[0]])
+    assert again["unchanged"] == 1 and sum(again.values()) == 1
+    again = federation.catalog_ingest(actor=people.admin, origin="team-x", items=[second[-1]])
+    assert sum(again.values()) == 0
+    assert stages(mirrored) == stages(model)
