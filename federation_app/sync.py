@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import requests
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from approvals_app.models import ModelCard, Review
@@ -63,10 +63,16 @@ class SyncResult:
         if self.nothing_to_push:
             return "Nothing to push: the central catalog is up to date."
         parts = ", ".join(_count(self.applied[key], key) for key in COUNT_KEYS)
+        stale = self.applied["stale"]
         return (
             f"Pushed {_count(self.items, 'items')} in {_count(self.batches_sent, 'batches')}; "
             "the central catalog "
             f"applied: {parts} ({self.applied['unchanged']} already up to date)."
+        ) + (
+            f" It skipped {stale} model snapshot{'s' if stale != 1 else ''} older than the "
+            "ones it holds."
+            if stale
+            else ""
         )
 
 
@@ -221,6 +227,7 @@ def audit_item(event: AuditEvent) -> dict:
 def pending_items(state: SyncState) -> list[dict]:
     """What changed since the last acknowledged sync: changed models, then new events."""
     known = dict(state.fingerprints.values_list("model_id", "fingerprint"))
+    seq = change_sequence()
     items = []
     # Only this registry's own models: a registry never pushes entries it mirrors.
     for model in (
@@ -231,7 +238,9 @@ def pending_items(state: SyncState) -> list[dict]:
         data = model_snapshot(model)
         print_ = fingerprint(data)
         if known.get(model.pk) != print_:
-            items.append({"kind": "model", "id": model.pk, "fingerprint": print_, "data": data})
+            items.append(
+                {"kind": "model", "id": model.pk, "fingerprint": print_, "seq": seq, "data": data}
+            )
     # Events about mirrored entries stay here (NOT_OURS).
     # Gaps are ids below the cursor that were not visible when it passed them (below).
     gap_ids = [gap[0] for gap in state.gaps]
@@ -240,6 +249,14 @@ def pending_items(state: SyncState) -> list[dict]:
     )
     items += [audit_item(event) for event in events.order_by("pk")]
     return items
+
+
+def change_sequence() -> int:
+    """This registry's change sequence: its highest audit event id. Every change writes
+    an audit event and the trail is append-only, so it never goes down; read before the
+    snapshots, it tells the central registry which of two snapshots of a model is newer
+    (it skips an older one, e.g. a batch sent again after a later one)."""
+    return AuditEvent.objects.aggregate(seq=Max("pk"))["seq"] or 0
 
 
 def _acknowledge(state: SyncState, batch: list[dict]) -> None:
@@ -406,7 +423,7 @@ def _push_batch(
             message = response.json()["error"]["message"]
         except (ValueError, KeyError, TypeError):
             message = response.text[:300]
-        _fail(state, f"{where} refused with {response.status_code}: {message}")
+        _fail(state, f"{where} refused with {response.status_code}: {message.rstrip('.')}")
     return response
 
 
@@ -415,7 +432,7 @@ def _record_success(state: SyncState, result: SyncResult) -> None:
     state.last_success_at = timezone.now()
     state.last_error = ""
     state.last_summary = {
-        **{k: result.applied[k] for k in (*COUNT_KEYS, "unchanged")},
+        **{k: result.applied[k] for k in (*COUNT_KEYS, "unchanged", "stale")},
         "items": result.items,
         "batches": result.batches_sent,
     }
