@@ -62,6 +62,12 @@ from .models import (
 PUSH_PERMISSION = "federation_app.push_catalog"
 ORIGIN_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 MAX_ITEMS = 500
+# What to do when the origin's ids no longer match what it pushed before.
+_IDS_MOVED = (
+    ": the ids of {0} no longer match what it pushed before (was its database recreated "
+    "or restored?). Push that registry under a new REGISTRY_ID, or ask an admin of this "
+    "central registry to look at its mirrored models."
+)
 # What a push answers: how many of each kind of thing it wrote, how many it found
 # already up to date, and how many model snapshots it skipped as older than those held.
 COUNT_KEYS = (
@@ -276,8 +282,9 @@ def catalog_push(*, actor, origin: str, items: list) -> PushResult:
 
 def _record_refusal(*, actor, origin: str, status: int, text: str) -> None:
     """Store a refused push on its origin: when, the status and the message (cut to 2000
-    characters). Only for a valid origin that the pusher may push (bound to it, or not
-    bound yet, as the push itself would bind it)."""
+    characters). Only for a valid origin that the pusher may push: bound to it, or not
+    bound yet (a refused push binds nobody; an origin whose first push is refused is
+    listed, unbound, and its next accepted push binds it)."""
     try:
         _sync_user_check(actor)
         validate_origin(origin)
@@ -288,9 +295,7 @@ def _record_refusal(*, actor, origin: str, status: int, text: str) -> None:
         registry, _created = OriginRegistry.objects.select_for_update().get_or_create(
             name=origin, defaults={"first_push_at": now, "last_push_at": now}
         )
-        try:
-            _bind_or_refuse(registry, actor=actor, now=now)
-        except NotAllowed:
+        if registry.bound_user_id not in (None, actor.pk):
             return
         registry.last_refused_at = now
         registry.last_refusal_status = status
@@ -303,7 +308,14 @@ def _apply_push(*, actor, origin: str, items: list) -> PushResult:
     _sync_user_check(actor)
     validate_origin(origin)
     if not isinstance(items, list) or not items or len(items) > MAX_ITEMS:
-        raise ValidationError({"items": [f"items is a list of 1 to {MAX_ITEMS} objects."]})
+        raise ValidationError(
+            {
+                "items": [
+                    f"items is a list of 1 to {MAX_ITEMS} objects: send at most {MAX_ITEMS} "
+                    "a push (sync_catalog --batch-size)."
+                ]
+            }
+        )
     counts: Counter = Counter()
     stale: list[dict] = []
     now = timezone.now()
@@ -337,7 +349,10 @@ def _apply_push(*, actor, origin: str, items: list) -> PushResult:
             elif kind == "audit":
                 _ingest_audit(origin=origin, origin_id=origin_id, data=data, counts=counts)
             else:
-                raise ValidationError("kind must be 'model' or 'audit'.")
+                raise ValidationError(
+                    "kind must be 'model' or 'audit': this central registry does not know "
+                    "that kind; upgrade it to the team registry's version."
+                )
         except ValidationError as exc:
             raise ValidationError({f"items[{index}]": exc.messages}) from exc
     if stale:
@@ -433,7 +448,8 @@ def _model_fields(*, origin: str, data: dict) -> tuple[str, dict]:
     except ValidationError as exc:
         raise ValidationError(
             f"The qualified name {qualified[:120]} is too long for this catalog "
-            "(100 characters at most)."
+            f"(100 characters at most): rename the model in {origin} to a shorter name, "
+            "then run sync_catalog again."
         ) from exc
     description = _text(data, "description", max_length=10000, multiline=True)
     tags = validate_tags(_field(data, "tags", dict, default={}))
@@ -645,7 +661,7 @@ def _update_mirrored_version(
     tags, and the artifact the origin attached after registration, if any."""
     mv = ModelVersion.objects.select_related("registered_model").get(pk=mirror.model_version_id)
     if mv.registered_model_id != model.pk:
-        raise Conflict(f"{where}id names a version of another model.")
+        raise Conflict(f"{where}id names a version of another model{_IDS_MOVED.format(origin)}")
     before = {"description": mv.description, "tags": mv.tags}
     after = {"description": description, "tags": tags}
     if not (mv.artifact_uri or mv.artifact_sha256):
@@ -687,9 +703,14 @@ def _register_mirrored_version(
         raise ValidationError(f"{where}version is longer than 64 characters.")
     artifact_uri, artifact_sha256, artifact_size = _artifact(data, where)
     if ModelVersion.objects.filter(registered_model=model, version=label).exists():
-        raise Conflict(f"{model.name} already has a version {label} from another origin id.")
+        raise Conflict(
+            f"{model.name} already has a version {label} from another origin id"
+            + _IDS_MOVED.format(origin)
+        )
     if ModelVersion.objects.filter(registered_model=model, number=number).exists():
-        raise Conflict(f"{model.name} already has a version number {number}.")
+        raise Conflict(
+            f"{model.name} already has a version number {number}" + _IDS_MOVED.format(origin)
+        )
     data_version = _text(data, "data_version", max_length=500, where=where)
     code_version = _text(data, "code_version", max_length=500, where=where)
     source_run = _text(data, "source_run", max_length=500, where=where)
@@ -757,7 +778,7 @@ def _ingest_card(*, origin, mv, data, where, counts) -> None:
     existing = MirroredCard.objects.filter(origin=origin, origin_id=origin_id).first()
     if existing is not None:
         if existing.model_version_id != mv.pk:
-            raise Conflict(f"{w}id names the card of another version.")
+            raise Conflict(f"{w}id names the card of another version{_IDS_MOVED.format(origin)}")
         if existing.sha256 == sha256 and existing.revision == revision:
             return
         existing.revision, existing.sha256 = revision, sha256
@@ -794,7 +815,7 @@ def _ingest_reviews(*, origin, mv, data, where, counts) -> None:
         sha256 = _field(review, "revision_sha256", str, where=w)
         validate_sha256(sha256)
         if MirroredReview.objects.filter(origin=origin, origin_id=origin_id).exists():
-            raise Conflict(f"{w}id names a review of another version.")
+            raise Conflict(f"{w}id names a review of another version{_IDS_MOVED.format(origin)}")
         MirroredReview.objects.create(
             origin=origin,
             origin_id=origin_id,
@@ -823,7 +844,11 @@ def stage_path(
     """
     path = lifecycle.path(stage, promoted, target, want_promoted)
     if path is None:
-        raise Conflict(f"Cannot mirror stage '{target}' from the central stage '{stage}'.")
+        raise Conflict(
+            f"Cannot mirror stage '{target}' from the central stage '{stage}': the lifecycle "
+            "has no way between them. Run the same version of the registry on the team "
+            "registry and the central one, then run sync_catalog again."
+        )
     return path
 
 

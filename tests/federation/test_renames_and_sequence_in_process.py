@@ -141,3 +141,15 @@ def test_one_origin_status_answers_404_for_an_unknown_origin(people, model):
         missing = client.get(f"/api/v1/federation/registries/{name}/")
         assert missing.status_code == 404, name
         assert "has pushed here" in missing.json()["error"]["message"]
+
+
+def test_a_refused_first_push_shows_the_origin_without_binding_it(people, model):
+    bad = [{"kind": "nothing", "id": 1, "data": {}}]
+    with pytest.raises(ValidationError, match="does not know that kind"):
+        federation.catalog_ingest(actor=people.admin, origin="team-new", items=bad)
+
+    registry = OriginRegistry.objects.get(name="team-new")
+    assert (registry.bound_user, registry.batches, registry.last_refusal_status) == (None, 0, 400)
+    sync_user = make_user("team_new_sync", superuser=True)
+    federation.catalog_ingest(actor=sync_user, origin="team-new", items=items_of("team-new"))
+    assert OriginRegistry.objects.get(name="team-new").bound_user == sync_user
