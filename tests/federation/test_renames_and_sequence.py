@@ -18,6 +18,7 @@ from tests.federation.test_two_registries import (
     central_versions,
     get,
     sync,
+    sync_command,
 )
 
 pytestmark = pytest.mark.slow  # a central registry in a subprocess, for every test
@@ -73,7 +74,8 @@ def test_renames_in_a_chain_reach_the_central_catalog(central, people, batch_siz
 
     rename(people, chain_b, "chain_c")
     rename(people, chain_a, "chain_b")
-    sync(central, batch_size=batch_size or 50)
+    out, _err = sync_command(central, **({"batch_size": batch_size} if batch_size else {}))
+    assert out.startswith("Pushed"), out
 
     assert_central_matches_team(central)
     # The old chain_b stood aside under a temporary name, recorded as a mirrored change.

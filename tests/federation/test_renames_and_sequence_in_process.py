@@ -153,3 +153,14 @@ def test_a_refused_first_push_shows_the_origin_without_binding_it(people, model)
     sync_user = make_user("team_new_sync", superuser=True)
     federation.catalog_ingest(actor=sync_user, origin="team-new", items=items_of("team-new"))
     assert OriginRegistry.objects.get(name="team-new").bound_user == sync_user
+
+
+def test_the_sync_summary_says_when_the_central_skipped_stale_snapshots():
+    from collections import Counter
+
+    from federation_app.sync import SyncResult
+
+    fresh = SyncResult(batches_total=1, batches_sent=1, items=3, applied=Counter(models=3))
+    assert "skipped" not in fresh.summary()
+    stale = SyncResult(batches_total=1, batches_sent=1, items=3, applied=Counter(stale=2))
+    assert stale.summary().endswith("It skipped 2 model snapshots older than the ones it holds.")
