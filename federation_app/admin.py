@@ -10,6 +10,7 @@ from django import forms
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from models_app.admin_lists import LargeListAdmin, choices_filter
 from models_app.enums import Action
@@ -66,11 +67,51 @@ class OriginRegistryAdmin(admin.ModelAdmin):
     """Read-only but for the re-binding form on an origin's page."""
 
     form = RebindForm
-    list_display = ("name", "bound_user", "bound_at", "first_push_at", "last_push_at", "batches")
+    list_display = (
+        "name",
+        "bound_user",
+        "last_push_at",
+        "batches",
+        "last_seq",
+        "stale_items",
+        "last_refused_at",
+    )
     list_select_related = ("bound_user",)
     search_fields = ("name",)
-    readonly_fields = ("name", "bound_at", "first_push_at", "last_push_at", "batches")
-    fields = ("name", "bound_user", "reason", "bound_at", "first_push_at", "last_push_at")
+    readonly_fields = (
+        "name",
+        "bound_at",
+        "first_push_at",
+        "last_push_at",
+        "seconds_since_last_push",
+        "batches",
+        "last_seq",
+        "stale_items",
+        "last_stale_at",
+        "last_refused_at",
+        "last_refusal_status",
+        "last_refusal",
+    )
+    fields = (
+        "name",
+        "bound_user",
+        "reason",
+        "bound_at",
+        "first_push_at",
+        "last_push_at",
+        "seconds_since_last_push",
+        "batches",
+        "last_seq",
+        "stale_items",
+        "last_stale_at",
+        "last_refused_at",
+        "last_refusal_status",
+        "last_refusal",
+    )
+
+    @admin.display(description="seconds since last push")
+    def seconds_since_last_push(self, obj):
+        return max(0, int((timezone.now() - obj.last_push_at).total_seconds()))
 
     def get_fields(self, request, obj=None):
         fields = super().get_fields(request, obj)

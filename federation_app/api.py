@@ -15,6 +15,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db.models import Count
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.parsers import BaseParser
@@ -51,6 +52,17 @@ COUNTS = inline_serializer(
 )
 
 
+class StaleItemOutput(serializers.Serializer):
+    """A model snapshot skipped because the catalog holds a newer one of that model."""
+
+    kind = serializers.CharField()
+    id = serializers.IntegerField(help_text="The model's id at its origin.")
+    seq = serializers.IntegerField(help_text="The change sequence the item carried.")
+    held_seq = serializers.IntegerField(
+        help_text="The change sequence of the snapshot the catalog holds."
+    )
+
+
 class PushJSONParser(BaseParser):
     """The push's JSON, checked as every JSON body is, but capped by
     REGISTRY_MAX_PUSH_BYTES rather than the site-wide DATA_UPLOAD_MAX_MEMORY_SIZE: one
@@ -85,7 +97,10 @@ class PushView(APIView):
         operation_id="federation_push",
         request=PushInput,
         responses={
-            200: inline_serializer("FederationPushOutput", {"applied": COUNTS}),
+            200: inline_serializer(
+                "FederationPushOutput",
+                {"applied": COUNTS, "stale": StaleItemOutput(many=True)},
+            ),
             **errors(400, 403, 409, 413),
         },
     )
@@ -94,12 +109,12 @@ class PushView(APIView):
         services._sync_user_check(request.user)
         data = PushInput(data=request.data)
         data.is_valid(raise_exception=True)
-        applied = services.catalog_ingest(
+        result = services.catalog_push(
             actor=request.user,
             origin=data.validated_data["origin"],
             items=data.validated_data["items"],
         )
-        return Response({"applied": applied})
+        return Response({"applied": result.applied, "stale": result.stale})
 
 
 class LimitsView(APIView):
@@ -168,11 +183,28 @@ class RebindView(APIView):
 
 
 class RegistryOutput(serializers.Serializer):
+    """A team registry that pushes here, and how its pushes went."""
+
     name = serializers.CharField()
     first_push_at = serializers.DateTimeField()
     last_push_at = serializers.DateTimeField()
-    batches = serializers.IntegerField()
+    seconds_since_last_push = serializers.IntegerField()
+    batches = serializers.IntegerField(help_text="Batches applied.")
     models = serializers.IntegerField(source="n_models")
+    last_seq = serializers.IntegerField(
+        allow_null=True,
+        help_text="The highest change sequence of a model snapshot applied from it "
+        "(null until it pushes one).",
+    )
+    stale_items = serializers.IntegerField(
+        help_text="Model snapshots skipped because the catalog held a newer one."
+    )
+    last_stale_at = serializers.DateTimeField(allow_null=True)
+    last_refused_at = serializers.DateTimeField(allow_null=True)
+    last_refusal_status = serializers.IntegerField(
+        allow_null=True, help_text="The HTTP status of the last refused push."
+    )
+    last_refusal = serializers.CharField(help_text="What the last refused push was told.")
 
 
 class RegistryListView(APIView):
@@ -189,8 +221,24 @@ class RegistryListView(APIView):
         )
 
 
+class RegistryDetailView(APIView):
+    """One team registry that pushes here, and how its pushes went."""
+
+    @extend_schema(
+        operation_id="federation_registry", responses={200: RegistryOutput, **errors(404)}
+    )
+    def get(self, request, name: str):
+        # No registry name holds NUL, and PostgreSQL refuses it even in a query.
+        registry = None if "\x00" in name else OriginRegistry.objects.filter(name=name).first()
+        if registry is None:
+            raise NotFound(f"No team registry named {name[:40]} has pushed here.")
+        _counted([registry])
+        return Response(RegistryOutput(registry).data)
+
+
 def _counted(registries: list[OriginRegistry]) -> None:
-    """Each registry's number of mirrored models, for this page's registries only."""
+    """Each registry's number of mirrored models, for this page's registries only, and
+    the seconds since its last push."""
     from models_app.models import RegisteredModel
 
     counts = dict(
@@ -200,8 +248,12 @@ def _counted(registries: list[OriginRegistry]) -> None:
         .annotate(n=Count("id"))
         .values_list("origin", "n")
     )
+    now = timezone.now()
     for registry in registries:
         registry.n_models = counts.get(registry.name, 0)
+        registry.seconds_since_last_push = max(
+            0, int((now - registry.last_push_at).total_seconds())
+        )
 
 
 class MirroredCardOutput(serializers.Serializer):

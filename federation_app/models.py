@@ -40,6 +40,18 @@ class OriginRegistry(models.Model):
         related_name="bound_origins",
     )
     bound_at = models.DateTimeField(null=True, blank=True)
+    # The highest change sequence (the origin's audit event id when its sync began) of a
+    # model snapshot applied from this origin; None until a team registry that sends one
+    # pushes.
+    last_seq = models.BigIntegerField(null=True, blank=True)
+    # Model snapshots skipped because the catalog held a newer one (a replayed batch).
+    stale_items = models.PositiveBigIntegerField(default=0)
+    last_stale_at = models.DateTimeField(null=True, blank=True)
+    # The last push refused after the origin was known (a 409, an invalid item): when,
+    # its status and what it said. Written after the refused batch rolled back.
+    last_refused_at = models.DateTimeField(null=True, blank=True)
+    last_refusal_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_refusal = models.TextField(blank=True)
 
     class Meta:
         ordering = ["name"]
@@ -63,6 +75,9 @@ class MirroredModel(models.Model):
     )
     # sha256 of the last snapshot applied: the same snapshot again is skipped at once.
     fingerprint = models.CharField(max_length=64)
+    # The origin's change sequence of the newest snapshot applied: a snapshot with a lower
+    # one is older and is skipped. None for snapshots pushed without one.
+    seq = models.BigIntegerField(null=True, blank=True)
     synced_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

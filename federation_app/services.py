@@ -22,6 +22,7 @@ import hashlib
 import json
 import re
 from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
@@ -35,6 +36,7 @@ from models_app import lifecycle, selectors
 from models_app import services as core_services
 from models_app.audit import diff, record_event, tag_change
 from models_app.enums import Action, Stage
+from models_app.errors import REFUSALS, answer_for
 from models_app.exceptions import Conflict, NotAllowed, NotFound
 from models_app.models import ModelVersion, RegisteredModel, Team
 from models_app.validators import (
@@ -60,8 +62,14 @@ from .models import (
 PUSH_PERMISSION = "federation_app.push_catalog"
 ORIGIN_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 MAX_ITEMS = 500
-# What a push answers: how many of each kind of thing it wrote, and how many it found
-# already up to date.
+# What to do when the origin's ids no longer match what it pushed before.
+_IDS_MOVED = (
+    ": the ids of {0} no longer match what it pushed before (was its database recreated "
+    "or restored?). Push that registry under a new REGISTRY_ID, or ask an admin of this "
+    "central registry to look at its mirrored models."
+)
+# What a push answers: how many of each kind of thing it wrote, how many it found
+# already up to date, and how many model snapshots it skipped as older than those held.
 COUNT_KEYS = (
     "models",
     "versions",
@@ -70,6 +78,7 @@ COUNT_KEYS = (
     "reviews",
     "audit_events",
     "unchanged",
+    "stale",
 )
 
 
@@ -237,18 +246,78 @@ def origin_rebind(*, actor, origin: str, user, reason: str) -> OriginRegistry:
     return registry
 
 
-@transaction.atomic
-def catalog_ingest(*, actor, origin: str, items: list) -> dict:
-    """Apply one batch from team registry `origin`; returns what it changed, by kind.
+@dataclass
+class PushResult:
+    """What one push changed: counts by kind (COUNT_KEYS), and the model snapshots
+    skipped as older than the ones held, each {kind, id, seq, held_seq}."""
 
-    The whole batch is one transaction: either every item is applied or none is, so the
-    team registry may simply send a refused or unacknowledged batch again.
+    applied: dict
+    stale: list = field(default_factory=list)
+
+
+def catalog_ingest(*, actor, origin: str, items: list) -> dict:
+    """Apply one batch from team registry `origin`; returns what it changed, by kind
+    (catalog_push, without the list of stale items)."""
+    return catalog_push(actor=actor, origin=origin, items=items).applied
+
+
+def catalog_push(*, actor, origin: str, items: list) -> PushResult:
+    """Apply one batch from team registry `origin` (catalog_ingest's work, in one
+    transaction: either every item is applied or none is, so the team registry may simply
+    send a refused or unacknowledged batch again).
+
+    A refusal made once the pusher is known to be the origin's own (a conflict, an invalid
+    item) is then stored on the origin (OriginRegistry.last_refusal...), after the batch
+    rolled back, so that the central registry's admins see why a team's sync is stuck.
+    Refusals of who may push (401, 403) are not stored: they are no team's doing.
     """
+    try:
+        return _apply_push(actor=actor, origin=origin, items=items)
+    except REFUSALS as exc:
+        answer = answer_for(exc)
+        if answer is not None and answer.status not in (401, 403):
+            _record_refusal(actor=actor, origin=origin, status=answer.status, text=answer.text)
+        raise
+
+
+def _record_refusal(*, actor, origin: str, status: int, text: str) -> None:
+    """Store a refused push on its origin: when, the status and the message (cut to 2000
+    characters). Only for a valid origin that the pusher may push: bound to it, or not
+    bound yet (a refused push binds nobody; an origin whose first push is refused is
+    listed, unbound, and its next accepted push binds it)."""
+    try:
+        _sync_user_check(actor)
+        validate_origin(origin)
+    except (NotAllowed, ValidationError):
+        return
+    now = timezone.now()
+    with transaction.atomic():
+        registry, _created = OriginRegistry.objects.select_for_update().get_or_create(
+            name=origin, defaults={"first_push_at": now, "last_push_at": now}
+        )
+        if registry.bound_user_id not in (None, actor.pk):
+            return
+        registry.last_refused_at = now
+        registry.last_refusal_status = status
+        registry.last_refusal = text[:2000]
+        registry.save()
+
+
+@transaction.atomic
+def _apply_push(*, actor, origin: str, items: list) -> PushResult:
     _sync_user_check(actor)
     validate_origin(origin)
     if not isinstance(items, list) or not items or len(items) > MAX_ITEMS:
-        raise ValidationError({"items": [f"items is a list of 1 to {MAX_ITEMS} objects."]})
+        raise ValidationError(
+            {
+                "items": [
+                    f"items is a list of 1 to {MAX_ITEMS} objects: send at most {MAX_ITEMS} "
+                    "a push (sync_catalog --batch-size)."
+                ]
+            }
+        )
     counts: Counter = Counter()
+    stale: list[dict] = []
     now = timezone.now()
     registry, _created = OriginRegistry.objects.select_for_update().get_or_create(
         name=origin, defaults={"first_push_at": now, "last_push_at": now}
@@ -256,7 +325,6 @@ def catalog_ingest(*, actor, origin: str, items: list) -> dict:
     _bind_or_refuse(registry, actor=actor, now=now)
     registry.last_push_at = now
     registry.batches += 1
-    registry.save()
     for index, item in enumerate(items):
         try:
             if not isinstance(item, dict):
@@ -265,16 +333,42 @@ def catalog_ingest(*, actor, origin: str, items: list) -> dict:
             data = _field(item, "data", dict)
             origin_id = _id(item)
             if kind == "model":
-                _ingest_model(
-                    actor=actor, origin=origin, origin_id=origin_id, data=data, counts=counts
+                seq = _seq(item)
+                held = _ingest_model(
+                    actor=actor,
+                    origin=origin,
+                    origin_id=origin_id,
+                    data=data,
+                    seq=seq,
+                    counts=counts,
                 )
+                if held is not None:
+                    stale.append({"kind": kind, "id": origin_id, "seq": seq, "held_seq": held})
+                elif seq is not None and (registry.last_seq is None or seq > registry.last_seq):
+                    registry.last_seq = seq
             elif kind == "audit":
                 _ingest_audit(origin=origin, origin_id=origin_id, data=data, counts=counts)
             else:
-                raise ValidationError("kind must be 'model' or 'audit'.")
+                raise ValidationError(
+                    "kind must be 'model' or 'audit': this central registry does not know "
+                    "that kind; upgrade it to the team registry's version."
+                )
         except ValidationError as exc:
             raise ValidationError({f"items[{index}]": exc.messages}) from exc
-    return {key: counts[key] for key in COUNT_KEYS}
+    if stale:
+        registry.stale_items += len(stale)
+        registry.last_stale_at = now
+    registry.save()
+    return PushResult(applied={key: counts[key] for key in COUNT_KEYS}, stale=stale)
+
+
+def _seq(item: dict) -> int | None:
+    """The origin's change sequence of a model item (None from a team registry that
+    sends none): its highest audit event id when its sync began reading."""
+    value = _field(item, "seq", int, default=None)
+    if value is not None and not 0 <= value < 2**62:
+        raise ValidationError("seq must be a whole number, 0 or more.")
+    return value
 
 
 def _origin_team(*, actor, origin: str, data: dict) -> Team:
@@ -299,12 +393,23 @@ def _origin_team(*, actor, origin: str, data: dict) -> Team:
     return team
 
 
-def _ingest_model(*, actor, origin: str, origin_id: int, data: dict, counts: Counter) -> None:
+def _ingest_model(
+    *, actor, origin: str, origin_id: int, data: dict, seq: int | None, counts: Counter
+) -> int | None:
+    """Apply one model snapshot; returns the change sequence held instead when the
+    snapshot is older than the one applied before (skipped, counted as stale)."""
     print_ = fingerprint(data)
     link = MirroredModel.objects.filter(origin=origin, origin_id=origin_id).first()
+    if link is not None and seq is not None and link.seq is not None and seq < link.seq:
+        counts["stale"] += 1
+        return link.seq
+    newer = seq is not None and (link is None or link.seq is None or seq > link.seq)
     if link is not None and link.fingerprint == print_:
         counts["unchanged"] += 1
-        return
+        if newer:
+            link.seq = seq
+            link.save(update_fields=["seq"])
+        return None
     origin_name, fields = _model_fields(origin=origin, data=data)
     versions = _field(data, "versions", list, default=[])
     if link is None:
@@ -325,8 +430,11 @@ def _ingest_model(*, actor, origin: str, origin_id: int, data: dict, counts: Cou
     _ingest_versions(actor=actor, origin=origin, model=model, versions=versions, counts=counts)
     link.origin_name = origin_name
     link.fingerprint = print_
+    if newer:
+        link.seq = seq
     link.synced_at = timezone.now()
     link.save()
+    return None
 
 
 def _model_fields(*, origin: str, data: dict) -> tuple[str, dict]:
@@ -340,7 +448,8 @@ def _model_fields(*, origin: str, data: dict) -> tuple[str, dict]:
     except ValidationError as exc:
         raise ValidationError(
             f"The qualified name {qualified[:120]} is too long for this catalog "
-            "(100 characters at most)."
+            f"(100 characters at most): rename the model in {origin} to a shorter name, "
+            "then run sync_catalog again."
         ) from exc
     description = _text(data, "description", max_length=10000, multiline=True)
     tags = validate_tags(_field(data, "tags", dict, default={}))
@@ -353,8 +462,7 @@ def _create_mirrored_model(
     """Create the central copy of a model pushed for the first time, owned by the central
     team standing for the origin's team; refused (409) when a model that is not a mirror
     already has the qualified name."""
-    if RegisteredModel.objects.filter(name=fields["name"]).exists():
-        raise Conflict(f"A model named {fields['name']} already exists and is not a mirror.")
+    _free_name(actor=actor, origin=origin, name=fields["name"], origin_id=origin_id)
     team = _origin_team(actor=actor, origin=origin, data=data)
     model = RegisteredModel(
         name=fields["name"],
@@ -374,6 +482,69 @@ def _create_mirrored_model(
         event_reason=f"mirrored from {origin}",
     )
     return model
+
+
+def _free_name(*, actor, origin: str, name: str, origin_id: int) -> None:
+    """Make the qualified `name` free for the model `origin_id` of `origin`.
+
+    Renames at the origin arrive one model at a time: after b → b_legacy and a → b there,
+    the snapshot of a (named b) may come before the one of the old b, which still holds
+    the name here. A holder mirrored from the same origin is moved to a temporary name
+    (`<origin>._renaming-<its origin id>`, which no pushed name can take, as names at the
+    origin start with a letter or digit); its own snapshot, in this batch or a later one,
+    gives it its new name. A name held by a model of this registry, or of another origin,
+    is refused (409), naming the holder.
+    """
+    holder = RegisteredModel.objects.select_for_update().filter(name=name).first()
+    if holder is None:
+        return
+    link = MirroredModel.objects.filter(registered_model=holder).first()
+    if link is not None and link.origin == origin and link.origin_id == origin_id:
+        return  # the model itself
+    short = name.removeprefix(f"{origin}.")
+    if link is None or link.origin != origin or holder.origin != origin:
+        whose = (
+            f"mirrored from registry {holder.origin}"
+            if holder.origin
+            else "a model of this central registry, not a mirror"
+        )
+        raise Conflict(
+            f"Cannot mirror {origin}'s model {short}: the name {name} is held by {whose}. "
+            f"Rename that model on the central registry (an admin), or rename {short} in "
+            f"{origin}, then run sync_catalog again.",
+            details={"origin": origin, "model": name, "held_by": holder.origin or "local"},
+        )
+    temporary = _temporary_name(origin, link.origin_id)
+    old_name = holder.name
+    holder.name = temporary
+    holder.updated_at = timezone.now()
+    _save_mirrored(
+        holder,
+        actor=actor,
+        origin=origin,
+        origin_id=link.origin_id,
+        action=Action.MODEL_CHANGED,
+        changes=diff({"name": old_name}, {"name": temporary}),
+        event_reason=(
+            f"mirrored from {origin}: {old_name} passes to another model of {origin}; a "
+            "temporary name until this model's own new name arrives"
+        ),
+    )
+    # The copy no longer matches the snapshot it was made from: the holder's next
+    # snapshot is applied whatever it holds.
+    link.fingerprint = ""
+    link.save(update_fields=["fingerprint"])
+
+
+def _temporary_name(origin: str, origin_id: int) -> str:
+    """A name no pushed model can take, for a mirrored model whose name moves to another
+    model of its origin; a suffix if a model of this registry happens to hold it."""
+    base = f"{origin}._renaming-{origin_id}"
+    name, n = base, 1
+    while RegisteredModel.objects.filter(name=name).exists():
+        n += 1
+        name = f"{base}-{n}"
+    return name
 
 
 def _save_mirrored(
@@ -408,6 +579,8 @@ def _update_mirrored_model(
     model = RegisteredModel.objects.select_for_update().get(pk=link.registered_model_id)
     before = {"name": model.name, "description": model.description, "tags": model.tags}
     changes = diff(before, fields)
+    if model.name != fields["name"]:
+        _free_name(actor=actor, origin=origin, name=fields["name"], origin_id=origin_id)
     if changes:
         model.name = fields["name"]
         model.description = fields["description"]
@@ -488,7 +661,7 @@ def _update_mirrored_version(
     tags, and the artifact the origin attached after registration, if any."""
     mv = ModelVersion.objects.select_related("registered_model").get(pk=mirror.model_version_id)
     if mv.registered_model_id != model.pk:
-        raise Conflict(f"{where}id names a version of another model.")
+        raise Conflict(f"{where}id names a version of another model{_IDS_MOVED.format(origin)}")
     before = {"description": mv.description, "tags": mv.tags}
     after = {"description": description, "tags": tags}
     if not (mv.artifact_uri or mv.artifact_sha256):
@@ -530,9 +703,14 @@ def _register_mirrored_version(
         raise ValidationError(f"{where}version is longer than 64 characters.")
     artifact_uri, artifact_sha256, artifact_size = _artifact(data, where)
     if ModelVersion.objects.filter(registered_model=model, version=label).exists():
-        raise Conflict(f"{model.name} already has a version {label} from another origin id.")
+        raise Conflict(
+            f"{model.name} already has a version {label} from another origin id"
+            + _IDS_MOVED.format(origin)
+        )
     if ModelVersion.objects.filter(registered_model=model, number=number).exists():
-        raise Conflict(f"{model.name} already has a version number {number}.")
+        raise Conflict(
+            f"{model.name} already has a version number {number}" + _IDS_MOVED.format(origin)
+        )
     data_version = _text(data, "data_version", max_length=500, where=where)
     code_version = _text(data, "code_version", max_length=500, where=where)
     source_run = _text(data, "source_run", max_length=500, where=where)
@@ -600,7 +778,7 @@ def _ingest_card(*, origin, mv, data, where, counts) -> None:
     existing = MirroredCard.objects.filter(origin=origin, origin_id=origin_id).first()
     if existing is not None:
         if existing.model_version_id != mv.pk:
-            raise Conflict(f"{w}id names the card of another version.")
+            raise Conflict(f"{w}id names the card of another version{_IDS_MOVED.format(origin)}")
         if existing.sha256 == sha256 and existing.revision == revision:
             return
         existing.revision, existing.sha256 = revision, sha256
@@ -637,7 +815,7 @@ def _ingest_reviews(*, origin, mv, data, where, counts) -> None:
         sha256 = _field(review, "revision_sha256", str, where=w)
         validate_sha256(sha256)
         if MirroredReview.objects.filter(origin=origin, origin_id=origin_id).exists():
-            raise Conflict(f"{w}id names a review of another version.")
+            raise Conflict(f"{w}id names a review of another version{_IDS_MOVED.format(origin)}")
         MirroredReview.objects.create(
             origin=origin,
             origin_id=origin_id,
@@ -666,7 +844,11 @@ def stage_path(
     """
     path = lifecycle.path(stage, promoted, target, want_promoted)
     if path is None:
-        raise Conflict(f"Cannot mirror stage '{target}' from the central stage '{stage}'.")
+        raise Conflict(
+            f"Cannot mirror stage '{target}' from the central stage '{stage}': the lifecycle "
+            "has no way between them. Run the same version of the registry on the team "
+            "registry and the central one, then run sync_catalog again."
+        )
     return path
 
 

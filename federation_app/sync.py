@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import requests
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Min, Q
+from django.db.models import Max, Min, Q
 from django.utils import timezone
 
 from approvals_app.models import ModelCard, Review
@@ -86,8 +86,12 @@ class SyncResult:
             f"{_count(self.batches_sent, 'batches')}; the central catalog "
             f"applied: {parts} ({self.applied['unchanged']} already up to date)."
         )
-        if self.applied["stale"]:
-            text += f" It refused {self.applied['stale']} as stale."
+        stale = self.applied["stale"]
+        if stale:
+            text += (
+                f" It skipped {stale} model snapshot{'s' if stale != 1 else ''} older than "
+                "the ones it holds."
+            )
         for entry in self.set_aside:
             text += f"\nSet aside, too large to push: {describe_set_aside(entry)}."
         return text
@@ -268,7 +272,7 @@ def audit_item(event: AuditEvent) -> dict:
     }
 
 
-def model_items(model_id: int, data: dict, *, part_bytes: int) -> list[dict]:
+def model_items(model_id: int, data: dict, *, part_bytes: int, seq: int) -> list[dict]:
     """The "model" items of one snapshot: its parts, each with the model's fields and a
     slice of its versions (with their cards and reviews), `part`/`parts` numbering them
     and `fingerprint` the whole snapshot's.
@@ -302,6 +306,7 @@ def model_items(model_id: int, data: dict, *, part_bytes: int) -> list[dict]:
             "kind": "model",
             "id": model_id,
             "fingerprint": print_,
+            "seq": seq,
             "part": number,
             "parts": len(slices),
             "data": {**fields, "versions": sorted(part, key=lambda v: v["number"])},
@@ -332,13 +337,22 @@ def pending_items(state: SyncState, *, limits: Limits | None = None) -> list[dic
     parts), then new events."""
     limits = limits or Limits()
     known = dict(state.fingerprints.values_list("model_id", "fingerprint"))
+    seq = change_sequence()  # read before the snapshots: they are at least this new
     items = []
     for model in _own_models().select_related("team", "created_by").order_by("pk"):
         data = model_snapshot(model)
         if known.get(model.pk) != fingerprint(data):
-            items += model_items(model.pk, data, part_bytes=limits.part_bytes)
+            items += model_items(model.pk, data, part_bytes=limits.part_bytes, seq=seq)
     items += [audit_item(event) for event in _pending_events(state).order_by("pk")]
     return items
+
+
+def change_sequence() -> int:
+    """This registry's change sequence: its highest audit event id. Every change writes
+    an audit event and the trail is append-only, so it never goes down; read before the
+    snapshots, it tells the central registry which of two snapshots of a model is newer
+    (it skips an older one, e.g. a batch sent again after a later one)."""
+    return AuditEvent.objects.aggregate(seq=Max("pk"))["seq"] or 0
 
 
 def _acknowledge(

@@ -13,6 +13,11 @@ urlpatterns = [
         name="api-federation-registries",
     ),
     path(
+        "api/v1/federation/registries/<str:name>/",
+        api.RegistryDetailView.as_view(),
+        name="api-federation-registry",
+    ),
+    path(
         "api/v1/federation/registries/<str:name>/rebind/",
         api.RebindView.as_view(),
         name="api-federation-rebind",

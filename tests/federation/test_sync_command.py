@@ -94,7 +94,7 @@ def test_a_model_of_ten_thousand_versions_is_split_into_bounded_parts():
         for n in range(1, 10_001)
     ]
     data = {"name": "big", "description": "", "versions": versions}
-    parts = sync.model_items(7, data, part_bytes=100_000)
+    parts = sync.model_items(7, data, part_bytes=100_000, seq=1)
 
     assert len(parts) > 10_000 // sync.PART_VERSIONS
     assert {(p["kind"], p["id"], p["parts"]) for p in parts} == {("model", 7, len(parts))}
@@ -109,7 +109,7 @@ def test_a_model_of_ten_thousand_versions_is_split_into_bounded_parts():
     assert sent == list(range(1, 10_001))
     # A model without versions is one part.
     assert [
-        p["parts"] for p in sync.model_items(8, {"name": "e", "versions": []}, part_bytes=1)
+        p["parts"] for p in sync.model_items(8, {"name": "e", "versions": []}, part_bytes=1, seq=1)
     ] == [1]
 
 

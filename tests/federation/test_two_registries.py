@@ -431,7 +431,9 @@ def test_an_origin_is_bound_to_the_service_user_that_first_pushed_it(
     assert "catalog_sync" not in refused.text
     assert central_totals(central) == before
     assert "1.1.0" not in central_versions(central)
-    assert get(central, "/api/v1/federation/registries/")["results"] == [registry]
+    [after] = get(central, "/api/v1/federation/registries/")["results"]
+    # The refused push changed nothing of the origin's status (only the clock moved on).
+    assert {**after, "seconds_since_last_push": 0} == {**registry, "seconds_since_last_push": 0}
 
     # The team registry's credentials change: an admin re-binds the origin in the admin.
     ids = _central_shell(
