@@ -42,6 +42,7 @@ from .views import (
     get_model_or_404,
     key_metric_specs,
     metric_cells,
+    metric_specs,
     refusal_text,
 )
 
@@ -115,7 +116,7 @@ def version_context(request, mv: ModelVersion, *, refusal=None, **forms) -> dict
     base = production.metrics if production is not None and production.pk != mv.pk else None
     # Key metrics first, then any others the version carries, each against production.
     other = sorted(set(mv.metrics or {}) - {name for name, _d in specs})
-    metric_rows = metric_cells(mv.metrics, base, specs + [(n, "") for n in other])
+    metric_rows = metric_cells(mv.metrics, base, specs + metric_specs(policy, other))
     parts = version_parts()
     # The lifecycle's transitions say which buttons the version's stage allows.
     may = {

@@ -1,0 +1,165 @@
+"""The dashboard never misleads: metric colours follow declared directions only."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from models_app import services
+from models_app.enums import Action
+from models_app.models import AuditEvent, ModelVersion, PromotionPolicy
+from tests.dashboard.conftest import version_url
+from tests.factories import make_model, register
+
+
+def stage_of(mv) -> str:
+    return ModelVersion.objects.get(pk=mv.pk).stage
+
+
+def cell(html: str, label: str, version: str = "1.2.0") -> str:
+    """The versions table's cell of `version` headed `label` (its data-label), as HTML."""
+    row = next(r for r in html.split("<tr") if f">{version}</a>" in r)
+    match = re.search(rf'<td data-label="{re.escape(label)}" class="num">(.*?)</td>', row, re.S)
+    assert match, f"no {label} cell"
+    return match.group(1)
+
+
+@pytest.fixture
+def pricing(people, promote):
+    """A model like the demo's price_optimizer: its policy ranks no metric; 1.1.0 is in
+    production and 1.2.0, in staging, has higher latency and lower MAPE and RMSE."""
+    model = make_model(actor=people.author, team=people.team, name="price_optimizer")
+    promote(model, "1.1.0", {"rmse": 4.51, "mape": 0.109, "latency_ms": 120.0})
+    candidate = register(
+        actor=people.author,
+        model=model,
+        version="1.2.0",
+        metrics={"rmse": 4.58, "mape": 0.101, "latency_ms": 128.0},
+    )
+    return candidate
+
+
+# --- Metric directions --------------------------------------------------------------------
+
+
+def test_metrics_without_a_direction_are_neutral_everywhere(people, pricing, login):
+    client = login(people.viewer)
+    html = client.get("/models/price_optimizer/").content.decode()
+    latency = cell(html, "latency_ms")
+    assert "delta-neutral" in latency and "higher</span>" in latency
+    assert "delta-neutral" in cell(html, "mape") and "lower</span>" in cell(html, "mape")
+    assert "delta-better" not in html and "delta-worse" not in html
+    assert "is better" not in html  # no column heading claims a direction
+    version_page = client.get(version_url(pricing)).content.decode()
+    compare = client.get("/models/price_optimizer/compare/?a=1.1.0&b=1.2.0").content.decode()
+    for page in (version_page, compare):
+        assert "delta-neutral" in page
+        assert "delta-better" not in page and "delta-worse" not in page
+
+
+def test_declared_directions_colour_table_version_page_compare_and_chart(people, pricing, login):
+    services.policy_update(
+        actor=people.admin,
+        model=pricing.registered_model,
+        metric_directions={"latency_ms": "lower", "mape": "lower"},
+        reason="Pricing declares which way its metrics improve.",
+    )
+    client = login(people.viewer)
+    html = client.get("/models/price_optimizer/").content.decode()
+    assert "delta-worse" in cell(html, "latency_ms")  # 120 → 128 ms is worse
+    assert "delta-better" in cell(html, "mape")  # 0.109 → 0.101 is better
+    assert "delta-neutral" in cell(html, "rmse")  # still no direction
+    assert 'latency_ms <span class="muted small">(lower is better)</span>' in html
+    assert "rmse</th>" in html  # no direction claimed for rmse
+    assert "latency_ms (120–128, lower is better)" in html  # the chart's legend
+    assert "Declared directions: latency_ms, lower is better; mape, lower is better." in html
+    for page in (
+        client.get(version_url(pricing)).content.decode(),
+        client.get("/models/price_optimizer/compare/?a=1.1.0&b=1.2.0").content.decode(),
+    ):
+        rows = dict(re.findall(r'<th scope="row">([^<]+)</th>.*?class="delta delta-(\w+)"', page))
+        assert rows == {"latency_ms": "worse", "mape": "better", "rmse": "neutral"}
+
+
+def test_key_metrics_and_thresholds_give_directions(people, pricing, login):
+    services.policy_update(
+        actor=people.admin,
+        model=pricing.registered_model,
+        thresholds=[{"metric": "latency_ms", "max": 200}],
+        key_metrics=[{"metric": "rmse", "direction": "lower", "tolerance": 0.5}],
+    )
+    html = login(people.viewer).get("/models/price_optimizer/").content.decode()
+    assert "delta-worse" in cell(html, "latency_ms")  # a max bound: lower is better
+    assert "delta-worse" in cell(html, "rmse")  # 4.51 → 4.58, ranked lower is better
+    assert 'data-label="mape"' not in html  # the policy's metrics are the columns
+
+
+def test_policy_update_validates_and_audits_metric_directions(people, model):
+    policy = services.policy_update(
+        actor=people.admin,
+        model=model,
+        key_metrics=[{"metric": "f1", "direction": "higher", "tolerance": 0.0}],
+        metric_directions={"latency_ms": "lower", "f1": "higher"},
+        reason="directions",
+    )
+    assert policy.directions() == {"f1": "higher", "latency_ms": "lower"}
+    event = AuditEvent.objects.filter(action=Action.POLICY_CHANGED).latest("id")
+    assert event.changes["metric_directions"] == [None, {"latency_ms": "lower", "f1": "higher"}]
+    for bad, fragment in [
+        ({"latency_ms": "down"}, "must be 'higher' or 'lower'"),
+        (["latency_ms"], "must be an object"),
+        ({"\x00": "lower"}, "not allowed"),
+        ({"f1": "lower"}, "f1 is a key metric where higher is better"),
+    ]:
+        with pytest.raises(ValidationError) as refused:
+            services.policy_update(actor=people.admin, model=model, metric_directions=bad)
+        assert any(fragment in m for m in refused.value.message_dict["metric_directions"])
+    stored = PromotionPolicy.objects.get(registered_model=model)
+    assert stored.metric_directions == {"latency_ms": "lower", "f1": "higher"}
+
+
+def test_rest_policy_endpoint_sets_and_shows_metric_directions(people, model):
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    api.force_authenticate(people.admin)
+    url = "/api/v1/models/fraud_detector/policy/"
+    assert api.get(url).json()["metric_directions"] == {}
+    done = api.put(url, {"metric_directions": {"latency_ms": "lower"}}, format="json")
+    assert done.status_code == 200
+    assert done.json()["metric_directions"] == {"latency_ms": "lower"}
+    refused = api.put(url, {"metric_directions": {"latency_ms": "sideways"}}, format="json")
+    assert refused.status_code == 400
+    assert "metric_directions" in refused.content.decode()
+    assert api.get(url).json()["metric_directions"] == {"latency_ms": "lower"}
+    viewer = APIClient()
+    viewer.force_authenticate(people.viewer)
+    forbidden = viewer.put(url, {"metric_directions": {"auc": "higher"}}, format="json")
+    assert forbidden.status_code == 403
+
+
+def test_admin_policy_form_edits_metric_directions(people, model, login):
+    client = login(people.admin)
+    data = {
+        "registered_model": model.pk,
+        "thresholds": "",
+        "key_metrics": "",
+        "metric_directions": '{"latency_ms": "lower"}',
+        "required_approvals": "1",
+        "required_card_sections": ["intended_use"],
+        "reason": "declare latency",
+    }
+    response = client.post("/admin/models_app/promotionpolicy/add/", data)
+    assert response.status_code == 302
+    policy = PromotionPolicy.objects.get(registered_model=model)
+    assert policy.metric_directions == {"latency_ms": "lower"}
+    bad = client.post(
+        f"/admin/models_app/promotionpolicy/{policy.pk}/change/",
+        {**data, "metric_directions": '{"latency_ms": 1}'},
+    )
+    assert bad.status_code == 200
+    assert bad.context["adminform"].form.errors["metric_directions"]
+    policy.refresh_from_db()
+    assert policy.metric_directions == {"latency_ms": "lower"}
