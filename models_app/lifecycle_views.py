@@ -2,14 +2,17 @@
 deprecate (a model's rollback is on the model page, in models_app.views).
 
 The page shows what the core knows of a version: metadata and lineage, metrics against
-production, the promotion checklist, the lifecycle's forms and the timeline. Other apps
+production, the promotion checklist (only where the stage allows a promotion; elsewhere,
+why the version cannot move and what it still can do), the lifecycle's forms and the
+timeline. Other apps
 add their own parts to it with `register_version_part`, as they add guards with
 register_guard_provider: approvals_app adds the model card and its reviews. models_app
 never imports them.
 
 Each action goes through its service. A refusal shows the page again with the form bound,
 the reason in place and in the messages, and the refusal's 4xx status; a refused
-promotion lists each failed guard. Other apps' actions on a version (a review, a review
+promotion lists each failed guard. Deprecating, which can never be undone, asks first on
+a page of its own, as a rollback does. Other apps' actions on a version (a review, a review
 request) go through `version_action` too.
 
 The routes keep their names (approvals:version, approvals:promote, approvals:archive,
@@ -30,7 +33,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 from django_fsm import can_proceed
 
-from . import selectors, services, storage
+from . import lifecycle, selectors, services, storage
 from .errors import REFUSALS
 from .forms import ReasonForm
 from .models import ModelVersion
@@ -105,11 +108,52 @@ def artifact_download_url(mv: ModelVersion) -> str:
     return f"/api/v1/models/{name}/versions/{version}/artifact/"
 
 
+# What a version may still do, as the page says it; a transition declared later without
+# words here is named by its method and the stage it leads to.
+MOVE_WORDS = {
+    "promote": "be promoted to production",
+    "archive": "be archived",
+    "roll_back": "be rolled back on the model page, which restores an earlier production version",
+    "restore": "be restored to production by a rollback of the model",
+    "deprecate": "be deprecated",
+}
+
+
+def move_words(step: lifecycle.Step) -> str:
+    return MOVE_WORDS.get(step.name, f"be moved by {step.name} to {step.target}")
+
+
+def _either(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} or {items[-1]}"
+
+
+def stage_outlook(mv: ModelVersion) -> list[str]:
+    """Why a version that cannot be promoted stays where it is, and what it still can do,
+    as sentences for the place of the promotion checklist; from the lifecycle graph."""
+    label = mv.get_stage_display()
+    promote_to = lifecycle.targets("promote")
+    if mv.stage in promote_to:
+        why = f"{label}: it is already in production, so there is nothing to promote."
+    else:
+        allowed = lifecycle.allowed_from("promote")
+        why = f"{label}: it cannot be promoted; promotion is only from {allowed}."
+    can_do = lifecycle.moves(mv.stage, mv.promoted_at is not None)
+    if not can_do:
+        return [f"{label}: no further transitions; {label.lower()} is final."]
+    lines = [why]
+    if lifecycle.allows(mv.stage, "restore") and "restore" not in {s.name for s in can_do}:
+        lines.append("It was never in production, so a rollback cannot restore it.")
+    lines.append(f"It can {_either([move_words(step) for step in can_do])}.")
+    return lines
+
+
 def version_context(request, mv: ModelVersion, *, refusal=None, **forms) -> dict:
     """Everything the version page shows; `forms` replaces a blank form with a bound one."""
     user = request.user
     model = mv.registered_model
-    checks = selectors.promotion_checks(version=mv)
+    # The checklist is a dry run of a promotion: asked only where the stage allows one.
+    promotable = can_proceed(mv.promote)
+    checks = selectors.promotion_checks(version=mv) if promotable else []
     production = selectors.production_version(model=model)
     policy = selectors.effective_policy(model=model)
     specs = key_metric_specs(policy, [mv])
@@ -120,17 +164,21 @@ def version_context(request, mv: ModelVersion, *, refusal=None, **forms) -> dict
     parts = version_parts()
     # The lifecycle's transitions say which buttons the version's stage allows.
     may = {
-        "promote": can_proceed(mv.promote) and can(user, "version.promote", mv),
+        "promote": promotable and can(user, "version.promote", mv),
         "archive": can_proceed(mv.archive) and can(user, "version.archive", mv),
         "deprecate": can_proceed(mv.deprecate) and can(user, "version.deprecate", mv),
     }
+    failed = [c for c in checks if not c.passed]
     context = {
         "model": model,
         "mv": mv,
         "production": production,
         "metric_rows": metric_rows,
+        "promotable": promotable,
         "checks": checks,
-        "checks_pass": all(c.passed for c in checks),
+        "checks_pass": not failed,
+        "failed_checks": failed,
+        "outlook": [] if promotable else stage_outlook(mv),
         "timeline": list(selectors.audit_events(version=mv)[:TIMELINE_LIMIT]),
         "artifact_url": artifact_download_url(mv),
         "may": may,

@@ -1,4 +1,6 @@
-"""The dashboard never misleads: metric colours follow declared directions only."""
+"""The dashboard never misleads: metric colours follow declared directions only, the
+checklist appears only where a promotion is possible, a promotion that would be refused
+has no live button."""
 
 from __future__ import annotations
 
@@ -8,10 +10,10 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from models_app import services
-from models_app.enums import Action
+from models_app.enums import Action, Stage
 from models_app.models import AuditEvent, ModelVersion, PromotionPolicy
 from tests.dashboard.conftest import version_url
-from tests.factories import make_model, register
+from tests.factories import make_model, make_promotable, register
 
 
 def stage_of(mv) -> str:
@@ -163,3 +165,115 @@ def test_admin_policy_form_edits_metric_directions(people, model, login):
     assert bad.context["adminform"].form.errors["metric_directions"]
     policy.refresh_from_db()
     assert policy.metric_directions == {"latency_ms": "lower"}
+
+
+# --- The checklist only where a promotion is possible --------------------------------------
+
+
+@pytest.fixture
+def every_stage(people, model, promote):
+    """fraud_detector with a version in every stage: 1.0.0 archived after being in
+    production (restored by the rollback of 1.1.0, then superseded by 1.2.0), 1.1.0 rolled
+    back, 1.2.0 in production, 1.3.0 archived without ever being in production, 1.4.0
+    deprecated and 1.5.0 in staging."""
+    first = promote(model, "1.0.0")
+    promote(model, "1.1.0")
+    services.registered_model_rollback(actor=people.release, model=model, reason="bad")
+    third = promote(model, "1.2.0")
+    never = register(actor=people.author, model=model, version="1.3.0")
+    services.model_version_archive(actor=people.release, version=never, reason="dropped")
+    gone = register(actor=people.author, model=model, version="1.4.0")
+    services.model_version_deprecate(actor=people.release, version=gone, reason="leak")
+    staged = register(actor=people.author, model=model, version="1.5.0")
+    versions = {v.version: v for v in ModelVersion.objects.filter(registered_model=model)}
+    assert versions["1.0.0"].stage == Stage.ARCHIVED and first.pk == versions["1.0.0"].pk
+    assert versions["1.2.0"].pk == third.pk and versions["1.5.0"].pk == staged.pk
+    return versions
+
+
+@pytest.mark.parametrize(
+    ("version", "sentences"),
+    [
+        (
+            "1.0.0",
+            [
+                "Archived: it cannot be promoted; promotion is only from staging.",
+                "It can be deprecated or be restored to production by a rollback of the model.",
+            ],
+        ),
+        (
+            "1.3.0",
+            [
+                "Archived: it cannot be promoted; promotion is only from staging.",
+                "It was never in production, so a rollback cannot restore it.",
+                "It can be deprecated.",
+            ],
+        ),
+        (
+            "1.1.0",
+            [
+                "Rolled back: it cannot be promoted; promotion is only from staging.",
+                "It can be deprecated.",
+            ],
+        ),
+        ("1.4.0", ["Deprecated: no further transitions; deprecated is final."]),
+        (
+            "1.2.0",
+            [
+                "Production: it is already in production, so there is nothing to promote.",
+                "It can be archived or be rolled back on the model page, which restores an "
+                "earlier production version.",
+            ],
+        ),
+    ],
+)
+def test_versions_that_cannot_be_promoted_say_why_instead_of_a_checklist(
+    people, every_stage, login, version, sentences
+):
+    html = login(people.release).get(version_url(every_stage[version])).content.decode()
+    assert "Promotion checklist" not in html
+    assert "check-pass" not in html and "check-fail" not in html
+    assert "Where this version can go" in html
+    for sentence in sentences:
+        assert f"<p>{sentence}</p>" in html
+
+
+def test_staging_version_keeps_its_checklist(people, every_stage, login):
+    html = login(people.viewer).get(version_url(every_stage["1.5.0"])).content.decode()
+    assert "Promotion checklist" in html and "check-fail" in html
+    assert "Where this version can go" not in html
+
+
+# --- Promote is disabled while guards fail --------------------------------------------------
+
+
+def test_promote_button_is_disabled_with_the_failing_reasons(people, scene, login):
+    client = login(people.release)
+    html = client.get(version_url(scene.candidate)).content.decode()
+    form = html.split(f'action="{version_url(scene.candidate, "promote/")}"')[1].split("</form>")[0]
+    assert (
+        '<button type="submit" class="button" disabled aria-describedby="promote-blocked">' in form
+    )
+    assert "button primary" not in form
+    blocked = form.split('id="promote-blocked"')[1]
+    assert 'review</span>: <span class="reason">0 of 1 required approvals' in blocked
+    assert "model_card" not in blocked  # a passing guard is not listed as blocking
+
+
+def test_a_forced_promotion_while_guards_fail_is_still_refused(people, scene, login):
+    before = AuditEvent.objects.count()
+    response = login(people.release).post(
+        version_url(scene.candidate, "promote/"), {"promote-reason": "forced"}
+    )
+    assert response.status_code == 409
+    assert "0 of 1 required approvals" in response.content.decode()
+    assert stage_of(scene.candidate) == Stage.STAGING
+    assert AuditEvent.objects.count() == before
+
+
+def test_promote_button_is_live_when_every_guard_passes(people, scene, login):
+    make_promotable(scene.candidate, author=people.author, reviewer=people.reviewer)
+    html = login(people.release).get(version_url(scene.candidate)).content.decode()
+    form = html.split(f'action="{version_url(scene.candidate, "promote/")}"')[1].split("</form>")[0]
+    assert '<button type="submit" class="button primary">Promote</button>' in form
+    assert "disabled" not in form and "promote-blocked" not in form
