@@ -30,12 +30,13 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_fsm import can_proceed
 
 from . import lifecycle, selectors, services, storage
+from .enums import Stage
 from .errors import REFUSALS
-from .forms import ReasonForm
+from .forms import DeprecateForm, ReasonForm
 from .models import ModelVersion
 from .permissions import can
 from .validators import SEMVER_RE
@@ -51,6 +52,7 @@ from .views import (
 
 TIMELINE_LIMIT = 200
 VERSION_PAGE = "models_app/version_detail.html"
+DEPRECATE_CONFIRM_PAGE = "models_app/deprecate_confirm.html"
 
 
 # --- Parts other apps add to the page ------------------------------------------------------
@@ -147,6 +149,20 @@ def stage_outlook(mv: ModelVersion) -> list[str]:
     return lines
 
 
+def deprecation_losses(mv: ModelVersion) -> list[str]:
+    """What deprecating `mv` makes impossible for good, as sentences."""
+    lost = [
+        f"It can no longer {move_words(step)}."
+        for step in lifecycle.moves(mv.stage, mv.promoted_at is not None)
+        if step.name != "deprecate"
+    ]
+    lost.append(
+        "It can never move to any other stage: no transition leaves deprecated, and its "
+        "model card can no longer change."
+    )
+    return lost
+
+
 def version_context(request, mv: ModelVersion, *, refusal=None, **forms) -> dict:
     """Everything the version page shows; `forms` replaces a blank form with a bound one."""
     user = request.user
@@ -185,7 +201,7 @@ def version_context(request, mv: ModelVersion, *, refusal=None, **forms) -> dict
         "refusal": refusal,
         "promote_form": ReasonForm(prefix="promote"),
         "archive_form": ReasonForm(prefix="archive"),
-        "deprecate_form": ReasonForm(prefix="deprecate"),
+        "deprecate_form": DeprecateForm(prefix="deprecate"),
         "version_parts": [part.template for part in parts],
     }
     context.update(forms)
@@ -270,16 +286,47 @@ def version_archive(request, name: str, version: str):
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def version_deprecate(request, name: str, version: str):
-    return version_action(
-        request,
-        name,
-        version,
-        key="deprecate",
-        form_class=ReasonForm,
-        run=lambda mv, data: services.model_version_deprecate(
-            actor=request.user, version=mv, reason=data["reason"]
-        ),
-        done=lambda mv, result: f"{mv} deprecated.",
-    )
+    """Deprecate in two steps, as a rollback: the version page's form (or this address
+    opened directly) shows a confirmation page naming the version, its stage and what will
+    never be possible again; only the POST of that page's confirmation deprecates. Opening
+    or reloading the confirmation changes nothing.
+    """
+    posted = request.method == "POST"
+    form = DeprecateForm(request.POST if posted else None, prefix="deprecate")
+    if posted and form.is_valid() and form.cleaned_data["confirm"]:
+        return version_action(
+            request,
+            name,
+            version,
+            key="deprecate",
+            form_class=DeprecateForm,
+            run=lambda mv, data: services.model_version_deprecate(
+                actor=request.user, version=mv, reason=data["reason"]
+            ),
+            done=lambda mv, result: f"{mv} deprecated.",
+        )
+    mv = get_version_or_404(name, version)
+    confirm_page = {
+        "model": mv.registered_model,
+        "mv": mv,
+        "form": form,
+        "losses": deprecation_losses(mv),
+        "final_stage": Stage.DEPRECATED,
+    }
+    # The same order as the service's: the input (400), the permission (403), the stage.
+    if posted and not form.is_valid():
+        messages.error(request, "Nothing was changed: correct the form below.")
+        if "deprecate-confirm" in request.POST:  # sent from the confirmation page
+            return render(request, DEPRECATE_CONFIRM_PAGE, confirm_page, status=400)
+        context = version_context(request, mv, deprecate_form=form)
+        return render(request, VERSION_PAGE, context, status=400)
+    try:
+        services.transition_check(actor=request.user, version=mv, name="deprecate")
+    except REFUSALS as exc:
+        status = add_refusal(request, form if posted else None, exc)
+        refusal = {"action": "deprecate", "message": refusal_text(exc), "failed_guards": []}
+        context = version_context(request, mv, refusal=refusal, deprecate_form=form)
+        return render(request, VERSION_PAGE, context, status=status)
+    return render(request, DEPRECATE_CONFIRM_PAGE, confirm_page)

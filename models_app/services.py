@@ -762,6 +762,17 @@ def _refuse_stage(mv: ModelVersion, verb: str) -> InvalidTransition:
     )
 
 
+def transition_check(*, actor, version: ModelVersion, name: str) -> None:
+    """Raise what the service of transition `name` (promote's guards aside) would refuse,
+    in the same order, without a lock or any change: an entry mirrored from a team
+    registry (409), the permission (403), the version's stage (409). A door's confirmation
+    page asks it before showing what the change will do; the service checks again."""
+    require_owned_here(version.registered_model)
+    require_permission(actor, f"version.{name}", version)
+    if not can_proceed(getattr(version, name)):
+        raise _refuse_stage(version, name)
+
+
 def _transition(
     mv: ModelVersion, method: str, *, actor, reason: str, payload: dict | None = None
 ) -> ModelVersion:

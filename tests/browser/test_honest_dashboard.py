@@ -1,6 +1,7 @@
 """What the dashboard tells reviewers and release managers, checked in the browser: metric
 colours only where a direction is known, the version's real prospects instead of a
-checklist it can never use, and no live Promote button while guards fail."""
+checklist it can never use, no live Promote button while guards fail, and a confirmation
+before anything irreversible."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ import pytest
 from django.core.management import call_command
 from playwright.sync_api import expect
 
+from models_app.enums import Stage
 from models_app.models import ModelVersion
 from tests.browser.conftest import sign_in
-from tests.factories import ensure_roles
+from tests.factories import ensure_roles, register
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -47,3 +49,34 @@ def test_demo_price_optimizer_is_shown_as_it_is(new_page):
     expect(page.get_by_role("heading", name="Promotion checklist")).to_be_visible()
     expect(page.get_by_role("button", name="Promote")).to_be_disabled()
     expect(page.locator("#promote-blocked")).to_contain_text("standing objection by reviewer2")
+
+
+def test_deprecating_asks_first_and_a_reload_does_nothing(people, model, new_page):
+    register(actor=people.author, model=model, version="2.0.0")
+    page = new_page()
+    sign_in(page, "release")
+    page.goto("/models/fraud_detector/versions/2.0.0/")
+    page.locator("#id_deprecate-reason").fill("Trained on leaked labels")
+    page.get_by_role("button", name="Review deprecation…").click()
+
+    heading = page.get_by_role("heading", name="Confirm deprecation of fraud_detector 2.0.0")
+    expect(heading).to_be_visible()
+    facts = page.locator(".facts")
+    expect(facts).to_contain_text("Staging")
+    expect(page.locator(".losses")).to_contain_text("It can no longer be promoted to production.")
+    assert stage("fraud_detector", "2.0.0") == Stage.STAGING
+
+    page.reload()  # the confirmation's POST again, without the confirmation
+    expect(heading).to_be_visible()
+    assert stage("fraud_detector", "2.0.0") == Stage.STAGING
+    page.goto(page.url)  # the confirmation's address opened anew (GET)
+    expect(heading).to_be_visible()
+    assert stage("fraud_detector", "2.0.0") == Stage.STAGING
+
+    page.locator("#id_deprecate-reason").fill("Trained on leaked labels")
+
+    page.get_by_role("button", name="Confirm deprecation").click()
+    expect(page.get_by_role("status").first).to_contain_text("fraud_detector 2.0.0 deprecated.")
+    expect(page.locator("h1 .badge")).to_have_text("Deprecated")
+    expect(page.locator(".stage-outlook")).to_contain_text("Deprecated: no further transitions")
+    assert stage("fraud_detector", "2.0.0") == Stage.DEPRECATED

@@ -1,6 +1,6 @@
 """The dashboard never misleads: metric colours follow declared directions only, the
 checklist appears only where a promotion is possible, a promotion that would be refused
-has no live button."""
+has no live button, and deprecating asks for a confirmation first."""
 
 from __future__ import annotations
 
@@ -277,3 +277,60 @@ def test_promote_button_is_live_when_every_guard_passes(people, scene, login):
     form = html.split(f'action="{version_url(scene.candidate, "promote/")}"')[1].split("</form>")[0]
     assert '<button type="submit" class="button primary">Promote</button>' in form
     assert "disabled" not in form and "promote-blocked" not in form
+
+
+# --- Deprecating asks first -----------------------------------------------------------------
+
+
+def test_deprecate_shows_a_confirmation_and_acts_only_when_confirmed(people, scene, login):
+    client = login(people.release)
+    url = version_url(scene.candidate, "deprecate/")
+    before = AuditEvent.objects.count()
+    for _ in range(2):  # the form's POST, then a reload of the confirmation page
+        page = client.post(url, {"deprecate-reason": "Leaks labels"})
+        assert page.status_code == 200
+        html = page.content.decode()
+        assert "Confirm deprecation of fraud_detector 1.2.0" in html
+        assert '<span class="badge badge-staging">Staging</span>' in html
+        assert "It can no longer be promoted to production." in html
+        assert "It can no longer be archived." in html
+        assert 'name="deprecate-confirm" value="on"' in html
+        assert "Leaks labels</textarea>" in html
+        assert stage_of(scene.candidate) == Stage.STAGING
+    opened = client.get(url)  # the address opened or reloaded by itself
+    assert opened.status_code == 200
+    assert "Confirm deprecation of fraud_detector 1.2.0" in opened.content.decode()
+    assert stage_of(scene.candidate) == Stage.STAGING
+    assert AuditEvent.objects.count() == before
+
+    done = client.post(url, {"deprecate-reason": "Leaks labels", "deprecate-confirm": "on"})
+    assert done.status_code == 302
+    assert stage_of(scene.candidate) == Stage.DEPRECATED
+    event = AuditEvent.objects.get(action=Action.VERSION_DEPRECATED)
+    assert (event.actor_username, event.reason) == ("release", "Leaks labels")
+
+
+def test_deprecate_confirmation_names_a_lost_rollback(people, model, promote, login):
+    old = promote(model, "1.0.0")
+    promote(model, "1.1.0")
+    html = login(people.release).get(version_url(old, "deprecate/")).content.decode()
+    assert '<span class="badge badge-archived">Archived</span>' in html
+    assert "It can no longer be restored to production by a rollback of the model." in html
+
+
+def test_deprecate_confirmation_is_refused_like_the_action(people, scene, login):
+    url = version_url(scene.candidate, "deprecate/")
+    for who in (people.viewer, people.author):
+        for response in (login(who).get(url), login(who).post(url, {"deprecate-reason": "x"})):
+            assert response.status_code == 403
+            assert "Confirm deprecation" not in response.content.decode()
+    production = login(people.release).get(version_url(scene.production, "deprecate/"))
+    assert production.status_code == 409
+    assert "deprecate is allowed from staging, archived or rolled_back" in (
+        production.content.decode()
+    )
+    empty = login(people.release).post(url, {"deprecate-reason": "", "deprecate-confirm": "on"})
+    assert empty.status_code == 400
+    assert "Confirm deprecation" in empty.content.decode()
+    assert stage_of(scene.candidate) == Stage.STAGING
+    assert stage_of(scene.production) == Stage.PRODUCTION
