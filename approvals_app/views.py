@@ -28,7 +28,13 @@ from models_app.mirrors import mirror_reader
 from models_app.models import ModelVersion
 from models_app.paging import CappedPaginator
 from models_app.permissions import can
-from models_app.views import add_refusal, get_model_or_404, key_metric_specs, metric_cells
+from models_app.views import (
+    add_refusal,
+    get_model_or_404,
+    key_metric_specs,
+    metric_cells,
+    metric_specs,
+)
 
 from . import selectors, services
 from .cards import render_sections, to_markdown
@@ -249,10 +255,11 @@ def compare(request, name: str):
         a, b = by_label[a_label], by_label[b_label]
         sections = _card_sections([a, b])
         policy = model_selectors.effective_policy(model=model)
-        specs = dict(key_metric_specs(policy, [a, b]))
-        names = sorted(set(a.metrics or {}) | set(b.metrics or {}))
-        names = [n for n in specs] + [n for n in names if n not in specs]
-        rows = metric_cells(b.metrics, a.metrics, [(n, specs.get(n, "")) for n in names])
+        # The key metrics first, then every other metric either version carries; each
+        # with the policy's direction, or none.
+        names = [n for n, _d in key_metric_specs(policy, [a, b])]
+        names += sorted((set(a.metrics or {}) | set(b.metrics or {})) - set(names))
+        rows = metric_cells(b.metrics, a.metrics, metric_specs(policy, names))
         context.update(
             {
                 "a": a,

@@ -1027,6 +1027,14 @@ class PolicyForm(ServiceModelForm):
             'direction is "higher" or "lower" (which is better); tolerance is ε ≥ 0.'
         ),
     )
+    metric_directions = RegistryJSONField(
+        required=False,
+        help_text=(
+            'A JSON object naming which way other metrics improve: {"latency_ms": "lower", '
+            '"auc": "higher"}. The dashboard colours a change better or worse only for '
+            "metrics with a direction (from here, a key metric or a threshold). Empty: none."
+        ),
+    )
     required_approvals = forms.IntegerField(
         min_value=0,
         max_value=10,
@@ -1046,6 +1054,7 @@ class PolicyForm(ServiceModelForm):
         fields = (
             "thresholds",
             "key_metrics",
+            "metric_directions",
             "required_approvals",
             "required_card_sections",
             "require_checksum",
@@ -1057,6 +1066,7 @@ class PolicyForm(ServiceModelForm):
             model=model,
             thresholds=data["thresholds"] if data["thresholds"] is not None else [],
             key_metrics=data["key_metrics"] if data["key_metrics"] is not None else [],
+            metric_directions=_object_or_empty(data, "metric_directions"),
             required_approvals=data["required_approvals"],
             required_card_sections=list(data["required_card_sections"]),
             require_checksum=data["require_checksum"],

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
+from .enums import Direction
+
 # Colours with at least 3:1 contrast against white, told apart by dash pattern and marker
 # shape as well, so that the chart does not rely on colour alone.
 SERIES_STYLES = [
@@ -43,31 +45,40 @@ def _marker(shape: str, x: float, y: float, colour: str) -> str:
     return f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="{colour}"/>'
 
 
-def metrics_chart(
-    points: Sequence[tuple[str, dict[str, float]]], metric_names: Sequence[str]
-) -> SafeString:
-    """A line chart of `metric_names` across versions, oldest first.
+def direction_words(direction: str) -> str:
+    """ "higher is better", "lower is better", or "" for a metric without a direction."""
+    return Direction(direction).label.lower() if direction in Direction.values else ""
 
-    `points` is [(version label, metrics)] in SemVer order. Each metric gets its own
-    scale (min..max of its values) because accuracy and latency do not share units; the
-    legend and the tooltip-like <title> of every point give the real values.
+
+def metrics_chart(
+    points: Sequence[tuple[str, dict[str, float]]], specs: Sequence[tuple[str, str]]
+) -> SafeString:
+    """A line chart of the metrics in `specs` across versions, oldest first.
+
+    `points` is [(version label, metrics)] in SemVer order; `specs` is [(metric name,
+    direction)] as the tables have them (views.key_metric_specs), so the legend says which
+    way each metric improves, and nothing for a metric without a direction. Each metric
+    gets its own scale (min..max of its values) because accuracy and latency do not share
+    units; the legend and the tooltip-like <title> of every point give the real values.
     """
-    names = list(metric_names)[: len(SERIES_STYLES)]
+    specs = list(specs)[: len(SERIES_STYLES)]
+    names = [name for name, _direction in specs]
     if not points or not names:
         return mark_safe("")
-    parts = _opening(names)
-    parts += _guides()
+    parts = _guides()
     parts += _version_labels(points)
     legend = []
-    for s, name in enumerate(names):
+    for s, (name, direction) in enumerate(specs):
         colour, dash, shape = SERIES_STYLES[s]
         series = _series(points, name, colour, dash, shape)
         if series is None:
             continue
         lines, lo, hi = series
         parts += lines
-        legend.append((name, colour, dash, shape, lo, hi))
-    parts += _legend(legend)
+        legend.append((name, direction, colour, dash, shape, lo, hi))
+    legend_parts, bottom = _legend(legend)
+    # The legend grows downwards, a row per few metrics; the picture grows with it.
+    parts = _opening(names, max(HEIGHT, bottom + 14)) + parts + legend_parts
     parts.append("</svg>")
     # Every user-given string above went through escape(); numbers are formatted floats.
     return mark_safe("".join(parts))  # noqa: S308
@@ -79,11 +90,11 @@ def _x_of(i: int, n: int) -> float:
     return PAD_LEFT + (i * step if n > 1 else PLOT_W / 2)
 
 
-def _opening(names: list[str]) -> list[str]:
+def _opening(names: list[str], height: int) -> list[str]:
     """The <svg> element with its title, its description naming the metrics, and the
     plot's frame."""
     return [
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" '
         f'class="chart" role="img" aria-labelledby="chart-title chart-desc">',
         '<title id="chart-title">Key metrics across versions</title>',
         '<desc id="chart-desc">'
@@ -168,13 +179,15 @@ def _series(
     return parts, lo, hi
 
 
-def _legend(entries: list[tuple[str, str, str, str, float, float]]) -> list[str]:
-    """The legend under the axis labels: one entry per metric, with its range."""
+def _legend(entries: list[tuple[str, str, str, str, str, float, float]]) -> tuple[list, int]:
+    """The legend under the axis labels: one entry per metric, with its range and the way
+    it improves when the policy gives one; with the baseline of its last row."""
     parts = []
     lx = PAD_LEFT
     ly = HEIGHT - 34
-    for name, colour, dash, shape, lo, hi in entries:
-        text = f"{name} ({_fmt(lo)}–{_fmt(hi)})"
+    for name, direction, colour, dash, shape, lo, hi in entries:
+        words = direction_words(direction)
+        text = f"{name} ({_fmt(lo)}–{_fmt(hi)}{', ' + words if words else ''})"
         if lx + 40 + 7 * len(text) > WIDTH and lx > PAD_LEFT:
             lx, ly = PAD_LEFT, ly + 20
         dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
@@ -185,4 +198,4 @@ def _legend(entries: list[tuple[str, str, str, str, float, float]]) -> list[str]
         parts.append(_marker(shape, lx + 12, ly - 4, colour))
         parts.append(f'<text x="{lx + 30}" y="{ly}" class="chart-legend">{escape(text)}</text>')
         lx += 40 + 7 * len(text)
-    return parts
+    return parts, ly

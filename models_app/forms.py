@@ -30,6 +30,13 @@ class ReasonForm(forms.Form):
     reason = reason_field()
 
 
+class DeprecateForm(ReasonForm):
+    """Deprecate: a reason, and the confirmation page's hidden confirmation. Without it
+    the form only shows what will be lost for good; with it, the version is deprecated."""
+
+    confirm = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+
 class RollbackForm(forms.Form):
     """Roll a model back; the target defaults to the last known good version."""
 

@@ -99,6 +99,27 @@ def no_regression_results(
     return results
 
 
+def metric_directions(
+    *, key_metrics: Iterable[dict], declared: dict[str, str], thresholds: Iterable[dict]
+) -> dict[str, str]:
+    """Metric name → "higher" or "lower": which way each metric improves, for everything
+    that calls a change better or worse (the dashboard's tables, compare page and chart).
+
+    A key metric's own direction comes first (the no-regression guard judges by it), then
+    a direction the policy declares for the metric, then a threshold's bound (a `max`
+    means lower is better, a `min` higher). A metric none of them names has no direction:
+    its changes are neither better nor worse.
+    """
+    found: dict[str, str] = {}
+    for rule in key_metrics or []:
+        found.setdefault(rule["metric"], rule.get("direction", "higher"))
+    for name, direction in (declared or {}).items():
+        found.setdefault(name, direction)
+    for rule in thresholds or []:
+        found.setdefault(rule["metric"], "lower" if "max" in rule else "higher")
+    return found
+
+
 def checksum_result(sha256: str, required: bool) -> list[GuardResult]:
     if not required:
         return []

@@ -142,6 +142,13 @@ def _moves(stage: str, promoted: bool) -> tuple[tuple[Step, bool], ...]:
     return tuple(moves)
 
 
+def moves(stage: str, promoted: bool) -> list[Step]:
+    """The steps a version in `stage` may take now, its conditions included: `promoted`
+    says whether it was in production before (an archived version that never was cannot
+    be restored by a rollback). Empty for a final stage."""
+    return [step for step, _now_promoted in _moves(stage, promoted)]
+
+
 def path(stage: str, promoted: bool, target: str, want_promoted: bool) -> list[Step] | None:
     """The shortest walk of the lifecycle from `stage` to `target`.
 

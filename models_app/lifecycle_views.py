@@ -2,14 +2,17 @@
 deprecate (a model's rollback is on the model page, in models_app.views).
 
 The page shows what the core knows of a version: metadata and lineage, metrics against
-production, the promotion checklist, the lifecycle's forms and the timeline. Other apps
+production, the promotion checklist (only where the stage allows a promotion; elsewhere,
+why the version cannot move and what it still can do), the lifecycle's forms and the
+timeline. Other apps
 add their own parts to it with `register_version_part`, as they add guards with
 register_guard_provider: approvals_app adds the model card and its reviews. models_app
 never imports them.
 
 Each action goes through its service. A refusal shows the page again with the form bound,
 the reason in place and in the messages, and the refusal's 4xx status; a refused
-promotion lists each failed guard. Other apps' actions on a version (a review, a review
+promotion lists each failed guard. Deprecating, which can never be undone, asks first on
+a page of its own, as a rollback does. Other apps' actions on a version (a review, a review
 request) go through `version_action` too.
 
 The routes keep their names (approvals:version, approvals:promote, approvals:archive,
@@ -27,12 +30,13 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_fsm import can_proceed
 
-from . import selectors, services, storage
+from . import lifecycle, selectors, services, storage
+from .enums import Stage
 from .errors import REFUSALS
-from .forms import ReasonForm
+from .forms import DeprecateForm, ReasonForm
 from .mirrors import mirror_reader
 from .models import ModelVersion
 from .permissions import can
@@ -43,11 +47,13 @@ from .views import (
     get_model_or_404,
     key_metric_specs,
     metric_cells,
+    metric_specs,
     refusal_text,
 )
 
 TIMELINE_LIMIT = 200
 VERSION_PAGE = "models_app/version_detail.html"
+DEPRECATE_CONFIRM_PAGE = "models_app/deprecate_confirm.html"
 
 
 # --- Parts other apps add to the page ------------------------------------------------------
@@ -105,46 +111,108 @@ def artifact_download_url(mv: ModelVersion) -> str:
     return f"/api/v1/models/{name}/versions/{version}/artifact/"
 
 
+# What a version may still do, as the page says it; a transition declared later without
+# words here is named by its method and the stage it leads to.
+MOVE_WORDS = {
+    "promote": "be promoted to production",
+    "archive": "be archived",
+    "roll_back": "be rolled back on the model page, which restores an earlier production version",
+    "restore": "be restored to production by a rollback of the model",
+    "deprecate": "be deprecated",
+}
+
+
+def move_words(step: lifecycle.Step) -> str:
+    return MOVE_WORDS.get(step.name, f"be moved by {step.name} to {step.target}")
+
+
+def _either(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} or {items[-1]}"
+
+
+def stage_outlook(mv: ModelVersion) -> list[str]:
+    """Why a version that cannot be promoted stays where it is, and what it still can do,
+    as sentences for the place of the promotion checklist; from the lifecycle graph."""
+    label = mv.get_stage_display()
+    promote_to = lifecycle.targets("promote")
+    if mv.stage in promote_to:
+        why = f"{label}: it is already in production, so there is nothing to promote."
+    else:
+        allowed = lifecycle.allowed_from("promote")
+        why = f"{label}: it cannot be promoted; promotion is only from {allowed}."
+    can_do = lifecycle.moves(mv.stage, mv.promoted_at is not None)
+    if not can_do:
+        return [f"{label}: no further transitions; {label.lower()} is final."]
+    lines = [why]
+    if lifecycle.allows(mv.stage, "restore") and "restore" not in {s.name for s in can_do}:
+        lines.append("It was never in production, so a rollback cannot restore it.")
+    lines.append(f"It can {_either([move_words(step) for step in can_do])}.")
+    return lines
+
+
+def deprecation_losses(mv: ModelVersion) -> list[str]:
+    """What deprecating `mv` makes impossible for good, as sentences."""
+    lost = [
+        f"It can no longer {move_words(step)}."
+        for step in lifecycle.moves(mv.stage, mv.promoted_at is not None)
+        if step.name != "deprecate"
+    ]
+    lost.append(
+        "It can never move to any other stage: no transition leaves deprecated, and its "
+        "model card can no longer change."
+    )
+    return lost
+
+
 def version_context(request, mv: ModelVersion, *, refusal=None, **forms) -> dict:
     """Everything the version page shows; `forms` replaces a blank form with a bound one."""
     user = request.user
     model = mv.registered_model
     reader = mirror_reader(mv)
+    # A mirrored version changes at its origin only: no button offers what is refused.
+    here = reader is None
     # A mirrored version was checked and promoted at its origin: the checks it recorded
     # then, never a dry run against this registry's policy, which does not apply to it.
     recorded = reader.checks(mv) if reader is not None else None
-    checks = recorded.results if recorded is not None else selectors.promotion_checks(version=mv)
+    # The checklist is a dry run of a promotion: asked only where the stage allows one.
+    promotable = here and can_proceed(mv.promote)
+    if recorded is not None:
+        checks = recorded.results
+    else:
+        checks = selectors.promotion_checks(version=mv) if promotable else []
     production = selectors.production_version(model=model)
     policy = selectors.effective_policy(model=model)
     specs = key_metric_specs(policy, [mv])
     base = production.metrics if production is not None and production.pk != mv.pk else None
     # Key metrics first, then any others the version carries, each against production.
     other = sorted(set(mv.metrics or {}) - {name for name, _d in specs})
-    metric_rows = metric_cells(mv.metrics, base, specs + [(n, "") for n in other])
+    metric_rows = metric_cells(mv.metrics, base, specs + metric_specs(policy, other))
     parts = version_parts()
     # The lifecycle's transitions say which buttons the version's stage allows.
-    # A mirrored version changes at its origin only: no button offers what is refused.
-    here = reader is None
     may = {
-        "promote": here and can_proceed(mv.promote) and can(user, "version.promote", mv),
+        "promote": promotable and can(user, "version.promote", mv),
         "archive": here and can_proceed(mv.archive) and can(user, "version.archive", mv),
         "deprecate": here and can_proceed(mv.deprecate) and can(user, "version.deprecate", mv),
     }
+    failed = [c for c in checks if not c.passed]
     context = {
         "model": model,
         "mv": mv,
         "production": production,
         "metric_rows": metric_rows,
+        "promotable": promotable,
         "checks": checks,
         "recorded_checks": recorded,
-        "checks_pass": all(c.passed for c in checks),
+        "checks_pass": not failed,
+        "failed_checks": failed,
+        "outlook": [] if promotable or not here else stage_outlook(mv),
         "timeline": list(selectors.audit_events(version=mv)[:TIMELINE_LIMIT]),
         "artifact_url": artifact_download_url(mv),
         "may": may,
         "refusal": refusal,
         "promote_form": ReasonForm(prefix="promote"),
         "archive_form": ReasonForm(prefix="archive"),
-        "deprecate_form": ReasonForm(prefix="deprecate"),
+        "deprecate_form": DeprecateForm(prefix="deprecate"),
         "version_parts": [part.template for part in parts],
     }
     context.update(forms)
@@ -229,16 +297,47 @@ def version_archive(request, name: str, version: str):
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def version_deprecate(request, name: str, version: str):
-    return version_action(
-        request,
-        name,
-        version,
-        key="deprecate",
-        form_class=ReasonForm,
-        run=lambda mv, data: services.model_version_deprecate(
-            actor=request.user, version=mv, reason=data["reason"]
-        ),
-        done=lambda mv, result: f"{mv} deprecated.",
-    )
+    """Deprecate in two steps, as a rollback: the version page's form (or this address
+    opened directly) shows a confirmation page naming the version, its stage and what will
+    never be possible again; only the POST of that page's confirmation deprecates. Opening
+    or reloading the confirmation changes nothing.
+    """
+    posted = request.method == "POST"
+    form = DeprecateForm(request.POST if posted else None, prefix="deprecate")
+    if posted and form.is_valid() and form.cleaned_data["confirm"]:
+        return version_action(
+            request,
+            name,
+            version,
+            key="deprecate",
+            form_class=DeprecateForm,
+            run=lambda mv, data: services.model_version_deprecate(
+                actor=request.user, version=mv, reason=data["reason"]
+            ),
+            done=lambda mv, result: f"{mv} deprecated.",
+        )
+    mv = get_version_or_404(name, version)
+    confirm_page = {
+        "model": mv.registered_model,
+        "mv": mv,
+        "form": form,
+        "losses": deprecation_losses(mv),
+        "final_stage": Stage.DEPRECATED,
+    }
+    # The same order as the service's: the input (400), the permission (403), the stage.
+    if posted and not form.is_valid():
+        messages.error(request, "Nothing was changed: correct the form below.")
+        if "deprecate-confirm" in request.POST:  # sent from the confirmation page
+            return render(request, DEPRECATE_CONFIRM_PAGE, confirm_page, status=400)
+        context = version_context(request, mv, deprecate_form=form)
+        return render(request, VERSION_PAGE, context, status=400)
+    try:
+        services.transition_check(actor=request.user, version=mv, name="deprecate")
+    except REFUSALS as exc:
+        status = add_refusal(request, form if posted else None, exc)
+        refusal = {"action": "deprecate", "message": refusal_text(exc), "failed_guards": []}
+        context = version_context(request, mv, refusal=refusal, deprecate_form=form)
+        return render(request, VERSION_PAGE, context, status=status)
+    return render(request, DEPRECATE_CONFIRM_PAGE, confirm_page)

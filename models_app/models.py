@@ -17,6 +17,7 @@ from simple_history.models import HistoricalRecords
 
 from .card_sections import REQUIRED_BY_DEFAULT
 from .enums import Action, Stage
+from .guards import metric_directions
 
 
 class AuditedHistory(models.Model):
@@ -419,7 +420,9 @@ class PromotionPolicy(models.Model):
     One row may belong to a model; the row with `is_site_default` applies to every model
     without its own. Thresholds are `[{"metric": "accuracy", "min": 0.9}, {"metric":
     "latency_ms", "max": 50}]`; key metrics for the no-regression guard are
-    `[{"metric": "f1", "direction": "higher", "tolerance": 0.01}]`.
+    `[{"metric": "f1", "direction": "higher", "tolerance": 0.01}]`. Metric directions declare
+    which way other metrics improve, for the dashboard's colours: `{"latency_ms": "lower"}`;
+    a metric with no direction from any of the three is shown neutral (see `directions`).
     """
 
     # The card sections a new policy requires (models_app.card_sections).
@@ -438,6 +441,7 @@ class PromotionPolicy(models.Model):
     required_approvals = models.PositiveSmallIntegerField(default=1)
     required_card_sections = models.JSONField(default=list, blank=True)
     require_checksum = models.BooleanField(default=False)
+    metric_directions = models.JSONField(default=dict, blank=True)
     updated_at = models.DateTimeField(default=timezone.now)
     history = registry_history()
 
@@ -455,6 +459,15 @@ class PromotionPolicy(models.Model):
                 name="policy_default_xor_model",
             ),
         ]
+
+    def directions(self) -> dict[str, str]:
+        """Metric name → "higher" or "lower", the way each metric improves under this
+        policy (guards.metric_directions); a metric it does not name has no direction."""
+        return metric_directions(
+            key_metrics=self.key_metrics,
+            declared=self.metric_directions,
+            thresholds=self.thresholds,
+        )
 
     def __str__(self) -> str:
         if self.is_site_default:

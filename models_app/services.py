@@ -37,6 +37,7 @@ from .validators import (
     validate_artifact_uri,
     validate_card_sections,
     validate_key_metrics,
+    validate_metric_directions,
     validate_metrics,
     validate_model_name,
     validate_params,
@@ -761,6 +762,17 @@ def _refuse_stage(mv: ModelVersion, verb: str) -> InvalidTransition:
     )
 
 
+def transition_check(*, actor, version: ModelVersion, name: str) -> None:
+    """Raise what the service of transition `name` (promote's guards aside) would refuse,
+    in the same order, without a lock or any change: an entry mirrored from a team
+    registry (409), the permission (403), the version's stage (409). A door's confirmation
+    page asks it before showing what the change will do; the service checks again."""
+    require_owned_here(version.registered_model)
+    require_permission(actor, f"version.{name}", version)
+    if not can_proceed(getattr(version, name)):
+        raise _refuse_stage(version, name)
+
+
 def _transition(
     mv: ModelVersion, method: str, *, actor, reason: str, payload: dict | None = None
 ) -> ModelVersion:
@@ -953,6 +965,7 @@ def policy_update(
     required_approvals: int | None = None,
     required_card_sections: list | None = None,
     require_checksum: bool | None = None,
+    metric_directions: dict | None = None,
     reason: str = "",
 ) -> PromotionPolicy:
     """Create or change a model's policy, or the site default when `model` is None."""
@@ -960,12 +973,13 @@ def policy_update(
         # A mirrored model's policy is its team registry's: refused first, naming it.
         require_owned_here(model)
     require_permission(actor, "policy.change", model)
-    thresholds, key_metrics, required_card_sections = _validate_policy_change(
+    thresholds, key_metrics, required_card_sections, metric_directions = _validate_policy_change(
         thresholds=thresholds,
         key_metrics=key_metrics,
         required_approvals=required_approvals,
         required_card_sections=required_card_sections,
         require_checksum=require_checksum,
+        metric_directions=metric_directions,
         reason=reason,
     )
     if model is not None:
@@ -978,9 +992,11 @@ def policy_update(
         ("required_approvals", required_approvals),
         ("required_card_sections", required_card_sections),
         ("require_checksum", require_checksum),
+        ("metric_directions", metric_directions),
     ):
         if value is not None:
             setattr(policy, field, value)
+    _refuse_contrary_directions(policy)
     changes = diff(before, _policy_fields(policy))
     if changes or policy.pk is None:
         policy.updated_at = timezone.now()
@@ -1004,11 +1020,12 @@ def _validate_policy_change(
     required_approvals: int | None,
     required_card_sections: list | None,
     require_checksum: bool | None,
+    metric_directions: dict | None,
     reason: str,
-) -> tuple[list | None, list | None, list | None]:
+) -> tuple[list | None, list | None, list | None, dict | None]:
     """Check the fields a policy change names (None: left alone), raising one
     ValidationError that names each bad field; returns the cleaned thresholds, key
-    metrics and required card sections."""
+    metrics, required card sections and metric directions."""
     errors: dict = {}
     if thresholds is not None:
         thresholds = _collect(errors, "thresholds", validate_thresholds, thresholds)
@@ -1017,6 +1034,10 @@ def _validate_policy_change(
     if required_card_sections is not None:
         required_card_sections = _collect(
             errors, "required_card_sections", validate_card_sections, required_card_sections
+        )
+    if metric_directions is not None:
+        metric_directions = _collect(
+            errors, "metric_directions", validate_metric_directions, metric_directions
         )
     if required_approvals is not None and (
         isinstance(required_approvals, bool)
@@ -1038,7 +1059,28 @@ def _validate_policy_change(
         )
     if errors:
         raise ValidationError(errors)
-    return thresholds, key_metrics, required_card_sections
+    return thresholds, key_metrics, required_card_sections, metric_directions
+
+
+def _refuse_contrary_directions(policy: PromotionPolicy) -> None:
+    """A declared direction may not contradict a key metric's: the no-regression guard
+    judges by the key metric's, and the dashboard must not colour the metric the other way."""
+    ranked = {rule["metric"]: rule.get("direction", "higher") for rule in policy.key_metrics}
+    contrary = sorted(
+        name
+        for name, direction in (policy.metric_directions or {}).items()
+        if name in ranked and ranked[name] != direction
+    )
+    if contrary:
+        raise ValidationError(
+            {
+                "metric_directions": [
+                    f"{name} is a key metric where {ranked[name]} is better; declare the same "
+                    "direction or none."
+                    for name in contrary
+                ]
+            }
+        )
 
 
 def _policy_to_change(model: RegisteredModel | None) -> PromotionPolicy:
@@ -1062,6 +1104,7 @@ def _policy_to_change(model: RegisteredModel | None) -> PromotionPolicy:
         if base
         else list(PromotionPolicy.DEFAULT_SECTIONS),
         require_checksum=base.require_checksum if base else False,
+        metric_directions=dict(base.metric_directions) if base else {},
     )
 
 
@@ -1072,4 +1115,5 @@ def _policy_fields(policy: PromotionPolicy) -> dict:
         "required_approvals": policy.required_approvals,
         "required_card_sections": policy.required_card_sections,
         "require_checksum": policy.require_checksum,
+        "metric_directions": policy.metric_directions,
     }

@@ -404,6 +404,26 @@ def validate_key_metrics(value: object) -> list[dict]:
     return clean
 
 
+def validate_metric_directions(value: object) -> dict[str, str]:
+    """{metric name: "higher" or "lower"}: which way each metric improves."""
+    if not isinstance(value, dict):
+        raise ValidationError(
+            'metric_directions must be an object of metric name → "higher" or "lower".',
+            code="invalid_policy",
+        )
+    if len(value) > METRICS_MAX:
+        raise ValidationError(f"At most {METRICS_MAX} metric directions.", code="invalid_policy")
+    clean = {}
+    for name, direction in value.items():
+        validate_metrics({name: 0.0})
+        if direction not in ("higher", "lower"):
+            raise ValidationError(
+                f"The direction of {name} must be 'higher' or 'lower'.", code="invalid_policy"
+            )
+        clean[name] = direction
+    return clean
+
+
 def validate_card_sections(value: object) -> list[str]:
     if not isinstance(value, list) or any(s not in SECTION_NAMES for s in value):
         raise ValidationError(

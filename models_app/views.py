@@ -88,20 +88,28 @@ def failed_guards(exc: Exception) -> list[dict]:
 
 
 def key_metric_specs(policy, versions: list[ModelVersion]) -> list[tuple[str, str]]:
-    """The metrics to show, with the direction in which they improve.
+    """The metrics to show, each with the direction in which it improves ("" for none).
 
-    The policy's key metrics and thresholds come first (a `max` threshold means lower is
-    better); without a policy that names any, the first metrics the versions carry.
+    The policy's key metrics and thresholds come first; without a policy that ranks any,
+    the first metrics the versions carry, those with a declared direction first. Every
+    direction comes from the policy (PromotionPolicy.directions): a metric without one is
+    neutral, since "higher" is not "better" for every metric.
     """
-    specs: dict[str, str] = {}
-    for rule in policy.key_metrics or []:
-        specs.setdefault(rule["metric"], rule.get("direction", Direction.HIGHER))
-    for rule in policy.thresholds or []:
-        specs.setdefault(rule["metric"], Direction.LOWER if "max" in rule else Direction.HIGHER)
-    if not specs:
-        names = sorted({name for v in versions for name in (v.metrics or {})})
-        specs = {name: Direction.HIGHER for name in names[:CHART_METRICS]}
-    return list(specs.items())
+    directions = policy.directions()
+    names = [rule["metric"] for rule in (policy.key_metrics or [])]
+    names += [rule["metric"] for rule in (policy.thresholds or [])]
+    if not names:
+        carried = sorted({name for v in versions for name in (v.metrics or {})})
+        names = sorted(carried, key=lambda name: name not in directions)[:CHART_METRICS]
+    return metric_specs(policy, list(dict.fromkeys(names)), directions)
+
+
+def metric_specs(policy, names: list[str], directions: dict | None = None) -> list[tuple[str, str]]:
+    """(name, direction) for each of `names`, the direction from the policy ("" for none):
+    the one place the dashboard's tables, compare page and chart learn which way is better."""
+    if directions is None:
+        directions = policy.directions()
+    return [(name, directions.get(name, "")) for name in names]
 
 
 def metric_cells(metrics: dict, base: dict | None, specs: list[tuple[str, str]]) -> list[dict]:
@@ -114,7 +122,7 @@ def metric_cells(metrics: dict, base: dict | None, specs: list[tuple[str, str]])
         better = None
         if value is not None and base_value is not None:
             change = value - base_value
-            # Metrics the policy does not rank get a neutral colour: "higher" is not
+            # A metric without a direction gets a neutral colour: "higher" is not
             # "better" for every metric.
             if direction == Direction.HIGHER:
                 better = change > 0
@@ -157,6 +165,21 @@ def policy_in_words(policy, *, own: bool) -> list[str]:
                 f"{rule['metric']} (higher is better) may not fall below production's by "
                 f"{eps:g} or more."
             )
+    ranked = {rule["metric"] for rule in policy.key_metrics or []}
+    declared = {
+        name: direction
+        for name, direction in (policy.metric_directions or {}).items()
+        if name not in ranked
+    }
+    if declared:
+        lines.append(
+            "Declared directions: "
+            + "; ".join(
+                f"{name}, {Direction(direction).label.lower()}"
+                for name, direction in sorted(declared.items())
+            )
+            + "."
+        )
     n = policy.required_approvals
     if n:
         lines.append(
@@ -356,9 +379,7 @@ def _model_context(request, model: RegisteredModel, *, rollback_form=None) -> di
         {"version": v, "cells": metric_cells(v.metrics, None if v is production else base, specs)}
         for v in table["versions"]
     ]
-    chart = metrics_chart(
-        [(v.version, v.metrics or {}) for v in reversed(latest)], [n for n, _d in specs]
-    )
+    chart = metrics_chart([(v.version, v.metrics or {}) for v in reversed(latest)], specs)
     may_rollback = can(request.user, "model.rollback", model)
     targets = list(
         ModelVersion.objects.filter(

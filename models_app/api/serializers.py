@@ -357,6 +357,14 @@ class PolicyInput(StrictInputSerializer):
         child=serializers.CharField(), required=False, allow_empty=True
     )
     require_checksum = serializers.BooleanField(required=False)
+    metric_directions = serializers.JSONField(
+        required=False,
+        help_text=(
+            'Which way other metrics improve, for the dashboard: {"latency_ms": "lower", '
+            '"auc": "higher"}. Metrics without a direction (from this, a key metric or a '
+            "threshold) are shown neutral."
+        ),
+    )
     reason = _text(required=False, allow_blank=True, default="", max_length=2000)
 
 
@@ -382,6 +390,10 @@ class PolicyOutput(serializers.Serializer):
     required_approvals = serializers.IntegerField()
     required_card_sections = serializers.ListField(child=serializers.CharField())
     require_checksum = serializers.BooleanField()
+    metric_directions = serializers.DictField(
+        child=serializers.ChoiceField(choices=["higher", "lower"]),
+        help_text="Directions declared for metrics the key metrics do not rank.",
+    )
     updated_at = serializers.DateTimeField(allow_null=True)
 
 

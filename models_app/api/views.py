@@ -773,6 +773,7 @@ def policy_output(model: RegisteredModel) -> dict:
             "required_approvals": policy.required_approvals,
             "required_card_sections": policy.required_card_sections,
             "require_checksum": policy.require_checksum,
+            "metric_directions": policy.metric_directions,
             "updated_at": policy.updated_at if policy.pk is not None else None,
         }
     ).data

@@ -86,15 +86,25 @@ def test_release_manager_promotion_rollback_and_audit(people, model, candidate, 
     page = new_page()
     sign_in(page, "release")
 
-    # A failing promotion lists each failed guard with its reason; nothing moves.
+    # While guards fail, the Promote button is disabled, each failing reason beside it.
     page.goto("/models/fraud_detector/versions/1.3.0/")
-    page.get_by_label("Reason").first.fill("Try 1.3.0")
-    page.get_by_role("button", name="Promote").click()
-    refusal = page.locator(".refusal")
-    expect(refusal).to_contain_text("accuracy 0.87 < required 0.9")
-    expect(refusal).to_contain_text("0 of 1 required approvals of card revision 1")
-    expect(refusal).to_contain_text("model card sections empty: intended use")
-    expect(refusal.locator(".check-fail")).to_have_count(3)
+    promote = page.get_by_role("button", name="Promote")
+    expect(promote).to_be_disabled()
+    blocked = page.locator("#promote-blocked")
+    expect(promote).to_have_attribute("aria-describedby", "promote-blocked")
+    expect(blocked).to_contain_text("accuracy 0.87 < required 0.9")
+    expect(blocked).to_contain_text("0 of 1 required approvals of card revision 1")
+    expect(blocked).to_contain_text("model card sections empty: intended use")
+    expect(blocked.locator("li")).to_have_count(3)
+
+    # A promotion forced past the disabled button is refused by the server; nothing moves.
+    csrf = next(c["value"] for c in page.context.cookies() if c["name"] == "csrftoken")
+    forced = page.request.post(
+        "/models/fraud_detector/versions/1.3.0/promote/",
+        form={"csrfmiddlewaretoken": csrf, "promote-reason": "Try 1.3.0"},
+    )
+    assert forced.status == 409
+    assert "accuracy 0.87 &lt; required 0.9" in forced.text()
     assert stage(model, failing.version) == Stage.STAGING
 
     # A passing promotion moves the production badge and archives the old production.

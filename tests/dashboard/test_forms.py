@@ -301,7 +301,11 @@ def test_deprecate_with_reason_and_refused_from_production(people, scene, login)
     assert refused.status_code == 409
     assert "deprecate is allowed from staging, archived or rolled_back" in refused.content.decode()
     assert stage_of(scene.production) == Stage.PRODUCTION
-    done = client.post(version_url(scene.candidate, "deprecate/"), {"deprecate-reason": "Leak"})
+    url = version_url(scene.candidate, "deprecate/")
+    asked = client.post(url, {"deprecate-reason": "Leak"})
+    assert asked.status_code == 200  # the confirmation page; nothing changed yet
+    assert stage_of(scene.candidate) == Stage.STAGING
+    done = client.post(url, {"deprecate-reason": "Leak", "deprecate-confirm": "on"})
     assert done.status_code == 302
     assert stage_of(scene.candidate) == Stage.DEPRECATED
 

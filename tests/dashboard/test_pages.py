@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from models_app import services
 from tests.dashboard.conftest import version_url
 
 PAGES = [
@@ -105,6 +106,9 @@ def test_models_list_shows_production_latest_and_stage_counts(people, scene, log
 
 
 def test_model_page_puts_production_first_with_deltas_chart_and_policy(people, scene, login):
+    # accuracy is better higher because the site's policy says so; without a direction
+    # its changes would be neutral.
+    services.policy_update(actor=people.admin, model=None, metric_directions={"accuracy": "higher"})
     html = login(people.viewer).get("/models/fraud_detector/").content.decode()
     rows = html.split('class="data versions-table"')[1]
     assert rows.index(">1.1.0</a>") < rows.index(">1.2.0</a>") < rows.index(">1.0.0</a>")
