@@ -31,9 +31,9 @@ from models_app.permissions import can
 from models_app.views import add_refusal, get_model_or_404, key_metric_specs, metric_cells
 
 from . import selectors, services
-from .cards import render_sections, to_markdown
+from .cards import render_sections, section_diffs, to_markdown
 from .forms import CardForm, RequestReviewForm, ReviewForm
-from .models import ModelCard
+from .models import Decision, ModelCard
 
 INBOX_PER_PAGE = 50
 # The version fields of the compare page suggest the labels of this many latest versions.
@@ -68,10 +68,41 @@ def _card_part(request, mv: ModelVersion, context: dict) -> None:
             "is_author": user.pk in authors,
         }
     )
+    context["card_changes"] = _card_changes(card, revision, context["reviews"])
     context.setdefault("review_form", ReviewForm(prefix="review"))
     context.setdefault("request_form", RequestReviewForm(prefix="request"))
     # The review form approves exactly the revision this page shows.
     context["review_form"].show_revision(revision)
+
+
+def _card_changes(card, revision, reviews: list) -> dict | None:
+    """What changed in the card that a reviewer should look at, section by section.
+
+    Since the last "request changes" review: the revision that review saw against the
+    current one (nothing, said so, when the card has not changed since). Otherwise the
+    previous revision against the current one. None for a card's first revision.
+    `reviews` are the version's reviews, oldest first, with their revisions.
+    """
+    if revision is None:
+        return None
+    asked = next((r for r in reversed(reviews) if r.decision == Decision.REQUEST_CHANGES), None)
+    if asked is not None:
+        base = asked.revision
+        why = f"since {asked.reviewer_username} asked for changes on revision {base.number}"
+    elif revision.number > 1:
+        base = card.revisions.filter(number=revision.number - 1).first()
+        why = f"since the previous revision, {revision.number - 1}"
+    else:
+        return None
+    if base is None:
+        return None
+    unchanged = base.pk == revision.pk
+    return {
+        "base": base,
+        "why": why,
+        "unchanged": unchanged,
+        "sections": [] if unchanged else section_diffs(base.sections(), revision.sections()),
+    }
 
 
 CARD_PART = VersionPart("approvals_app/_version_card.html", _card_part)
