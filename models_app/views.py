@@ -27,7 +27,7 @@ from knox.models import AuthToken
 
 from . import accounts, selectors, services
 from .card_sections import SECTION_TITLES
-from .charts import metrics_chart
+from .charts import metric_charts
 from .enums import Direction, Stage
 from .errors import REFUSALS, answer_for
 from .exceptions import GuardsFailed
@@ -356,8 +356,11 @@ def _model_context(request, model: RegisteredModel, *, rollback_form=None) -> di
         {"version": v, "cells": metric_cells(v.metrics, None if v is production else base, specs)}
         for v in table["versions"]
     ]
-    chart = metrics_chart(
-        [(v.version, v.metrics or {}) for v in reversed(latest)], [n for n, _d in specs]
+    charts = metric_charts(
+        [(v.version, v.metrics or {}) for v in reversed(latest)],
+        specs,
+        production=(production.version, production.metrics) if production else None,
+        thresholds=policy.thresholds or [],
     )
     may_rollback = can(request.user, "model.rollback", model)
     targets = list(
@@ -384,7 +387,7 @@ def _model_context(request, model: RegisteredModel, *, rollback_form=None) -> di
         "first_page": table["first_page"],
         "specs": specs,
         "counts": _stage_counts(model),
-        "chart": chart,
+        "charts": charts,
         "chart_shown": len(latest),
         "chart_more": min(chart_size * 4, CHART_VERSIONS_MAX) if chart_more else None,
         "policy_lines": policy_in_words(policy, own=policy.registered_model_id == model.pk),
