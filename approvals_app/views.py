@@ -280,9 +280,9 @@ def compare(request, name: str):
     if pair is not None:
         found = {
             v.version: v
-            for v in ModelVersion.objects.filter(
-                registered_model=model, version__in=set(pair)
-            ).select_related("created_by")
+            for v in ModelVersion.objects.filter(registered_model=model, version__in=set(pair))
+            .select_related("created_by")
+            .order_by()[:2]
         }
         for key, label in zip(("a", "b"), pair, strict=True):
             if label not in found and form.is_bound:

@@ -14,9 +14,12 @@ from models_app.models import ModelVersion, RegisteredModel
 from models_app.validators import SemVer
 
 
-def bulk_versions(*, model, author, count: int, major: int = 10, metrics=None) -> None:
-    """`count` staging versions `{major}.{i}.0` (i from 0), numbered after the model's
-    last; `metrics(i)` gives each one's metrics (none by default)."""
+def bulk_versions(
+    *, model, author, count: int, major: int = 10, metrics=None, stage="staging", **fields
+) -> None:
+    """`count` versions `{major}.{i}.0` (i from 0) in `stage`, numbered after the
+    model's last; `metrics(i)` gives each one's metrics (none by default); `fields` are
+    set on every one (promoted_at, say)."""
     start = ModelVersion.objects.filter(registered_model=model).aggregate(n=Max("number"))["n"] or 0
     rows = []
     for i in range(count):
@@ -29,6 +32,8 @@ def bulk_versions(*, model, author, count: int, major: int = 10, metrics=None) -
                 number=start + 1 + i,
                 metrics=metrics(i) if metrics else {},
                 created_by=author,
+                stage=stage,
+                **fields,
             )
         )
     ModelVersion.objects.bulk_create(rows, batch_size=1000)
