@@ -47,3 +47,23 @@ def test_metric_charts_fit_and_read_on_a_phone(people, model, promote, new_page,
             assert height >= 9, text
     section = page.locator("section", has=page.locator("#chart-h"))
     section.screenshot(path=str(tmp_path / "charts-phone.png"))
+
+
+def test_metric_charts_sit_side_by_side_on_a_wide_screen(
+    people, model, promote, new_page, tmp_path
+):
+    promote(model, "1.0.0", {"accuracy": 0.93, "latency_ms": 40, "f1": 0.8})
+    register(
+        actor=people.author,
+        model=model,
+        version="1.1.0",
+        metrics={"accuracy": 0.94, "latency_ms": 41, "f1": 0.81},
+    )
+    page = new_page(1280, 900)
+    sign_in(page, "viewer")
+    assert page.goto("/models/fraud_detector/").status == 200
+    boxes = [page.locator("svg.metric-chart").nth(i).bounding_box() for i in range(3)]
+    assert boxes[0]["y"] == boxes[1]["y"]  # one row, not a column of full-width charts
+    assert all(300 <= box["width"] <= 560 for box in boxes)
+    section = page.locator("section", has=page.locator("#chart-h"))
+    section.screenshot(path=str(tmp_path / "charts-wide.png"))
