@@ -226,7 +226,8 @@ def param_changes(a: dict | None, b: dict | None) -> list[dict]:
     """Each parameter of either version: "added" (only in b), "removed" (only in a),
     "changed" or "same"; the differences first, each group by name. Values are compared
     as JSON, so that 1, 1.0 and true are told apart as the versions stored them."""
-    a, b = a or {}, b or {}
+    a = a if isinstance(a, dict) else {}
+    b = b if isinstance(b, dict) else {}
     order = {"changed": 0, "added": 1, "removed": 2, "same": 3}
     rows = []
     for key in set(a) | set(b):
