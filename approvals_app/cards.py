@@ -6,6 +6,7 @@ models_app.card_sections; SECTION_TITLES here is that module's.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import re
@@ -101,3 +102,32 @@ def render_markdown(text: str) -> str:
 
 def render_sections(sections: dict[str, str]) -> str:
     return render_markdown(to_markdown(sections))
+
+
+def section_diffs(old: dict[str, str], new: dict[str, str]) -> list[dict]:
+    """What changed between two revisions' sections, section by section: for each section
+    whose text differs, its key, its title and a unified diff of its source text as
+    (kind, line) rows, kind being "hunk", "add", "del" or "ctx". The lines are the
+    Markdown as written, for escaped output, never rendered."""
+    changes = []
+    for key, title in SECTION_TITLES.items():
+        before = (old.get(key) or "").splitlines()
+        after = (new.get(key) or "").splitlines()
+        if before == after:
+            continue
+        rows = []
+        lines = difflib.unified_diff(before, after, lineterm="", n=2)
+        for line in lines:
+            if line.startswith(("---", "+++")) and not rows:
+                continue  # the two file headers, before the first hunk
+            if line.startswith("@@"):
+                kind = "hunk"
+            elif line.startswith("+"):
+                kind = "add"
+            elif line.startswith("-"):
+                kind = "del"
+            else:
+                kind = "ctx"
+            rows.append((kind, line))
+        changes.append({"key": key, "title": title, "rows": rows})
+    return changes

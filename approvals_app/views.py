@@ -11,6 +11,7 @@ through the services, and turn each refusal into a message and a 4xx.
 from __future__ import annotations
 
 import difflib
+import json
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -22,7 +23,7 @@ from models_app import selectors as model_selectors
 from models_app.card_sections import SECTION_TITLES
 from models_app.enums import Stage
 from models_app.errors import REFUSALS
-from models_app.forms import CompareForm
+from models_app.forms import COMPARE_VERSIONS_LIST, CompareForm
 from models_app.lifecycle_views import VersionPart, get_version_or_404, version_action
 from models_app.mirrors import mirror_reader
 from models_app.models import ModelVersion
@@ -37,11 +38,13 @@ from models_app.views import (
 )
 
 from . import selectors, services
-from .cards import render_sections, to_markdown
+from .cards import render_sections, section_diffs, to_markdown
 from .forms import CardForm, RequestReviewForm, ReviewForm
 from .models import Decision, ModelCard
 
 INBOX_PER_PAGE = 50
+# The version fields of the compare page suggest the labels of this many latest versions.
+COMPARE_SUGGESTIONS = 50
 
 
 # --- The model card and its reviews on the version page -----------------------------------
@@ -76,6 +79,7 @@ def _card_part(request, mv: ModelVersion, context: dict) -> None:
             "is_author": user.pk in authors,
         }
     )
+    context["card_changes"] = _card_changes(card, revision, context["reviews"])
     context.setdefault("review_form", ReviewForm(prefix="review"))
     context.setdefault("request_form", RequestReviewForm(prefix="request"))
     # The review form approves exactly the revision this page shows.
@@ -102,6 +106,37 @@ def _origin_card_part(mv: ModelVersion, context: dict, reader) -> None:
 
 
 DECISION_LABELS = dict(Decision.choices)
+
+
+def _card_changes(card, revision, reviews: list) -> dict | None:
+    """What changed in the card that a reviewer should look at, section by section.
+
+    Since the last "request changes" review: the revision that review saw against the
+    current one (nothing, said so, when the card has not changed since). Otherwise the
+    previous revision against the current one. None for a card's first revision.
+    `reviews` are the version's reviews, oldest first, with their revisions.
+    """
+    if revision is None:
+        return None
+    asked = next((r for r in reversed(reviews) if r.decision == Decision.REQUEST_CHANGES), None)
+    if asked is not None:
+        base = asked.revision
+        why = f"since {asked.reviewer_username} asked for changes on revision {base.number}"
+    elif revision.number > 1:
+        base = card.revisions.filter(number=revision.number - 1).first()
+        why = f"since the previous revision, {revision.number - 1}"
+    else:
+        return None
+    if base is None:
+        return None
+    unchanged = base.pk == revision.pk
+    return {
+        "base": base,
+        "why": why,
+        "unchanged": unchanged,
+        "sections": [] if unchanged else section_diffs(base.sections(), revision.sections()),
+    }
+
 
 CARD_PART = VersionPart("approvals_app/_version_card.html", _card_part)
 
@@ -236,23 +271,82 @@ def _card_diff(a: ModelVersion, b: ModelVersion, sections: dict) -> list[tuple[s
     return rows
 
 
+def param_changes(a: dict | None, b: dict | None) -> list[dict]:
+    """Each parameter of either version: "added" (only in b), "removed" (only in a),
+    "changed" or "same"; the differences first, each group by name. Values are compared
+    as JSON, so that 1, 1.0 and true are told apart as the versions stored them."""
+    a = a if isinstance(a, dict) else {}
+    b = b if isinstance(b, dict) else {}
+    order = {"changed": 0, "added": 1, "removed": 2, "same": 3}
+    rows = []
+    for key in set(a) | set(b):
+        if key not in a:
+            kind = "added"
+        elif key not in b:
+            kind = "removed"
+        elif json.dumps(a[key], sort_keys=True) != json.dumps(b[key], sort_keys=True):
+            kind = "changed"
+        else:
+            kind = "same"
+        rows.append({"name": key, "kind": kind, "a": a.get(key), "b": b.get(key)})
+    rows.sort(key=lambda row: (order[row["kind"]], row["name"]))
+    return rows
+
+
+def _compare_pair(request, latest: list[tuple[str, str]]):
+    """The form and the two labels to compare: by default the two latest versions (the
+    older on the left); None when there is nothing to compare or the input is wrong."""
+    labels = [label for label, _stage in latest]
+    initial = {"a": labels[1] if len(labels) > 1 else "", "b": labels[0] if labels else ""}
+    if len(labels) == 1:
+        initial["a"] = labels[0]
+    form = CompareForm(request.GET or None, initial=initial)
+    if form.is_bound:
+        if not form.is_valid():
+            return form, None
+        return form, (form.cleaned_data["a"], form.cleaned_data["b"])
+    return form, ((initial["a"], initial["b"]) if labels else None)
+
+
 @login_required
 @require_GET
 def compare(request, name: str):
-    """Two versions side by side: metrics with deltas (right against left), card diff."""
+    """Two versions side by side: parameters added, removed and changed, metrics with
+    deltas (right against left), and the card diff.
+
+    A model may have any number of versions: the page reads the two it compares, the
+    production version and the labels of the latest COMPARE_SUGGESTIONS as suggestions
+    for the version fields, never every version; any other label can be typed."""
     model = get_model_or_404(name)
-    versions = list(model_selectors.version_list(model=model))
-    labels = [v.version for v in versions]
-    initial = {"a": labels[1] if len(labels) > 1 else "", "b": labels[0] if labels else ""}
-    form = CompareForm(request.GET or None, versions=labels, initial=initial)
+    latest = list(
+        ModelVersion.objects.filter(registered_model=model)
+        .order_by("-precedence", "-number")
+        .values_list("version", "stage")[:COMPARE_SUGGESTIONS]
+    )
+    form, pair = _compare_pair(request, latest)
+    status = 200 if form.is_valid() or not form.is_bound else 400
     context = {"model": model, "form": form, "a": None, "b": None}
-    if labels:
-        if form.is_bound and form.is_valid():
-            a_label, b_label = form.cleaned_data["a"], form.cleaned_data["b"]
-        else:
-            a_label, b_label = initial["a"] or labels[0], initial["b"]
-        by_label = {v.version: v for v in versions}
-        a, b = by_label[a_label], by_label[b_label]
+    found = {}
+    if pair is not None:
+        found = {
+            v.version: v
+            for v in ModelVersion.objects.filter(registered_model=model, version__in=set(pair))
+            .select_related("created_by")
+            .order_by()[:2]
+        }
+        for key, label in zip(("a", "b"), pair, strict=True):
+            if label not in found and form.is_bound:
+                form.add_error(key, f"{model.name} has no version {label}.")
+                status = 400
+    production = model_selectors.production_version(model=model)
+    suggestions = dict(latest)
+    for extra in [production, *found.values()]:
+        if extra is not None:
+            suggestions.setdefault(extra.version, extra.stage)
+    context["suggestions"] = list(suggestions.items())
+    context["suggestions_id"] = COMPARE_VERSIONS_LIST
+    if pair is not None and status == 200:
+        a, b = found[pair[0]], found[pair[1]]
         sections = _card_sections([a, b])
         policy = model_selectors.effective_policy(model=model)
         # The key metrics first, then every other metric either version carries; each
@@ -260,17 +354,21 @@ def compare(request, name: str):
         names = [n for n, _d in key_metric_specs(policy, [a, b])]
         names += sorted((set(a.metrics or {}) | set(b.metrics or {})) - set(names))
         rows = metric_cells(b.metrics, a.metrics, metric_specs(policy, names))
+        params = param_changes(a.params, b.params)
         context.update(
             {
                 "a": a,
                 "b": b,
                 "rows": rows,
+                "params": params,
+                "params_changed": [p for p in params if p["kind"] != "same"],
+                "params_same": [p for p in params if p["kind"] == "same"],
                 "diff": _card_diff(a, b, sections),
                 "card_origin": model.origin,
                 "titles": SECTION_TITLES,
             }
         )
-    return render(request, "approvals_app/compare.html", context)
+    return render(request, "approvals_app/compare.html", context, status=status)
 
 
 @login_required

@@ -12,6 +12,7 @@ from django import forms
 
 from .enums import Action, Stage
 from .services import REASON_MAX
+from .validators import SEMVER_RE
 
 
 def reason_field(label: str = "Reason", *, required: bool = True) -> forms.CharField:
@@ -114,12 +115,32 @@ class TokenCreateForm(forms.Form):
     )
 
 
-class CompareForm(forms.Form):
-    a = forms.ChoiceField(label="Left version")
-    b = forms.ChoiceField(label="Right version")
+COMPARE_VERSIONS_LIST = "compare-versions"
 
-    def __init__(self, *args, versions: list[str], **kwargs):
+
+class CompareForm(forms.Form):
+    """Two version labels, typed or picked from a bounded list of suggestions (a
+    <datalist> of the latest versions): a model may have any number of versions, so the
+    form never offers them all. The view looks the two labels up."""
+
+    a = forms.CharField(label="Left version", max_length=64)
+    b = forms.CharField(label="Right version", max_length=64)
+
+    def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        choices = [(v, v) for v in versions]
-        self.fields["a"].choices = choices
-        self.fields["b"].choices = choices
+        for field in self.fields.values():
+            field.widget.attrs.update(
+                {"list": COMPARE_VERSIONS_LIST, "autocomplete": "off", "spellcheck": "false"}
+            )
+
+    def _label(self, key: str) -> str:
+        text = self.cleaned_data[key].strip()
+        if not SEMVER_RE.fullmatch(text):
+            raise forms.ValidationError("Not a version label (SemVer, such as 1.2.0).")
+        return text
+
+    def clean_a(self) -> str:
+        return self._label("a")
+
+    def clean_b(self) -> str:
+        return self._label("b")

@@ -27,7 +27,7 @@ from knox.models import AuthToken
 
 from . import accounts, selectors, services
 from .card_sections import SECTION_TITLES
-from .charts import metrics_chart
+from .charts import metric_charts
 from .enums import Direction, Stage
 from .errors import REFUSALS, answer_for
 from .exceptions import GuardsFailed
@@ -36,7 +36,7 @@ from .keyset import keyset_page
 from .models import AuditEvent, ModelVersion, RegisteredModel, Team
 from .paging import CappedPaginator
 from .permissions import can, require_permission
-from .validators import MODEL_NAME_RE
+from .validators import MODEL_NAME_RE, SEMVER_RE
 
 MODELS_PER_PAGE = 25
 EVENTS_PER_PAGE = 50
@@ -356,6 +356,25 @@ def _stage_counts(model: RegisteredModel) -> list[tuple[str, int, str]]:
     return [(label, counts[value], value) for value, label in Stage.choices]
 
 
+def _rollback_targets(model: RegisteredModel, *, also: str = "") -> list[str]:
+    """The labels of the versions a rollback may restore (archived after being in
+    production), most recently archived first: the latest ROLLBACK_TARGETS, and `also`
+    (the one a form posted) when it is one of them, so that a model with thousands of
+    such versions is never read whole."""
+    candidates = ModelVersion.objects.filter(
+        registered_model=model, stage=Stage.ARCHIVED, promoted_at__isnull=False
+    )
+    targets = list(
+        candidates.order_by("-stage_changed_at", "-id").values_list("version", flat=True)[
+            :ROLLBACK_TARGETS
+        ]
+    )
+    wanted = also and also not in targets and SEMVER_RE.fullmatch(also)
+    if wanted and candidates.filter(version=also).exists():
+        targets.append(also)
+    return targets
+
+
 def _model_context(request, model: RegisteredModel, *, rollback_form=None) -> dict:
     """Everything the model page shows, from a fixed number of indexed queries: the
     production version, the page of versions, the latest versions for the chart, capped
@@ -379,15 +398,14 @@ def _model_context(request, model: RegisteredModel, *, rollback_form=None) -> di
         {"version": v, "cells": metric_cells(v.metrics, None if v is production else base, specs)}
         for v in table["versions"]
     ]
-    chart = metrics_chart([(v.version, v.metrics or {}) for v in reversed(latest)], specs)
-    may_rollback = can(request.user, "model.rollback", model)
-    targets = list(
-        ModelVersion.objects.filter(
-            registered_model=model, stage=Stage.ARCHIVED, promoted_at__isnull=False
-        )
-        .order_by("-stage_changed_at", "-id")
-        .values_list("version", flat=True)[:ROLLBACK_TARGETS]
+    charts = metric_charts(
+        [(v.version, v.metrics or {}) for v in reversed(latest)],
+        specs,
+        production=(production.version, production.metrics) if production else None,
+        thresholds=policy.thresholds or [],
     )
+    may_rollback = can(request.user, "model.rollback", model)
+    targets = _rollback_targets(model)
     # Asked whenever the user may roll back, so the page's query count depends on the
     # user's role only, never on the data.
     good = selectors.last_known_good(model=model) if may_rollback else None
@@ -405,7 +423,7 @@ def _model_context(request, model: RegisteredModel, *, rollback_form=None) -> di
         "first_page": table["first_page"],
         "specs": specs,
         "counts": _stage_counts(model),
-        "chart": chart,
+        "charts": charts,
         "chart_shown": len(latest),
         "chart_more": min(chart_size * 4, CHART_VERSIONS_MAX) if chart_more else None,
         "policy_lines": policy_in_words(policy, own=policy.registered_model_id == model.pk),
@@ -431,13 +449,9 @@ def model_detail(request, name: str):
 def model_rollback(request, name: str):
     """Roll back in two steps: the first POST shows what will happen, the second acts."""
     model = get_model_or_404(name)
-    targets = [
-        v.version
-        for v in selectors.version_list(model=model)
-        .filter(stage=Stage.ARCHIVED, promoted_at__isnull=False)
-        .order_by("-stage_changed_at")
-    ]
-    form = RollbackForm(request.POST, targets=targets)
+    form = RollbackForm(
+        request.POST, targets=_rollback_targets(model, also=request.POST.get("to_version", ""))
+    )
     status = 400
     # Refused before the form is read, as the service refuses before it looks up the
     # target: the answer is the same 403 whatever version was asked for. A model mirrored

@@ -95,12 +95,12 @@ def test_chart_shows_the_latest_versions_and_more_on_request(people, many, login
     monkeypatch.setattr(views, "CHART_VERSIONS", 10)
     client = login(people.viewer)
     page = client.get(URL).content.decode()
-    chart = page.split('class="chart"')[1].split("</svg>")[0]
+    chart = page.split('class="chart metric-chart"')[1].split("</svg>")[0]
     assert "1.59.0" in chart and "1.50.0" in chart and "1.49.0" not in chart
     assert "The latest 10 versions by version order." in page
     more = html_lib.unescape(re.search(r'<a href="([^"]*)#chart-h">Show the latest 40', page)[1])
     page = client.get(URL + more).content.decode()
-    chart = page.split('class="chart"')[1].split("</svg>")[0]
+    chart = page.split('class="chart metric-chart"')[1].split("</svg>")[0]
     assert "1.20.0" in chart and "1.19.0" not in chart
     everything = client.get(URL + "?chart=1000").content.decode()
     assert "The latest 61 versions" in everything and "Show the latest" not in everything

@@ -49,7 +49,7 @@ def test_unknown_model_and_version_are_404(people, scene, login):
     client = login(people.viewer)
     assert client.get("/models/nope/").status_code == 404
     assert client.get("/models/fraud_detector/versions/9.9.9/").status_code == 404
-    assert client.get("/models/fraud_detector/compare/?a=9.9.9&b=1.0.0").status_code == 200
+    assert client.get("/models/fraud_detector/compare/?a=9.9.9&b=1.0.0").status_code == 400
 
 
 def test_sign_in_form_signs_in_and_post_signs_out(people, anon):

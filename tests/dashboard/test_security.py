@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from approvals_app import services as approvals
 from tests.dashboard.conftest import version_url
 
@@ -21,6 +23,12 @@ def _card_html(html: str) -> str:
 def test_hostile_card_renders_harmless_on_version_page(people, scene, login):
     approvals.card_update(actor=people.author, version=scene.candidate, sections=HOSTILE)
     html = login(people.reviewer).get(version_url(scene.candidate)).content.decode()
+    # The card's changes show the Markdown source as text: every tag in it is escaped.
+    before, changes = html.split('<div class="card-changes" id="card-changes">')
+    changes, after = changes.split("</div>", 1)
+    assert set(re.findall(r"</?([a-z0-9]+)", changes)) <= {"h3", "h4", "p", "pre", "span"}
+    assert "&lt;script&gt;alert(&#x27;card&#x27;)&lt;/script&gt;" in changes
+    html = before + after
     lowered = html.lower()
     assert "<script" not in lowered
     assert "javascript:" not in lowered
