@@ -34,6 +34,41 @@ def standing_decisions(revision: CardRevision) -> dict[int, Review]:
     return latest
 
 
+def cards_for(versions: list[ModelVersion]) -> dict[int, ModelCard]:
+    """The cards of `versions` with their current revisions, by version id: one query."""
+    return {
+        card.model_version_id: card
+        for card in ModelCard.objects.select_related("current_revision").filter(
+            model_version_id__in=[v.pk for v in versions]
+        )
+    }
+
+
+def card_authors_of(cards: list[ModelCard]) -> dict[int, frozenset[int]]:
+    """card_authors of each of `cards`, by card id: one query."""
+    found: dict[int, set[int]] = {}
+    rows = (
+        CardRevision.objects.filter(card_id__in=[c.pk for c in cards])
+        .exclude(author=None)
+        .values_list("card_id", "author_id")
+        .distinct()
+    )
+    for card_id, author_id in rows:
+        found.setdefault(card_id, set()).add(author_id)
+    return {card_id: frozenset(ids) for card_id, ids in found.items()}
+
+
+def standing_decisions_of(revisions: list[CardRevision]) -> dict[int, dict[int, Review]]:
+    """standing_decisions of each of `revisions`, by revision id: one query."""
+    latest: dict[int, dict[int, Review]] = {}
+    reviews = Review.objects.filter(revision_id__in=[r.pk for r in revisions]).order_by(
+        "created_at", "id"
+    )
+    for review in reviews:
+        latest.setdefault(review.revision_id, {})[review.reviewer_id] = review
+    return latest
+
+
 def reviews_of(version: ModelVersion) -> QuerySet[Review]:
     return (
         Review.objects.filter(model_version=version)

@@ -92,7 +92,7 @@ def test_release_manager_promotion_rollback_and_audit(people, model, candidate, 
     page.get_by_role("button", name="Promote").click()
     refusal = page.locator(".refusal")
     expect(refusal).to_contain_text("accuracy 0.87 < required 0.9")
-    expect(refusal).to_contain_text("0 of 1 required approvals of card revision 1")
+    expect(refusal).to_contain_text("review not requested: card revision 1 needs 1 approval")
     expect(refusal).to_contain_text("model card sections empty: intended use")
     expect(refusal.locator(".check-fail")).to_have_count(3)
     assert stage(model, failing.version) == Stage.STAGING
