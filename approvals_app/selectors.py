@@ -7,8 +7,9 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from models_app.enums import Stage
 from models_app.models import ModelVersion
 from models_app.permissions import can
+from models_app.selectors import first_row
 
-from .models import CardRevision, ModelCard, Review
+from .models import CardRevision, Decision, ModelCard, Review
 
 
 def card_for(version: ModelVersion) -> ModelCard | None:
@@ -67,6 +68,29 @@ def standing_decisions_of(revisions: list[CardRevision]) -> dict[int, dict[int, 
     for review in reviews:
         latest.setdefault(review.revision_id, {})[review.reviewer_id] = review
     return latest
+
+
+def approvals_at(*, version: ModelVersion, at) -> list[Review]:
+    """The approvals that stood for `version` at time `at` (its promotion): each
+    reviewer's latest review, up to then, of the card revision current then, when it
+    approves that revision's content. Two queries."""
+    revision = first_row(
+        CardRevision.objects.filter(card__model_version_id=version.pk, created_at__lte=at).order_by(
+            "-number"
+        )
+    )
+    if revision is None:
+        return []
+    latest: dict[int, Review] = {}
+    for review in Review.objects.filter(revision=revision, created_at__lte=at).order_by(
+        "created_at", "id"
+    ):
+        latest[review.reviewer_id] = review
+    return [
+        r
+        for r in latest.values()
+        if r.decision == Decision.APPROVE and r.revision_sha256 == revision.sha256
+    ]
 
 
 def reviews_of(version: ModelVersion) -> QuerySet[Review]:

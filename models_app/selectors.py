@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import F, Q, QuerySet, Value
 
-from .enums import Stage
+from .enums import Action, Stage
 from .guards import (
     GuardResult,
     Readiness,
@@ -140,15 +140,23 @@ def production_versions(*, model_ids: list[int]) -> dict[int, ModelVersion]:
     return {v.registered_model_id: v for v in rows}
 
 
-def promotion_readiness(*, versions: list[ModelVersion]) -> dict[int, Readiness]:
+def promotion_readiness(
+    *,
+    versions: list[ModelVersion],
+    policies: dict[int, PromotionPolicy] | None = None,
+    productions: dict[int, ModelVersion | None] | None = None,
+) -> dict[int, Readiness]:
     """Every promotion guard of each of `versions`, passed or not, with the facts the
     guard providers add (the review's state), by version id. A bounded number of queries
     whatever the number of versions: the policies, the production versions, and each
     provider's own few. promotion_checks is this for one version, so a list and the
-    promotion itself always agree."""
+    promotion itself always agree. A caller that has already read the models' policies
+    or production versions (by model id; None for a model without one) passes them."""
     model_ids = sorted({v.registered_model_id for v in versions})
-    policies = effective_policies(model_ids=model_ids)
-    productions = production_versions(model_ids=model_ids)
+    if policies is None:
+        policies = effective_policies(model_ids=model_ids)
+    if productions is None:
+        productions = production_versions(model_ids=model_ids)
     pairs = [(v, policies[v.registered_model_id]) for v in versions]
     reports = [many(pairs) for many in bulk_guard_providers()]
     answers = {}
@@ -175,6 +183,16 @@ def promotion_readiness(*, versions: list[ModelVersion]) -> dict[int, Readiness]
 def promotion_checks(*, version: ModelVersion) -> list[GuardResult]:
     """Every promotion guard for `version`, passed or not: the dry run."""
     return promotion_readiness(versions=[version])[version.pk].results
+
+
+def production_event(*, version: ModelVersion) -> AuditEvent | None:
+    """The event that last put `version` in production: its promotion, or the rollback
+    that restored it. One probe of the audit_by_version index."""
+    return first_row(
+        AuditEvent.objects.filter(
+            model_version=version, action__in=[Action.VERSION_PROMOTED, Action.VERSION_RESTORED]
+        ).order_by("-created_at", "-id")
+    )
 
 
 def audit_events(
