@@ -7,8 +7,9 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from models_app.enums import Stage
 from models_app.models import ModelVersion
 from models_app.permissions import can
+from models_app.selectors import first_row
 
-from .models import CardRevision, ModelCard, Review
+from .models import CardRevision, Decision, ModelCard, Review
 
 
 def card_for(version: ModelVersion) -> ModelCard | None:
@@ -32,6 +33,64 @@ def standing_decisions(revision: CardRevision) -> dict[int, Review]:
     for review in Review.objects.filter(revision=revision).order_by("created_at", "id"):
         latest[review.reviewer_id] = review
     return latest
+
+
+def cards_for(versions: list[ModelVersion]) -> dict[int, ModelCard]:
+    """The cards of `versions` with their current revisions, by version id: one query."""
+    return {
+        card.model_version_id: card
+        for card in ModelCard.objects.select_related("current_revision").filter(
+            model_version_id__in=[v.pk for v in versions]
+        )
+    }
+
+
+def card_authors_of(cards: list[ModelCard]) -> dict[int, frozenset[int]]:
+    """card_authors of each of `cards`, by card id: one query."""
+    found: dict[int, set[int]] = {}
+    rows = (
+        CardRevision.objects.filter(card_id__in=[c.pk for c in cards])
+        .exclude(author=None)
+        .values_list("card_id", "author_id")
+        .distinct()
+    )
+    for card_id, author_id in rows:
+        found.setdefault(card_id, set()).add(author_id)
+    return {card_id: frozenset(ids) for card_id, ids in found.items()}
+
+
+def standing_decisions_of(revisions: list[CardRevision]) -> dict[int, dict[int, Review]]:
+    """standing_decisions of each of `revisions`, by revision id: one query."""
+    latest: dict[int, dict[int, Review]] = {}
+    reviews = Review.objects.filter(revision_id__in=[r.pk for r in revisions]).order_by(
+        "created_at", "id"
+    )
+    for review in reviews:
+        latest.setdefault(review.revision_id, {})[review.reviewer_id] = review
+    return latest
+
+
+def approvals_at(*, version: ModelVersion, at) -> list[Review]:
+    """The approvals that stood for `version` at time `at` (its promotion): each
+    reviewer's latest review, up to then, of the card revision current then, when it
+    approves that revision's content. Two queries."""
+    revision = first_row(
+        CardRevision.objects.filter(card__model_version_id=version.pk, created_at__lte=at).order_by(
+            "-number"
+        )
+    )
+    if revision is None:
+        return []
+    latest: dict[int, Review] = {}
+    for review in Review.objects.filter(revision=revision, created_at__lte=at).order_by(
+        "created_at", "id"
+    ):
+        latest[review.reviewer_id] = review
+    return [
+        r
+        for r in latest.values()
+        if r.decision == Decision.APPROVE and r.revision_sha256 == revision.sha256
+    ]
 
 
 def reviews_of(version: ModelVersion) -> QuerySet[Review]:

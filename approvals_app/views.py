@@ -16,6 +16,7 @@ import json
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -139,6 +140,19 @@ def _card_changes(card, revision, reviews: list) -> dict | None:
 
 
 CARD_PART = VersionPart("approvals_app/_version_card.html", _card_part)
+
+
+def approving_reviews(version: ModelVersion, event) -> list[dict]:
+    """The production panel's links to the reviews that approved `version` when `event`
+    promoted it (models_app.views.register_production_evidence)."""
+    page = reverse("approvals:version", args=[version.registered_model.name, version.version])
+    return [
+        {
+            "text": f"Approved by {r.reviewer_username} on {r.created_at:%Y-%m-%d %H:%M}",
+            "url": f"{page}#review-{r.pk}",
+        }
+        for r in selectors.approvals_at(version=version, at=event.created_at)
+    ]
 
 
 @login_required

@@ -140,3 +140,82 @@ def register_guard_provider(provider: GuardProvider) -> None:
 
 def guard_providers() -> list[GuardProvider]:
     return list(_providers)
+
+
+# --- Many versions at once -------------------------------------------------------------------
+#
+# The dashboard's lists show, for each staging version on the page, how many of its guards
+# pass and where its review stands. Asking each provider once per version would cost a few
+# queries per row; a provider registered with `many` answers for a whole page at once.
+
+
+@dataclass(frozen=True)
+class GuardReport:
+    """One provider's answer for one version: its guards' results, and facts the lists
+    show beside them (the provider that owns reviews adds `review_state`)."""
+
+    results: list[GuardResult]
+    facts: dict
+
+
+# (pairs of (version, policy)) -> {version pk: GuardReport}, in a bounded number of queries
+# whatever the number of pairs; its results are those the provider gives for each version.
+BulkGuardProvider = Callable[[list[tuple]], dict[int, GuardReport]]
+_bulk: dict[GuardProvider, BulkGuardProvider] = {}
+
+
+def register_bulk_guard_provider(provider: GuardProvider, many: BulkGuardProvider) -> None:
+    """Let the lists ask `many` instead of calling `provider` once per version."""
+    register_guard_provider(provider)
+    _bulk[provider] = many
+
+
+def bulk_guard_providers() -> list[BulkGuardProvider]:
+    """Each provider's bulk reader; a provider without one is called once per version."""
+
+    def one_by_one(provider: GuardProvider) -> BulkGuardProvider:
+        def many(pairs: list[tuple]) -> dict[int, GuardReport]:
+            return {v.pk: GuardReport(provider(version=v, policy=p), {}) for v, p in pairs}
+
+        return many
+
+    return [_bulk.get(provider) or one_by_one(provider) for provider in _providers]
+
+
+# Where a version's review stands, as the lists show it.
+REVIEW_STATES = {
+    "not_requested": "review not requested",
+    "awaiting": "awaiting review",
+    "approved": "approved",
+    "changes_requested": "changes requested",
+    "rejected": "rejected",
+}
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """Every guard's result for one version, with the facts the providers add: what the
+    lists show as "N of M guards pass" and the review's state."""
+
+    results: list[GuardResult]
+    facts: dict
+
+    @property
+    def passing(self) -> int:
+        return sum(1 for r in self.results if r.passed)
+
+    @property
+    def total(self) -> int:
+        return len(self.results)
+
+    @property
+    def all_pass(self) -> bool:
+        return self.passing == self.total
+
+    @property
+    def review_state(self) -> str:
+        return self.facts.get("review_state", "")
+
+    @property
+    def review_label(self) -> str:
+        return REVIEW_STATES.get(self.review_state, "")

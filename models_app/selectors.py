@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from django.db.models import F, QuerySet, Value
+from django.db.models import F, Q, QuerySet, Value
 
-from .enums import Stage
+from .enums import Action, Stage
 from .guards import (
     GuardResult,
+    Readiness,
+    bulk_guard_providers,
     checksum_result,
-    guard_providers,
     no_regression_results,
     threshold_results,
 )
@@ -108,24 +109,90 @@ def effective_policy(*, model: RegisteredModel) -> PromotionPolicy:
     )
 
 
+def effective_policies(*, model_ids: list[int]) -> dict[int, PromotionPolicy]:
+    """effective_policy of each model in `model_ids`, by model id: one query (the models'
+    own policies and the site default together)."""
+    own: dict[int, PromotionPolicy] = {}
+    site = None
+    rows = PromotionPolicy.objects.filter(
+        Q(registered_model_id__in=model_ids) | Q(is_site_default=True)
+    )
+    for policy in rows:
+        if policy.is_site_default:
+            site = policy
+        else:
+            own[policy.registered_model_id] = policy
+    if site is None:
+        site = PromotionPolicy(
+            is_site_default=True,
+            required_approvals=1,
+            required_card_sections=list(PromotionPolicy.DEFAULT_SECTIONS),
+        )
+    return {pk: own.get(pk, site) for pk in model_ids}
+
+
+def production_versions(*, model_ids: list[int]) -> dict[int, ModelVersion]:
+    """The production version of each model in `model_ids` that has one, by model id, with
+    its label and metrics only: one query, one index probe per model."""
+    rows = ModelVersion.objects.filter(
+        registered_model_id__in=model_ids, stage=Stage.PRODUCTION
+    ).only("registered_model_id", "version", "metrics")
+    return {v.registered_model_id: v for v in rows}
+
+
+def promotion_readiness(
+    *,
+    versions: list[ModelVersion],
+    policies: dict[int, PromotionPolicy] | None = None,
+    productions: dict[int, ModelVersion | None] | None = None,
+) -> dict[int, Readiness]:
+    """Every promotion guard of each of `versions`, passed or not, with the facts the
+    guard providers add (the review's state), by version id. A bounded number of queries
+    whatever the number of versions: the policies, the production versions, and each
+    provider's own few. promotion_checks is this for one version, so a list and the
+    promotion itself always agree. A caller that has already read the models' policies
+    or production versions (by model id; None for a model without one) passes them."""
+    model_ids = sorted({v.registered_model_id for v in versions})
+    if policies is None:
+        policies = effective_policies(model_ids=model_ids)
+    if productions is None:
+        productions = production_versions(model_ids=model_ids)
+    pairs = [(v, policies[v.registered_model_id]) for v in versions]
+    reports = [many(pairs) for many in bulk_guard_providers()]
+    answers = {}
+    for version, policy in pairs:
+        production = productions.get(version.registered_model_id)
+        if production is not None and production.pk == version.pk:
+            production = None
+        results = threshold_results(version.metrics, policy.thresholds)
+        results += no_regression_results(
+            version.metrics,
+            production.metrics if production is not None else None,
+            production.version if production is not None else "",
+            policy.key_metrics,
+        )
+        facts: dict = {}
+        for report in reports:
+            results += report[version.pk].results
+            facts.update(report[version.pk].facts)
+        results += checksum_result(version.artifact_sha256, policy.require_checksum)
+        answers[version.pk] = Readiness(results, facts)
+    return answers
+
+
 def promotion_checks(*, version: ModelVersion) -> list[GuardResult]:
     """Every promotion guard for `version`, passed or not: the dry run."""
-    model = version.registered_model
-    policy = effective_policy(model=model)
-    production = production_version(model=model)
-    if production is not None and production.pk == version.pk:
-        production = None
-    results = threshold_results(version.metrics, policy.thresholds)
-    results += no_regression_results(
-        version.metrics,
-        production.metrics if production is not None else None,
-        production.version if production is not None else "",
-        policy.key_metrics,
+    return promotion_readiness(versions=[version])[version.pk].results
+
+
+def production_event(*, version: ModelVersion) -> AuditEvent | None:
+    """The event that last put `version` in production: its promotion, or the rollback
+    that restored it. One probe of the audit_by_version index."""
+    return first_row(
+        AuditEvent.objects.filter(
+            model_version=version, action__in=[Action.VERSION_PROMOTED, Action.VERSION_RESTORED]
+        ).order_by("-created_at", "-id")
     )
-    for provider in guard_providers():
-        results += provider(version=version, policy=policy)
-    results += checksum_result(version.artifact_sha256, policy.require_checksum)
-    return results
 
 
 def audit_events(

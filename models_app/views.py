@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
@@ -28,10 +28,11 @@ from knox.models import AuthToken
 from . import accounts, selectors, services
 from .card_sections import SECTION_TITLES
 from .charts import metric_charts
-from .enums import Direction, Stage
+from .enums import Action, Direction, Stage
 from .errors import REFUSALS, answer_for
 from .exceptions import GuardsFailed
 from .forms import AuditFilterForm, ModelFilterForm, RollbackForm, TokenCreateForm
+from .guards import Readiness
 from .keyset import keyset_page
 from .models import AuditEvent, ModelVersion, RegisteredModel, Team
 from .paging import CappedPaginator
@@ -227,27 +228,83 @@ class LogoutView(auth_views.LogoutView):
 # --- Models --------------------------------------------------------------------------------
 
 
+# The models list shows this many of each model's staging versions (the newest by SemVer
+# precedence), each with its review's state and its guards, and how many more there are.
+STAGING_SHOWN = 3
+
+
 def _model_list_queryset():
-    """Models with their team, production and latest version and their last change, each
-    a subquery that probes an index once per model on the page; the versions per stage are
-    the model's own counts. A page costs the same for models with one version or a hundred
-    thousand."""
+    """Models with their team, production version (and since when), latest version, newest
+    staging versions and last change, each a subquery that probes an index once per model
+    on the page; the versions per stage are the model's own counts. A page costs the same
+    for models with one version or a hundred thousand."""
     versions = ModelVersion.objects.filter(registered_model=OuterRef("pk"))
+    production = versions.filter(stage=Stage.PRODUCTION)
+    # (model, stage, precedence, id): the modelversion_stage_keyset index, read backwards.
+    staging = versions.filter(stage=Stage.STAGING).order_by("-precedence", "-id").values("pk")
     return selectors.model_list().annotate(
-        production_label=Subquery(versions.filter(stage=Stage.PRODUCTION).values("version")[:1]),
+        production_label=Subquery(production.values("version")[:1]),
+        production_since=Subquery(production.values("promoted_at")[:1]),
         latest_label=Subquery(versions.order_by("-precedence").values("version")[:1]),
         last_change=Subquery(
             AuditEvent.objects.filter(registered_model=OuterRef("pk"))
             .order_by("-created_at")
             .values("created_at")[:1]
         ),
+        **{f"staging_{i}": Subquery(staging[i : i + 1]) for i in range(STAGING_SHOWN)},
     )
+
+
+def staging_readiness(versions: list[ModelVersion], **known) -> dict[int, Readiness]:
+    """Every guard of each staging version in `versions` (the others are left out), by
+    version id, in a bounded number of queries however many there are; `known` passes on
+    the policies and production versions the caller has read already."""
+    staging = [v for v in versions if v.stage == Stage.STAGING]
+    return selectors.promotion_readiness(versions=staging, **known) if staging else {}
+
+
+def _attach_staging(models: list[RegisteredModel]) -> None:
+    """Give each model of a page `waiting`: its newest staging versions (the ids the list's
+    subqueries found), each with its readiness, and `more_waiting`, how many of its staging
+    versions are not shown. Two reads for the whole page, then the guards' own few."""
+    ids = [
+        pk
+        for m in models
+        for pk in (getattr(m, f"staging_{i}") for i in range(STAGING_SHOWN))
+        if pk is not None
+    ]
+    found = (
+        {
+            v.pk: v
+            for v in ModelVersion.objects.filter(pk__in=ids).only(
+                "registered_model_id",
+                "version",
+                "number",
+                "stage",
+                "metrics",
+                "artifact_sha256",
+                "created_by_id",
+            )
+        }
+        if ids
+        else {}
+    )
+    readiness = staging_readiness(list(found.values()))
+    for m in models:
+        shown = [
+            found[pk]
+            for pk in (getattr(m, f"staging_{i}") for i in range(STAGING_SHOWN))
+            if pk in found
+        ]
+        m.waiting = [{"version": v, "readiness": readiness.get(v.pk)} for v in shown]
+        m.more_waiting = max(m.staging_count - len(shown), 0)
 
 
 @login_required
 @require_GET
 def model_list(request):
-    """Every model with its team, production and latest version, its number of versions
+    """Every model with its team, production version and its age, latest version, its
+    newest staging versions with their review's state and guards, its number of versions
     and the stages they are in, and its last change; search, filter by team and stage,
     paginated (the page count counts models only)."""
     teams = [(t.slug, t.name) for t in Team.objects.order_by("name")]
@@ -271,6 +328,8 @@ def model_list(request):
     if origin:  # entries mirrored from one team registry; "local": our own
         qs = qs.filter(origin="" if origin == "local" else origin[:40])
     page = CappedPaginator(qs.order_by("name"), MODELS_PER_PAGE).get_page(request.GET.get("page"))
+    page.object_list = list(page.object_list)
+    _attach_staging(page.object_list)
     return render(
         request,
         "models_app/model_list.html",
@@ -350,6 +409,48 @@ def _version_page(request, model: RegisteredModel, production: ModelVersion | No
     }
 
 
+# --- Why is this in production? ----------------------------------------------------------
+#
+# The model page's production panel shows the event that put the production version there
+# (who, when, why, and the guards' results recorded at promotion). Other apps add what they
+# know of that decision: approvals_app links the approving reviews. Each is a function
+# (version, event) -> [{"text": …, "url": …}], registered with
+# register_production_evidence (as approvals_app registers its guards).
+
+ProductionEvidence = Callable[[ModelVersion, AuditEvent], list[dict]]
+_evidence: list[ProductionEvidence] = []
+
+
+def register_production_evidence(reader: ProductionEvidence) -> None:
+    if reader not in _evidence:
+        _evidence.append(reader)
+
+
+def production_story(production: ModelVersion | None) -> dict | None:
+    """Why `production` is in production: the promotion (or the rollback that restored
+    it) with its actor, time, reason and recorded guard results, and the other apps'
+    evidence. None without a production version; `event` None when no event records it."""
+    if production is None:
+        return None
+    event = selectors.production_event(version=production)
+    if event is None:
+        return {"event": None, "checks": [], "evidence": [], "restored": False}
+    payload = event.payload or {}
+    checks = [c for c in payload.get("checks") or [] if isinstance(c, dict) and "guard" in c]
+    restored = event.action == Action.VERSION_RESTORED
+    evidence = [] if restored else [e for read in _evidence for e in read(production, event)]
+    return {
+        "event": event,
+        "restored": restored,
+        "rolled_back": payload.get("rolled_back") if restored else None,
+        "previous": payload.get("previous"),
+        "origin": payload.get("origin"),
+        "origin_actor": payload.get("origin_actor"),
+        "checks": checks,
+        "evidence": evidence,
+    }
+
+
 def _stage_counts(model: RegisteredModel) -> list[tuple[str, int, str]]:
     """(label, count, stage) per stage, from the model's own counts."""
     counts = model.stage_counts
@@ -394,8 +495,15 @@ def _model_context(request, model: RegisteredModel, *, rollback_form=None) -> di
     policy = selectors.effective_policy(model=model)
     specs = key_metric_specs(policy, latest + table["versions"])
     base = production.metrics if production is not None else None
+    readiness = staging_readiness(
+        table["versions"], policies={model.pk: policy}, productions={model.pk: production}
+    )
     rows = [
-        {"version": v, "cells": metric_cells(v.metrics, None if v is production else base, specs)}
+        {
+            "version": v,
+            "cells": metric_cells(v.metrics, None if v is production else base, specs),
+            "readiness": readiness.get(v.pk),
+        }
         for v in table["versions"]
     ]
     charts = metric_charts(
@@ -417,6 +525,7 @@ def _model_context(request, model: RegisteredModel, *, rollback_form=None) -> di
     return {
         "model": model,
         "production": production,
+        "story": production_story(production),
         "rows": rows,
         "older": table["older"],
         "newer": table["newer"],

@@ -247,7 +247,9 @@ def test_a_refused_promotion_gets_the_same_answer_through_each_door(door, client
     status, message = REFUSED[door](client, people, mv)
 
     assert message == refused.value.message
-    assert message.startswith("Promotion refused: 0 of 1 required approvals")
+    assert message.startswith(
+        "Promotion refused: review not requested: card revision 1 needs 1 approval"
+    )
     # The admin's action answers the list page; the others answer with the refusal's status.
     assert status == (None if door == "admin" else 409)
     assert ModelVersion.objects.get(pk=mv.pk).stage == "staging"

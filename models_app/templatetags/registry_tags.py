@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 from django import template
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
@@ -92,3 +93,17 @@ def change(pair, limit: int = 120) -> str:
     if after in (None, "", [], {}):
         return f"cleared (was {short(before)})"
     return f"{short(before)} → {short(after)}"
+
+
+@register.filter
+def age(value) -> str:
+    """How long ago `value` was, in days once it is a day or more ("12 days"), else in
+    hours or minutes; the text of a time that is to come is "0 minutes"."""
+    if not value:
+        return ""
+    seconds = max(int((timezone.now() - value).total_seconds()), 0)
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size or unit == "minute":
+            n = seconds // size
+            return f"{n}\xa0{unit}{'s' if n != 1 else ''}"
+    return ""

@@ -93,7 +93,7 @@ def test_release_manager_promotion_rollback_and_audit(people, model, candidate, 
     blocked = page.locator("#promote-blocked")
     expect(promote).to_have_attribute("aria-describedby", "promote-blocked")
     expect(blocked).to_contain_text("accuracy 0.87 < required 0.9")
-    expect(blocked).to_contain_text("0 of 1 required approvals of card revision 1")
+    expect(blocked).to_contain_text("review not requested: card revision 1 needs 1 approval")
     expect(blocked).to_contain_text("model card sections empty: intended use")
     expect(blocked.locator("li")).to_have_count(3)
 

@@ -198,7 +198,7 @@ def test_promote_failing_several_guards_lists_each(people, model, login):
     for reason in [
         "accuracy 0.87 &lt; required 0.9",
         "latency_ms is missing (allowed ≤ 50)",
-        "0 of 1 required approvals of card revision 1",
+        "review not requested: card revision 1 needs 1 approval",
         "model card sections empty: intended use, training data, evaluation",
     ]:
         assert reason in refusal

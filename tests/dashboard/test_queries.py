@@ -39,6 +39,9 @@ def test_models_list_queries_do_not_grow_with_models(count_queries, people, mode
 
 def test_model_page_queries_do_not_grow_with_versions(count_queries, people, model, promote, login):
     promote(model, "0.1.0")
+    # One staging version: the review and guards of the staging versions shown are read
+    # once for the whole page, and not at all when none is shown.
+    register(actor=people.author, model=model, version="0.1.1")
     client = login(people.release)
     one = count_queries(client, "/models/fraud_detector/")
     promote(model, "0.2.0")

@@ -545,7 +545,7 @@ def test_client_champion_on_an_unapproved_version_is_refused_with_the_guards(mlf
     message = refused.value.message
     assert "protected alias 'champion'" in message
     assert "Promotion refused" in message
-    assert "required approvals" in message
+    assert "review not requested" in message
     assert "model card sections empty" in message
     assert ModelVersion.objects.get(number=1).stage == Stage.STAGING
     with pytest.raises(MlflowException) as no_alias:
