@@ -144,6 +144,7 @@ class Worker:
         outcome = send(
             url=delivery.subscription.url,
             secret=delivery.subscription.secret,
+            previous_secret=delivery.subscription.previous_secret_at(started_at),
             payload=delivery.payload,
             event_type=delivery.event_type,
             idempotency_key=str(delivery.idempotency_key),
