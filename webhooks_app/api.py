@@ -92,7 +92,7 @@ class SubscriptionOutput(serializers.ModelSerializer):
     def get_deliveries_url(self, obj) -> str:
         return f"/api/v1/webhooks/{obj.pk}/deliveries/"
 
-    @extend_schema_field(OpenApiTypes.DATETIME)
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
     def get_previous_secret_expires_at(self, obj):
         if not obj.previous_secret_at(timezone.now()):
             return None
