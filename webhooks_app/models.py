@@ -28,7 +28,8 @@ class Subscription(models.Model):
     shown once when the subscription is created (or its secret rotated) and never again.
     After a rotation the secret it replaced keeps signing deliveries too, in a second
     header, until `previous_secret_expires_at` (REGISTRY_WEBHOOK_SECRET_OVERLAP_SECONDS),
-    so that receivers can switch at their own pace; it is never shown.
+    so that receivers can switch at their own pace; it is never shown, and the worker
+    blanks it once the overlap is over.
     """
 
     url = models.URLField(max_length=2000)

@@ -238,6 +238,18 @@ def _rotate(sub: Subscription, old_secret: str, given: str | None, now) -> datet
     return sub.previous_secret_expires_at if sub.previous_secret else None
 
 
+def expired_secrets_forget(now=None) -> int:
+    """Blank the replaced secrets whose overlap has ended: they sign nothing any more, so
+    they are not kept. The worker's housekeeping, once per poll; no history or audit row
+    changes, as neither ever holds a secret. Returns how many were forgotten."""
+    now = now or timezone.now()
+    return (
+        Subscription.objects.filter(previous_secret_expires_at__lte=now)
+        .exclude(previous_secret="")
+        .update(previous_secret="")
+    )
+
+
 @transaction.atomic
 def delivery_redeliver(*, actor, delivery: Delivery, reason: str = "") -> Delivery:
     """Put a dead (or retrying) delivery back in the queue, due now, with a fresh count.

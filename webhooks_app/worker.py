@@ -48,6 +48,7 @@ from django.utils import timezone
 
 from .delivery import send
 from .models import OPEN_STATUSES, Delivery, DeliveryAttempt, DeliveryStatus
+from .services import expired_secrets_forget
 
 logger = logging.getLogger("webhooks_app.worker")
 
@@ -241,6 +242,7 @@ class Worker:
 
     def drain(self, max_rounds: int = 10_000) -> int:
         """Run rounds until nothing is due now (retries scheduled later stay queued)."""
+        expired_secrets_forget()
         total = 0
         for _ in range(max_rounds):
             done = self.run_once()

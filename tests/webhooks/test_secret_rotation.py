@@ -160,6 +160,8 @@ def test_each_door_rotates_with_both_signatures_during_the_overlap_then_one(
     assert receive["verify_delivery"]([new], headers, body)
     assert _one_signature_receiver(new, headers["X-Registry-Signature"], body)
     assert not receive["verify_delivery"]([old], headers, body)
+    sub.refresh_from_db()
+    assert sub.previous_secret == ""  # not kept once it signs nothing
 
 
 @pytest.mark.parametrize("door", DOORS)
