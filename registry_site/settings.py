@@ -418,6 +418,12 @@ REGISTRY_WEBHOOK_BACKOFF_BASE = float(os.environ.get("REGISTRY_WEBHOOK_BACKOFF_B
 REGISTRY_WEBHOOK_BACKOFF_CAP = float(os.environ.get("REGISTRY_WEBHOOK_BACKOFF_CAP", "3600"))
 # How long a worker's claim on a delivery lasts; a killed worker's claims are retaken after.
 REGISTRY_WEBHOOK_LEASE_SECONDS = float(os.environ.get("REGISTRY_WEBHOOK_LEASE_SECONDS", "120"))
+# After a subscription's secret is rotated, deliveries are signed with the old secret as
+# well as the new one for this many seconds, so that receivers can switch without losing
+# any; 0 signs with the new secret alone from the moment of the rotation.
+REGISTRY_WEBHOOK_SECRET_OVERLAP_SECONDS = _seconds(
+    "REGISTRY_WEBHOOK_SECRET_OVERLAP_SECONDS", "86400"
+)
 # Outbound address checks: private, loopback and link-local destinations are refused
 # unless ALLOW_PRIVATE is on; ALLOWED_HOSTS (names, .domain suffixes, IPs or CIDR
 # networks), when set, is the only list of destinations allowed. Cloud metadata

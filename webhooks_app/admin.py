@@ -15,6 +15,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from models_app.admin import show_instance_values, unbound_form_class
@@ -43,7 +44,10 @@ class SubscriptionForm(forms.ModelForm):
         widget=forms.PasswordInput(render_value=False),
     )
     rotate_secret = forms.BooleanField(
-        required=False, help_text="Replace the secret with a new one, shown once after saving."
+        required=False,
+        help_text="Replace the secret with a new one, shown once after saving. The old "
+        "secret keeps signing deliveries beside it for the overlap the settings give "
+        "(REGISTRY_WEBHOOK_SECRET_OVERLAP_SECONDS), so receivers can switch in that time.",
     )
 
     # Not the model's URLField: its validator would refuse some hosts that the registry's
@@ -82,7 +86,13 @@ class SubscriptionAdmin(admin.ModelAdmin):
     list_display = ["id", "url", "events", "active", "created_by", "created_at", "delivery_log"]
     list_filter = ["active"]
     search_fields = ["url", "description"]
-    readonly_fields = ["created_by", "created_at", "updated_at", "delivery_log"]
+    readonly_fields = [
+        "created_by",
+        "created_at",
+        "updated_at",
+        "previous_secret_signs_until",
+        "delivery_log",
+    ]
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         # The service validates and saves in save_model; the form must not assign to or
@@ -93,8 +103,22 @@ class SubscriptionAdmin(admin.ModelAdmin):
     def get_fields(self, request, obj=None):
         fields = ["url", "description", "event_types", "active", "new_secret"]
         if obj is not None:
-            fields += ["rotate_secret", "created_by", "created_at", "updated_at", "delivery_log"]
+            fields += [
+                "rotate_secret",
+                "previous_secret_signs_until",
+                "created_by",
+                "created_at",
+                "updated_at",
+                "delivery_log",
+            ]
         return fields
+
+    @admin.display(description="Previous secret signs until")
+    def previous_secret_signs_until(self, obj):
+        # When the replaced secret stops signing; never the secret itself.
+        if obj is None or not obj.previous_secret_at(timezone.now()):
+            return "—"
+        return obj.previous_secret_expires_at
 
     @admin.display(description="Events")
     def events(self, obj):
@@ -167,6 +191,14 @@ class SubscriptionAdmin(admin.ModelAdmin):
                 request,
                 f"Signing secret for subscription #{saved.pk}: {saved.secret} — copy it now, "
                 "it will not be shown again.",
+            )
+        if change and shown and saved.previous_secret_at(timezone.now()):
+            messages.info(
+                request,
+                f"The previous secret keeps signing deliveries too (header "
+                "X-Registry-Signature-Previous) until "
+                f"{saved.previous_secret_expires_at.isoformat(timespec='seconds')}: switch the "
+                "receiver to the new secret before then.",
             )
 
 

@@ -2,7 +2,8 @@
 
     GET, POST   /api/v1/webhooks/                          list / create (secret shown once)
     GET, PATCH  /api/v1/webhooks/{id}/                     one subscription / change it
-    POST        /api/v1/webhooks/{id}/rotate-secret/        new secret, shown once
+    POST        /api/v1/webhooks/{id}/rotate-secret/        new secret, shown once; the old
+                                                           one signs too for an overlap
     GET         /api/v1/webhooks/{id}/deliveries/           its delivery log, newest first
     GET         /api/v1/webhooks/deliveries/{id}/           one delivery with its attempts
     POST        /api/v1/webhooks/deliveries/{id}/redeliver/ queue a dead delivery again
@@ -15,8 +16,14 @@ from __future__ import annotations
 
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import serializers, status
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
@@ -61,6 +68,11 @@ class SubscriptionPatchInput(SubscriptionInput):
 class SubscriptionOutput(serializers.ModelSerializer):
     created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     deliveries_url = serializers.SerializerMethodField()
+    previous_secret_expires_at = serializers.SerializerMethodField(
+        help_text="After a rotation: until when the replaced secret still signs every "
+        "delivery too (X-Registry-Signature-Previous); null when it no longer does. The "
+        "replaced secret itself is never shown."
+    )
 
     class Meta:
         model = Subscription
@@ -73,11 +85,18 @@ class SubscriptionOutput(serializers.ModelSerializer):
             "created_by",
             "created_at",
             "updated_at",
+            "previous_secret_expires_at",
             "deliveries_url",
         ]
 
     def get_deliveries_url(self, obj) -> str:
         return f"/api/v1/webhooks/{obj.pk}/deliveries/"
+
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_previous_secret_expires_at(self, obj):
+        if not obj.previous_secret_at(timezone.now()):
+            return None
+        return serializers.DateTimeField().to_representation(obj.previous_secret_expires_at)
 
 
 class SubscriptionWithSecretOutput(SubscriptionOutput):
@@ -215,7 +234,9 @@ class SubscriptionDetailView(_Base):
 
 
 class SubscriptionRotateSecretView(_Base):
-    """Replace the subscription's secret with a new one, shown in this response only."""
+    """Replace the subscription's secret with a new one, shown in this response only. The
+    replaced secret keeps signing deliveries beside it until `previous_secret_expires_at`
+    (X-Registry-Signature-Previous), so that receivers can switch without losing any."""
 
     @extend_schema(
         operation_id="webhooks_rotate_secret",

@@ -18,7 +18,7 @@ import requests
 from django.conf import settings
 from requests.adapters import HTTPAdapter
 
-from .signing import DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, sign
+from .signing import DELIVERY_HEADER, EVENT_HEADER, signature_headers
 from .urlcheck import Destination, UrlRefused, check_url
 
 SNIPPET_CHARS = 500
@@ -67,9 +67,18 @@ def _host_header(dest: Destination) -> str:
 
 
 def send(
-    *, url: str, secret: str, payload: dict, event_type: str, idempotency_key: str
+    *,
+    url: str,
+    secret: str,
+    payload: dict,
+    event_type: str,
+    idempotency_key: str,
+    previous_secret: str = "",
 ) -> AttemptResult:
-    """POST one signed delivery; never raises for network or policy problems."""
+    """POST one signed delivery; never raises for network or policy problems.
+
+    `previous_secret`, during a rotation's overlap, signs it a second time
+    (X-Registry-Signature-Previous)."""
     started = time.monotonic()
 
     def result(ok, code, error, snippet="", sent=True):
@@ -89,7 +98,12 @@ def send(
 
     body = body_for(payload).encode("utf-8")
     headers = _signed_headers(
-        dest, secret=secret, body=body, event_type=event_type, idempotency_key=idempotency_key
+        dest,
+        secret=secret,
+        previous_secret=previous_secret,
+        body=body,
+        event_type=event_type,
+        idempotency_key=idempotency_key,
     )
     timeout = float(getattr(settings, "REGISTRY_WEBHOOK_TIMEOUT", 5))
     session = _pinned_session(dest)
@@ -113,17 +127,23 @@ def send(
 
 
 def _signed_headers(
-    dest: Destination, *, secret: str, body: bytes, event_type: str, idempotency_key: str
+    dest: Destination,
+    *,
+    secret: str,
+    previous_secret: str,
+    body: bytes,
+    event_type: str,
+    idempotency_key: str,
 ) -> dict[str, str]:
     """The delivery's headers: the original host name, the event, the delivery's key and
-    the signature of `body`."""
+    the signature(s) of `body`."""
     return {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
         "Host": _host_header(dest),
         EVENT_HEADER: event_type,
         DELIVERY_HEADER: idempotency_key,
-        SIGNATURE_HEADER: sign(secret, body),
+        **signature_headers(secret, body, previous_secret=previous_secret),
     }
 
 

@@ -26,11 +26,17 @@ class Subscription(models.Model):
 
     `event_types` empty means every event type. The secret signs every delivery; it is
     shown once when the subscription is created (or its secret rotated) and never again.
+    After a rotation the secret it replaced keeps signing deliveries too, in a second
+    header, until `previous_secret_expires_at` (REGISTRY_WEBHOOK_SECRET_OVERLAP_SECONDS),
+    so that receivers can switch at their own pace; it is never shown, and the worker
+    blanks it once the overlap is over.
     """
 
     url = models.URLField(max_length=2000)
     description = models.CharField(max_length=200, blank=True)
     secret = models.CharField(max_length=128)
+    previous_secret = models.CharField(max_length=128, blank=True, default="")
+    previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
     event_types = models.JSONField(default=list, blank=True)
     active = models.BooleanField(default=True)
     created_by = models.ForeignKey(
@@ -43,8 +49,8 @@ class Subscription(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 
-    # The secret stays out of the history rows: they are readable by every admin forever.
-    history = registry_history(excluded_fields=["secret"])
+    # The secrets stay out of the history rows: they are readable by every admin forever.
+    history = registry_history(excluded_fields=["secret", "previous_secret"])
 
     class Meta:
         ordering = ["id"]
@@ -54,6 +60,16 @@ class Subscription(models.Model):
 
     def wants(self, event_type: str) -> bool:
         return self.active and (not self.event_types or event_type in self.event_types)
+
+    def previous_secret_at(self, now) -> str:
+        """The replaced secret while its overlap lasts at `now`, else ""."""
+        if (
+            self.previous_secret
+            and self.previous_secret_expires_at is not None
+            and now < self.previous_secret_expires_at
+        ):
+            return self.previous_secret
+        return ""
 
 
 class DeliveryStatus(models.TextChoices):

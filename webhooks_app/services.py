@@ -8,6 +8,9 @@ choices declared on the field.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -163,11 +166,13 @@ def subscription_update(
 ) -> Subscription:
     """Change a subscription; `rotate_secret` (or a given `secret`) replaces its secret.
 
-    A new secret is on the returned object, to be shown once.
+    A new secret is on the returned object, to be shown once. The replaced secret keeps
+    signing deliveries, beside the new one, for REGISTRY_WEBHOOK_SECRET_OVERLAP_SECONDS.
     """
     require_manage(actor)
     sub = Subscription.objects.select_for_update().get(pk=subscription.pk)
     before = _snapshot(sub)
+    old_secret = sub.secret
     errors: dict = {}
     for key, fn, raw in (
         ("url", validate_url, url),
@@ -188,19 +193,61 @@ def subscription_update(
             errors["active"] = ["Must be true or false."]
     if errors:
         raise ValidationError(errors)
-    if rotate_secret and secret is None:
-        sub.secret = new_secret()
-    changes = diff(before, _snapshot(sub))
+    now = timezone.now()
     secret_changed = rotate_secret or secret is not None
+    overlap_until = None
+    if secret_changed:
+        overlap_until = _rotate(sub, old_secret, sub.secret if secret is not None else None, now)
+    changes = diff(before, _snapshot(sub))
     if changes or secret_changed:
-        sub.updated_at = timezone.now()
+        sub.updated_at = now
         tag_change(sub, actor=actor)
         sub.save()
     if changes:
         record_event(action=WEBHOOK_CHANGED, actor=actor, obj=sub, changes=changes)
     if secret_changed:
-        record_event(action=WEBHOOK_SECRET_ROTATED, actor=actor, obj=sub)
+        # Which secret is never recorded: only that it changed and how long the old one
+        # keeps signing.
+        record_event(
+            action=WEBHOOK_SECRET_ROTATED,
+            actor=actor,
+            obj=sub,
+            payload={
+                "previous_secret_expires_at": (
+                    overlap_until.isoformat() if overlap_until is not None else None
+                ),
+            },
+        )
     return sub
+
+
+def _rotate(sub: Subscription, old_secret: str, given: str | None, now) -> datetime | None:
+    """Give `sub` a new secret (`given`, or a generated one); the secret it replaces keeps
+    signing deliveries for REGISTRY_WEBHOOK_SECRET_OVERLAP_SECONDS. Returns when that
+    overlap ends (None when there is none)."""
+    sub.secret = given if given is not None else new_secret()
+    overlap = int(getattr(settings, "REGISTRY_WEBHOOK_SECRET_OVERLAP_SECONDS", 86400))
+    if overlap > 0 and old_secret and old_secret != sub.secret:
+        # Only the secret just replaced: a second rotation within the overlap ends the
+        # first one's, so a delivery carries two signatures at most.
+        sub.previous_secret = old_secret
+        sub.previous_secret_expires_at = now + timedelta(seconds=overlap)
+    elif old_secret != sub.secret:
+        sub.previous_secret = ""
+        sub.previous_secret_expires_at = None
+    return sub.previous_secret_expires_at if sub.previous_secret else None
+
+
+def expired_secrets_forget(now=None) -> int:
+    """Blank the replaced secrets whose overlap has ended: they sign nothing any more, so
+    they are not kept. The worker's housekeeping, once per poll; no history or audit row
+    changes, as neither ever holds a secret. Returns how many were forgotten."""
+    now = now or timezone.now()
+    return (
+        Subscription.objects.filter(previous_secret_expires_at__lte=now)
+        .exclude(previous_secret="")
+        .update(previous_secret="")
+    )
 
 
 @transaction.atomic

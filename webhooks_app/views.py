@@ -11,6 +11,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from models_app.errors import REFUSALS, answer_for
@@ -75,6 +76,12 @@ def _detail_page(request, subscription: Subscription, *, status_code: int = 200)
         "webhooks_app/subscription_detail.html",
         {
             "subscription": subscription,
+            # After a rotation: until when the replaced secret signs too (never the secret).
+            "previous_secret_signs_until": (
+                subscription.previous_secret_expires_at
+                if subscription.previous_secret_at(timezone.now())
+                else None
+            ),
             "page": page,
             "status": status,
             "statuses": DeliveryStatus.choices,

@@ -15,6 +15,16 @@ model (`ordering_key`) is still open (pending, delivering or retrying). A receiv
 down therefore gets a model's events in the order they happened once it is back; a dead
 delivery stops holding the queue.
 
+Parallel workers: a claimed delivery holds back the later events of its model until it is
+sent, so a worker claims only what it is about to send: one delivery per round by default
+(`batch_size`). A worker that claimed ten and sent them one after the other would keep
+nine models waiting behind its queue for nothing, and with several workers each model
+would move on by one event per batch instead of one per request: the backlog of a few
+busy models would drain no faster with more workers. With one claim per request, N
+workers keep N requests in flight, each on a different model, and a model's next event
+is free for any worker as soon as the previous one is acknowledged. A bigger batch only
+saves claims, which cost far less than a request to a receiver.
+
 Back-off: after failed attempt n the next one is due after a random delay between 0 and
 min(cap, base · 2^(n-1)) seconds ("full jitter"), so that many retries spread out instead
 of arriving together. After REGISTRY_WEBHOOK_MAX_ATTEMPTS attempts the delivery is dead
@@ -38,6 +48,7 @@ from django.utils import timezone
 
 from .delivery import send
 from .models import OPEN_STATUSES, Delivery, DeliveryAttempt, DeliveryStatus
+from .services import expired_secrets_forget
 
 logger = logging.getLogger("webhooks_app.worker")
 
@@ -82,7 +93,7 @@ class Worker:
         self,
         *,
         max_attempts: int | None = None,
-        batch_size: int = 10,
+        batch_size: int = 1,
         lease_seconds: float | None = None,
         log=None,
     ) -> None:
@@ -144,6 +155,7 @@ class Worker:
         outcome = send(
             url=delivery.subscription.url,
             secret=delivery.subscription.secret,
+            previous_secret=delivery.subscription.previous_secret_at(started_at),
             payload=delivery.payload,
             event_type=delivery.event_type,
             idempotency_key=str(delivery.idempotency_key),
@@ -230,6 +242,7 @@ class Worker:
 
     def drain(self, max_rounds: int = 10_000) -> int:
         """Run rounds until nothing is due now (retries scheduled later stay queued)."""
+        expired_secrets_forget()
         total = 0
         for _ in range(max_rounds):
             done = self.run_once()

@@ -73,8 +73,10 @@ class Receiver:
 
     `mode`: "ok" answers 204, "error" answers 500, "slow" waits `delay` seconds before
     answering (too late: not counted as acknowledged), "hold" answers 204 once the test
-    sets `gate` (a request in flight for as long as the test needs). `arrived` holds every
-    request that reached it, `acknowledged` the ones it answered with a 2xx.
+    sets `gate` (a request in flight for as long as the test needs), "hold-first" holds
+    the first request that ever arrived that way and answers the others at once.
+    `arrived` holds every request that reached it, `acknowledged` the ones it answered
+    with a 2xx.
 
     It stops at once: its loop looks for a stop request every 10 ms (the standard
     library's default is half a second, paid by every test that used a receiver), and it
@@ -107,7 +109,7 @@ class Receiver:
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
-                if mode == "hold":
+                if mode == "hold" or (mode == "hold-first" and item is receiver.arrived[0]):
                     receiver.gate.wait(timeout=60)
                     mode = "ok"
                 if mode == "error":

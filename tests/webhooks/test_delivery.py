@@ -143,11 +143,12 @@ def _per_model(events: list[dict]) -> dict[str, list[str]]:
 
 
 def test_failing_receiver_gets_retries_then_every_event_in_order(
-    people, model, receiver, subscribe, worker, clock
+    people, model, receiver, subscribe, fast, clock
 ):
     subscribe(receiver.url)
     receiver.mode = "error"
     order = _two_models_of_events(people, model)
+    worker = Worker(batch_size=10)  # each round tries every model's first event
 
     for _ in range(3):
         worker.run_once()
@@ -199,7 +200,7 @@ def test_receiver_that_times_out_gets_retries_then_everything(
     assert keys[0] == keys[1] == str(head.idempotency_key)
 
 
-def test_receiver_that_is_down_gets_everything_once_back(people, model, subscribe, worker, clock):
+def test_receiver_that_is_down_gets_everything_once_back(people, model, subscribe, fast, clock):
     from tests.webhooks.conftest import Receiver
 
     receiver = Receiver().start()
@@ -207,6 +208,7 @@ def test_receiver_that_is_down_gets_everything_once_back(people, model, subscrib
     receiver.stop()  # the port is closed: connections are refused
     subscribe(f"http://127.0.0.1:{port}/hook")
     order = _two_models_of_events(people, model)
+    worker = Worker(batch_size=10)  # each round tries every model's first event
 
     for _ in range(3):
         worker.run_once()
@@ -302,7 +304,7 @@ def test_a_claim_counts_no_attempt_and_a_stopped_worker_gives_back_its_claims(
     subscribe(receiver.url)
     subscribe(receiver.url, description="second")
     register(actor=people.author, model=model, version="1.0.0")
-    worker = Worker()
+    worker = Worker(batch_size=2)
     token, claimed = worker.claim()
     assert len(claimed) == 2
     assert list(Delivery.objects.values_list("attempts", flat=True)) == [0, 0]
@@ -358,6 +360,57 @@ def test_docs_verification_snippet_accepts_real_delivery(people, model, receiver
     assert docs_verify(sub.secret, header, request.body)
     assert not docs_verify(sub.secret, header, request.body.replace(b"1.0.0", b"9.9.9"))
     assert not docs_verify("whsec_wrong", header, request.body)
+
+
+def test_a_second_worker_delivers_other_models_while_the_first_is_in_flight(
+    people, receiver, subscribe, fast
+):
+    """Two workers at once: while one waits on a receiver with one model's event, the
+    other sends the other models' events (and none of that model's, which must wait)."""
+    import threading
+
+    from django.db import connections
+
+    from tests.waiting import wait_until
+
+    subscribe(receiver.url)
+    models = [make_model(actor=people.admin, team=people.team, name=f"m{i}") for i in range(3)]
+    for minor in range(3):
+        for m in models:
+            register(actor=people.admin, model=m, version=f"1.{minor}.0")
+    receiver.mode = "hold-first"  # the first request stays in flight until the gate opens
+    first, second = Worker(), Worker()
+
+    def run_first():
+        try:
+            first.run_once()
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run_first)
+    thread.start()
+    try:
+        wait_until(lambda: len(receiver.arrived) == 1, timeout=30)
+        held = receiver.arrived[0].json["model"]["name"]
+        assert held == "m0"  # the oldest event first
+
+        second.drain()  # while the first worker's request is still in flight
+
+        assert second.succeeded == 6
+        sent_by_second = {r.json["model"]["name"] for r in receiver.acknowledged}
+        assert sent_by_second == {"m1", "m2"}
+    finally:
+        receiver.gate.set()
+        thread.join(timeout=30)
+    assert first.succeeded == 1
+    first.drain()  # m0's later events, free now that its first one was acknowledged
+
+    assert first.succeeded == 3 and second.succeeded == 6
+    keys = [r.headers["X-Registry-Delivery"] for r in receiver.acknowledged]
+    assert len(keys) == len(set(keys)) == 9
+    assert _per_model(_delivered_events(receiver)) == {
+        m.name: ["1.0.0", "1.1.0", "1.2.0"] for m in models
+    }
 
 
 def test_two_workers_in_parallel_send_each_event_once_in_order(people, receiver, subscribe):

@@ -53,11 +53,11 @@ def _worker_env(**env_extra) -> dict:
     }
 
 
-def _start_worker(tmp_path, **env_extra) -> subprocess.Popen:
+def _start_worker(tmp_path, *args: str, **env_extra) -> subprocess.Popen:
     env = _worker_env(**env_extra)
     log = open(tmp_path / "worker.log", "wb")  # noqa: SIM115 - closed with the process
     return subprocess.Popen(
-        [sys.executable, "manage.py", "run_worker", "--interval", "0.1"],
+        [sys.executable, "manage.py", "run_worker", "--interval", "0.1", *args],
         cwd=ROOT,
         env=env,
         stdout=log,
@@ -196,7 +196,8 @@ def test_sigterm_releases_claimed_deliveries_and_a_restart_sends_them(
     receiver.mode = "hold"  # the first request stays in flight until the gate opens
     log = tmp_path / "worker.log"
 
-    proc = _start_worker(tmp_path)
+    # A worker that claims three at a time (one is the default).
+    proc = _start_worker(tmp_path, "--batch-size", "3")
     try:
         wait_until(lambda: len(receiver.arrived) == 1, timeout=20, message=log.read_text)
         # One worker holds all three: one in flight, two claimed and waiting their turn.

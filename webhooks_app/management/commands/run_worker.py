@@ -34,7 +34,14 @@ class Command(BaseCommand):
             help="Attempts before a delivery is dead (default REGISTRY_WEBHOOK_MAX_ATTEMPTS).",
         )
         parser.add_argument(
-            "--batch-size", type=int, default=10, help="Deliveries claimed per round."
+            "--batch-size",
+            type=int,
+            default=1,
+            help=(
+                "Deliveries claimed per round (default 1). Each one claimed holds back the "
+                "later events of its model until this worker has sent it, so more only "
+                "saves claims; run more workers to send more at once."
+            ),
         )
 
     def handle(
@@ -43,7 +50,7 @@ class Command(BaseCommand):
         once=False,
         interval=2.0,
         max_attempts=None,
-        batch_size=10,
+        batch_size=1,
         **kw,
     ):
         if interval <= 0:
