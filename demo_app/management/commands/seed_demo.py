@@ -32,6 +32,7 @@ from models_app.context import reset_request_id, set_request_id
 from models_app.enums import Role
 from models_app.models import PromotionPolicy, RegisteredModel, Team
 
+# Where the printed logins point by default; `make run` passes the address it serves.
 URL = "http://127.0.0.1:8000/"
 
 
@@ -192,8 +193,13 @@ class Command(BaseCommand):
             action="store_true",
             help="Seed even with DEBUG off. The demo users have published passwords.",
         )
+        parser.add_argument(
+            "--url",
+            default=URL,
+            help=f"The dashboard's address to print with the logins (default {URL}).",
+        )
 
-    def handle(self, *args, force: bool = False, **options) -> None:
+    def handle(self, *args, force: bool = False, url: str = URL, **options) -> None:
         if not settings.DEBUG and not force:
             raise CommandError(
                 "seed_demo is refused with DEBUG off: it creates users with published "
@@ -210,7 +216,7 @@ class Command(BaseCommand):
             self.stdout.write(self.style.SUCCESS(f"Seeded: {', '.join(created)}."))
         else:
             self.stdout.write("The demo data is already in place; nothing changed.")
-        self.print_logins()
+        self.print_logins(url if url.endswith("/") else url + "/")
 
     # --- Steps ------------------------------------------------------------------------
 
@@ -634,7 +640,7 @@ class Command(BaseCommand):
 
     # --- Output -----------------------------------------------------------------------
 
-    def print_logins(self) -> None:
+    def print_logins(self, url: str = URL) -> None:
         rows = [("username", "password", "role")] + [
             (u.username, u.password, u.role_label) for u in USERS
         ]
@@ -650,5 +656,5 @@ class Command(BaseCommand):
             if i == 0:
                 self.stdout.write("  " + rule)
         self.stdout.write("")
-        self.stdout.write(f"Dashboard: {URL}")
-        self.stdout.write(f"Admin:     {URL}admin/")
+        self.stdout.write(f"Dashboard: {url}")
+        self.stdout.write(f"Admin:     {url}admin/")
