@@ -40,6 +40,8 @@ from .validators import MODEL_NAME_RE
 
 MODELS_PER_PAGE = 25
 EVENTS_PER_PAGE = 50
+# Rows the audit log reads past a page to keep the events of one request together.
+GROUP_EXTRA = 20
 CHART_METRICS = 4
 # The model page: versions per page of its table, versions in its chart (by default and at
 # most, `?chart=N`) and the rollback targets offered.
@@ -466,30 +468,87 @@ def model_rollback(request, name: str):
 # --- Audit log -------------------------------------------------------------------------------
 
 
-def _audit_cursor(request) -> tuple[str, tuple | None]:
-    """("older" or "newer", the (created_at, id) of the event the page link names), or
-    ("", None) for the newest page. The cursor is an event's id: short, and the page it
-    names can be reloaded. Anything else is a 400, never a 500."""
+def _audit_cursor(request) -> tuple[str, tuple | None, str]:
+    """("older" or "newer", the (created_at, id) of the event the page link names, that
+    event's request id), or ("", None, "") for the newest page. The cursor is an event's
+    id: short, and the page it names can be reloaded. Anything else is a 400, never a 500."""
     direction, number = _page_link(request, digits=18, what="the number of an audit event")
     if not direction:
-        return "", None
-    created_at = AuditEvent.objects.filter(pk=number).values_list("created_at", flat=True)
-    created_at = created_at.first()
-    if created_at is None:
+        return "", None, ""
+    found = AuditEvent.objects.filter(pk=number).values_list("created_at", "request_id").first()
+    if found is None:
         raise BadRequest(f"There is no audit event #{number}: the link is out of date or wrong.")
-    return direction, (created_at, number)
+    created_at, request_id = found
+    return direction, (created_at, number), request_id
+
+
+def _same_request(a: AuditEvent, b: AuditEvent | str) -> bool:
+    other = b if isinstance(b, str) else b.request_id
+    return bool(a.request_id) and a.request_id == other
+
+
+def _keep_request_whole(rows: list[AuditEvent], size: int, *, more: bool) -> list[AuditEvent]:
+    """The first `size` of `rows` (read away from the page's cursor), and after them the
+    rows of the request the last of those belongs to, so that its events stay together.
+    When the table goes on past `rows` (`more`), the last row is kept back to tell whether
+    the request goes on."""
+    end = min(size, len(rows))
+    limit = len(rows) - 1 if more else len(rows)
+    while 0 < end < limit and _same_request(rows[end], rows[end - 1]):
+        end += 1
+    return rows[:end]
+
+
+def _request_groups(events: list[AuditEvent], *, split_newer: bool, split_older: bool):
+    """The page's events (newest first) as entries: the events one request wrote next to
+    each other are one entry, whose parts read in the order they were written (by id).
+    The first and the last entry say whether their request goes on in the next page."""
+    groups: list[dict] = []
+    for event in events:
+        if groups and _same_request(event, groups[-1]["events"][-1]):
+            groups[-1]["events"].append(event)
+        else:
+            groups.append({"request_id": event.request_id, "events": [event]})
+    for group in groups:
+        group["events"].sort(key=lambda e: e.pk)
+        group["continues_newer"] = group["continues_older"] = False
+    if groups:
+        groups[0]["continues_newer"] = split_newer
+        groups[-1]["continues_older"] = split_older
+    return groups
 
 
 def _audit_page(request, events) -> dict:
     """One page of `events`, newest first by (created_at, id), read by keyset from the
     audit_keyset index (or a filter's own index): every page costs the same, however far
-    back it is, and nothing counts the events."""
-    direction, cursor = _audit_cursor(request)
-    page, more_older, more_newer = keyset_page(
-        events, ("created_at", "id"), EVENTS_PER_PAGE, direction, cursor
+    back it is, and nothing counts the events.
+
+    The events one request wrote stay on one page: the page reads up to GROUP_EXTRA rows
+    past its size to finish the request it ends in. A request that wrote more is split
+    between two pages, and both say so."""
+    direction, cursor, cursor_request = _audit_cursor(request)
+    rows, more_older, more_newer = keyset_page(
+        events, ("created_at", "id"), EVENTS_PER_PAGE + GROUP_EXTRA, direction, cursor
     )
+    if direction == "newer":
+        # Read upwards from the cursor: the rows nearest to it are kept.
+        rows.reverse()
+        page = _keep_request_whole(rows, EVENTS_PER_PAGE, more=more_newer)
+        beyond = rows[len(page) :]
+        split_far = bool(page and beyond) and _same_request(page[-1], beyond[0])
+        more_newer = more_newer or bool(beyond)
+        page.reverse()
+        split_newer, split_older = split_far, bool(page) and _same_request(page[-1], cursor_request)
+    else:
+        page = _keep_request_whole(rows, EVENTS_PER_PAGE, more=more_older)
+        beyond = rows[len(page) :]
+        split_far = bool(page and beyond) and _same_request(page[-1], beyond[0])
+        more_older = more_older or bool(beyond)
+        split_newer = bool(page) and direction == "older" and _same_request(page[0], cursor_request)
+        split_older = split_far
     return {
         "events": page,
+        "groups": _request_groups(page, split_newer=split_newer, split_older=split_older),
         "older": page[-1].pk if more_older and page else None,
         "newer": page[0].pk if more_newer and page else None,
         "first_page": cursor is None,
