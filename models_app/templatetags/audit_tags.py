@@ -122,3 +122,11 @@ def policy_changes(changes) -> list[dict]:
         if lines:
             rows.append({"field": POLICY_FIELDS.get(field, field), "lines": lines})
     return rows
+
+
+@register.filter
+def short_request_id(request_id: str, keep: int = 10) -> str:
+    """A request id short enough for a table cell: its end, which tells apart the ids of
+    one client (a uuid's last digits, a run's step number); the page links the full id."""
+    text = str(request_id or "")
+    return text if len(text) <= keep + 2 else "…" + text[-keep:]

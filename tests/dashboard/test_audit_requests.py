@@ -54,7 +54,7 @@ def test_a_rollback_reads_as_one_entry_with_its_parts_in_order(people, scene, lo
     page = client.get("/audit/").content.decode()
     newest = entries(page)[0]
     assert newest == (ROLLBACK_ID, ["Version rolled back", "Version restored by rollback"])
-    assert "One request, 2 changes:" in page
+    assert "One request by release, 2 changes:" in page
     # Each event names its request and links the log filtered by it.
     assert page.count(f'href="/audit/?request_id={ROLLBACK_ID}"') == 2
 
