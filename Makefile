@@ -24,7 +24,7 @@ venv: $(BIN)/.installed
 # process of its own, and all of them stop together.
 run: venv
 	DEBUG=1 $(BIN)/python manage.py migrate --noinput
-	DEBUG=1 $(BIN)/python manage.py seed_demo
+	DEBUG=1 $(BIN)/python manage.py seed_demo --url http://$(HOST):$(PORT)/
 	@echo "Serving the demo at http://$(HOST):$(PORT)/ (admin at /admin/), with the webhook worker$${REGISTRY_CENTRAL_URL:+ and a catalog sync every $(SYNC_EVERY) s}. Stop with Ctrl-C."
 	DEBUG=1 $(BIN)/python manage.py run_worker --interval 2 & jobs=$$!; \
 	if [ -n "$$REGISTRY_CENTRAL_URL" ]; then \

@@ -18,7 +18,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.safestring import mark_safe
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 
 from models_app import selectors as model_selectors
 from models_app.card_sections import SECTION_TITLES
@@ -31,11 +31,14 @@ from models_app.models import ModelVersion
 from models_app.paging import CappedPaginator
 from models_app.permissions import can
 from models_app.views import (
-    add_refusal,
     get_model_or_404,
     key_metric_specs,
     metric_cells,
     metric_specs,
+    posted,
+    refuse_and_redirect,
+    refused_form,
+    take_refusal,
 )
 
 from . import selectors, services
@@ -139,7 +142,11 @@ def _card_changes(card, revision, reviews: list) -> dict | None:
     }
 
 
-CARD_PART = VersionPart("approvals_app/_version_card.html", _card_part)
+CARD_PART = VersionPart(
+    "approvals_app/_version_card.html",
+    _card_part,
+    forms=(("review", ReviewForm), ("request", RequestReviewForm)),
+)
 
 
 def approving_reviews(version: ModelVersion, event) -> list[dict]:
@@ -156,7 +163,7 @@ def approving_reviews(version: ModelVersion, event) -> list[dict]:
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def version_review(request, name: str, version: str):
     return version_action(
         request,
@@ -179,7 +186,7 @@ def version_review(request, name: str, version: str):
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def version_request_review(request, name: str, version: str):
     return version_action(
         request,
@@ -197,50 +204,77 @@ def version_request_review(request, name: str, version: str):
 @login_required
 @require_http_methods(["GET", "POST"])
 def card_edit(request, name: str, version: str):
-    """Edit the model card: each save makes a new revision, which voids earlier approvals."""
+    """Edit the model card: each save makes a new revision, which voids earlier approvals.
+
+    A refused or invalid save redirects back to this page (Post/Redirect/Get), which
+    shows the card as it was filled in, with the refusal once; a reload saves nothing."""
     mv = get_version_or_404(name, version)
     card = selectors.card_for(mv)
     revision = card.current_revision if card is not None else None
-    status = 200
+    here = reverse("approvals:card_edit", kwargs={"name": name, "version": version})
+    page = f"card:{mv.pk}"
     if request.method == "POST":
         form = CardForm(request.POST)
-        if form.is_valid():
-            try:
-                card = services.card_update(
-                    actor=request.user,
-                    version=mv,
-                    sections=form.sections(),
-                    reason=form.cleaned_data["reason"],
-                )
-            except REFUSALS as exc:
-                status = add_refusal(request, form, exc)
-            else:
-                number = card.current_revision.number
-                if revision is not None and number == revision.number:
-                    messages.info(request, "The card is unchanged; no new revision was made.")
-                else:
-                    messages.success(
-                        request,
-                        f"Card revision {number} saved. Approvals of earlier revisions no "
-                        "longer count; ask for review again.",
-                    )
-                return redirect("approvals:version", name=name, version=version)
-        else:
-            status = 400
-            messages.error(request, "The card was not saved: correct the form below.")
-    else:
-        if not can(request.user, "card.edit", mv):
-            messages.error(
+        data = posted(request, form)
+        if not form.is_valid():
+            return refuse_and_redirect(
                 request,
-                "You cannot edit this card: only contributors of the model's team can.",
+                here,
+                page=page,
+                action="card",
+                data=data,
+                invalid="The card was not saved: correct the form below.",
             )
-            return redirect("approvals:version", name=name, version=version)
+        try:
+            card = services.card_update(
+                actor=request.user,
+                version=mv,
+                sections=form.sections(),
+                reason=form.cleaned_data["reason"],
+            )
+        except REFUSALS as exc:
+            return refuse_and_redirect(
+                request,
+                here,
+                page=page,
+                action="card",
+                data=data,
+                exc=exc,
+                invalid="The card was not saved: correct the form below.",
+            )
+        number = card.current_revision.number
+        if revision is not None and number == revision.number:
+            messages.info(request, "The card is unchanged; no new revision was made.")
+        else:
+            messages.success(
+                request,
+                f"Card revision {number} saved. Approvals of earlier revisions no "
+                "longer count; ask for review again.",
+            )
+        return redirect("approvals:version", name=name, version=version)
+    refusal = take_refusal(request, page)
+    if refusal is None and not can(request.user, "card.edit", mv):
+        messages.error(
+            request,
+            "You cannot edit this card: only contributors of the model's team can.",
+        )
+        return redirect("approvals:version", name=name, version=version)
+    if refusal is None:
         form = CardForm(initial=revision.sections() if revision else {})
+    else:
+        form = refused_form(CardForm, refusal)
+        if refusal["message"]:  # shown once, above the form
+            form.add_error(None, refusal["message"])
     return render(
         request,
         "approvals_app/card_edit.html",
-        {"model": mv.registered_model, "mv": mv, "form": form, "revision": revision},
-        status=status,
+        {
+            "model": mv.registered_model,
+            "mv": mv,
+            "form": form,
+            "revision": revision,
+        },
+        status=refusal["status"] if refusal else 200,
     )
 
 

@@ -71,6 +71,7 @@ class AuditFilterForm(forms.Form):
     action = forms.ChoiceField(
         label="Action", required=False, choices=[("", "any action"), *Action.choices]
     )
+    request_id = forms.CharField(label="Request id", required=False, max_length=64)
     since = forms.DateField(
         label="From (date)", required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
@@ -97,6 +98,7 @@ class AuditFilterForm(forms.Form):
             "model_name": data.get("model") or None,
             "actor": data.get("user") or None,
             "action": data.get("action") or None,
+            "request_id": data.get("request_id") or None,
             "since": start_of(since, dt.time.min, tzinfo=utc) if since else None,
             # Inclusive end date: everything before the next midnight (none after the
             # last representable day).

@@ -9,11 +9,12 @@ add their own parts to it with `register_version_part`, as they add guards with
 register_guard_provider: approvals_app adds the model card and its reviews. models_app
 never imports them.
 
-Each action goes through its service. A refusal shows the page again with the form bound,
-the reason in place and in the messages, and the refusal's 4xx status; a refused
-promotion lists each failed guard. Deprecating, which can never be undone, asks first on
-a page of its own, as a rollback does. Other apps' actions on a version (a review, a review
-request) go through `version_action` too.
+Each action goes through its service. A refusal redirects to the version page
+(Post/Redirect/Get), which shows it once: the refusal in its own panel (a refused
+promotion lists each failed guard), the form as it was filled in, and the refusal's 4xx
+status; a reload shows the plain page and repeats nothing. Other apps' actions on a
+version (a review, a review request) go through `version_action` too. Deprecating, which
+can never be undone, asks first on a page of its own, as a rollback does.
 
 The routes keep their names (approvals:version, approvals:promote, approvals:archive,
 approvals:deprecate) and stay in approvals_app/urls.py beside the other routes under a
@@ -30,7 +31,8 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods
 from django_fsm import can_proceed
 
 from . import lifecycle, selectors, services, storage
@@ -42,13 +44,14 @@ from .models import ModelVersion
 from .permissions import can
 from .validators import SEMVER_RE
 from .views import (
-    add_refusal,
-    failed_guards,
     get_model_or_404,
     key_metric_specs,
     metric_cells,
     metric_specs,
-    refusal_text,
+    posted,
+    refuse_and_redirect,
+    refused_form,
+    take_refusal,
 )
 
 TIMELINE_LIMIT = 200
@@ -66,11 +69,14 @@ class VersionPart:
     `template` is included after the lifecycle's forms, before the timeline.
     `add_context(request, mv, context)` adds what the part shows to the page's context:
     it keeps a form that is already there (the bound form of a refused action of its
-    own), and adds the buttons it offers to context["may"].
+    own), and adds the buttons it offers to context["may"]. `forms` names the form class
+    of each action of the part (its `version_action` key), so that the page can fill a
+    refused form in again after the redirect.
     """
 
     template: str
     add_context: Callable[[HttpRequest, ModelVersion, dict], None]
+    forms: tuple[tuple[str, type], ...] = ()
 
 
 _parts: list[VersionPart] = []
@@ -83,6 +89,17 @@ def register_version_part(part: VersionPart) -> None:
 
 def version_parts() -> list[VersionPart]:
     return list(_parts)
+
+
+# The lifecycle's own actions and their forms; the parts add theirs (VersionPart.forms).
+LIFECYCLE_FORMS = {"promote": ReasonForm, "archive": ReasonForm, "deprecate": DeprecateForm}
+
+
+def action_forms() -> dict[str, type]:
+    forms = dict(LIFECYCLE_FORMS)
+    for part in _parts:
+        forms.update(part.forms)
+    return forms
 
 
 # --- The page ------------------------------------------------------------------------------
@@ -221,51 +238,71 @@ def version_context(request, mv: ModelVersion, *, refusal=None, **forms) -> dict
     return context
 
 
+def refusal_page(mv: ModelVersion) -> str:
+    """The key under which a refused action on `mv` waits for the version page."""
+    return f"version:{mv.pk}"
+
+
 @login_required
 @require_GET
 def version_detail(request, name: str, version: str):
     """A version: metadata, lineage, artifact, checklist, forms, the other apps' parts
-    (card, reviews) and the timeline."""
+    (card, reviews) and the timeline; once after a refused action, that refusal."""
     mv = get_version_or_404(name, version)
-    return render(request, VERSION_PAGE, version_context(request, mv))
+    refusal = take_refusal(request, refusal_page(mv))
+    if refusal is None:
+        return render(request, VERSION_PAGE, version_context(request, mv))
+    key = refusal["action"]
+    forms = {}
+    form_class = action_forms().get(key)
+    if form_class is not None:
+        forms[f"{key}_form"] = refused_form(form_class, refusal, prefix=key)
+    # An invalid form shows its errors on its fields; any other refusal, in its panel.
+    shown = refusal if refusal["message"] else None
+    context = version_context(request, mv, refusal=shown, **forms)
+    # Each reason once: a failed guard the checklist shows failing for the same reason is
+    # named in the panel and explained in the checklist only.
+    failing = {(c.guard, c.reason) for c in context["checks"] if not c.passed}
+    refusal["in_checklist"] = [
+        g for g in refusal["failed_guards"] if (g["guard"], g["reason"]) in failing
+    ]
+    refusal["changed_since"] = [
+        g for g in refusal["failed_guards"] if (g["guard"], g["reason"]) not in failing
+    ]
+    return render(request, VERSION_PAGE, context, status=refusal["status"])
 
 
 def version_action(request, name, version, *, key, form_class, run, done):
     """Run one POSTed action on a version through its service.
 
-    Success: a message and a redirect to the version page. Refusal: the version page
-    again with the form bound, the reason in place and in the messages, and the refusal's
-    4xx status; a refused promotion lists each failed guard.
+    Success: a message and a redirect to the version page. Refusal, or an invalid form:
+    a redirect to the version page too, which shows the refusal once with the form as it
+    was filled in (see version_detail). A GET of the action's address (a reload, a
+    bookmark) is sent to the version page.
     """
     mv = get_version_or_404(name, version)
+    page = reverse("approvals:version", kwargs={"name": name, "version": version})
+    if request.method != "POST":
+        return redirect(page)
     form = form_class(request.POST, prefix=key)
-    refusal = None
-    if form.is_valid():
-        try:
-            result = run(mv, form.cleaned_data)
-        except REFUSALS as exc:
-            status = add_refusal(request, form, exc)
-            refusal = {
-                "action": key,
-                "message": refusal_text(exc),
-                "failed_guards": failed_guards(exc),
-            }
-        else:
-            messages.success(request, done(mv, result))
-            return redirect("approvals:version", name=name, version=version)
-    else:
-        status = 400
-        messages.error(request, "Nothing was changed: correct the form below.")
-    mv = get_version_or_404(name, version)  # the state after the refused attempt
-    context = version_context(request, mv, refusal=refusal, **{f"{key}_form": form})
-    return render(request, VERSION_PAGE, context, status=status)
+    data = posted(request, form)
+    if not form.is_valid():
+        return refuse_and_redirect(request, page, page=refusal_page(mv), action=key, data=data)
+    try:
+        result = run(mv, form.cleaned_data)
+    except REFUSALS as exc:
+        return refuse_and_redirect(
+            request, page, page=refusal_page(mv), action=key, data=data, exc=exc
+        )
+    messages.success(request, done(mv, result))
+    return redirect(page)
 
 
 # --- The lifecycle's actions ---------------------------------------------------------------
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def version_promote(request, name: str, version: str):
     return version_action(
         request,
@@ -281,7 +318,7 @@ def version_promote(request, name: str, version: str):
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def version_archive(request, name: str, version: str):
     return version_action(
         request,
@@ -304,9 +341,9 @@ def version_deprecate(request, name: str, version: str):
     never be possible again; only the POST of that page's confirmation deprecates. Opening
     or reloading the confirmation changes nothing.
     """
-    posted = request.method == "POST"
-    form = DeprecateForm(request.POST if posted else None, prefix="deprecate")
-    if posted and form.is_valid() and form.cleaned_data["confirm"]:
+    is_post = request.method == "POST"
+    form = DeprecateForm(request.POST if is_post else None, prefix="deprecate")
+    if is_post and form.is_valid() and form.cleaned_data["confirm"]:
         return version_action(
             request,
             name,
@@ -327,17 +364,25 @@ def version_deprecate(request, name: str, version: str):
         "final_stage": Stage.DEPRECATED,
     }
     # The same order as the service's: the input (400), the permission (403), the stage.
-    if posted and not form.is_valid():
+    # A refusal of the version page's form goes back to that page, which shows it once.
+    page = reverse("approvals:version", kwargs={"name": name, "version": version})
+    from_version_page = is_post and "deprecate-confirm" not in request.POST
+    if is_post and not form.is_valid():
+        if from_version_page:
+            return refuse_and_redirect(
+                request, page, page=refusal_page(mv), action="deprecate", data=posted(request, form)
+            )
         messages.error(request, "Nothing was changed: correct the form below.")
-        if "deprecate-confirm" in request.POST:  # sent from the confirmation page
-            return render(request, DEPRECATE_CONFIRM_PAGE, confirm_page, status=400)
-        context = version_context(request, mv, deprecate_form=form)
-        return render(request, VERSION_PAGE, context, status=400)
+        return render(request, DEPRECATE_CONFIRM_PAGE, confirm_page, status=400)
     try:
         services.transition_check(actor=request.user, version=mv, name="deprecate")
     except REFUSALS as exc:
-        status = add_refusal(request, form if posted else None, exc)
-        refusal = {"action": "deprecate", "message": refusal_text(exc), "failed_guards": []}
-        context = version_context(request, mv, refusal=refusal, deprecate_form=form)
-        return render(request, VERSION_PAGE, context, status=status)
+        return refuse_and_redirect(
+            request,
+            page,
+            page=refusal_page(mv),
+            action="deprecate",
+            data=posted(request, form) if is_post else {},
+            exc=exc,
+        )
     return render(request, DEPRECATE_CONFIRM_PAGE, confirm_page)

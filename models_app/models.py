@@ -536,6 +536,8 @@ class AuditEvent(models.Model):
             # model name (a model's history).
             models.Index(fields=["created_at", "id"], name="audit_keyset"),
             models.Index(fields=["model_name", "created_at", "id"], name="audit_by_name_keyset"),
+            # The events of one request (the audit log's request filter).
+            models.Index(fields=["request_id", "created_at", "id"], name="audit_by_request"),
         ]
 
     def __str__(self) -> str:

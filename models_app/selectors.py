@@ -201,9 +201,12 @@ def audit_events(
     version: ModelVersion | None = None,
     actor: str | None = None,
     action: str | None = None,
+    request_id: str | None = None,
     since=None,
     until=None,
 ) -> QuerySet[AuditEvent]:
+    """Audit events newest first; the events of one transaction in the order they were
+    written (their ids break ties of time)."""
     qs = AuditEvent.objects.all()
     if model_name:
         qs = qs.filter(model_name=model_name)
@@ -213,6 +216,8 @@ def audit_events(
         qs = qs.filter(actor_username=actor)
     if action:
         qs = qs.filter(action=action)
+    if request_id:
+        qs = qs.filter(request_id=request_id)
     if since is not None:
         qs = qs.filter(created_at__gte=since)
     if until is not None:

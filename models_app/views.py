@@ -2,7 +2,8 @@
 
 Views only translate: they read through the selectors, write through the services, and
 turn every refusal (NotAllowed, InvalidTransition, GuardsFailed, ValidationError…) into a
-message next to the form and the 4xx status models_app.errors gives it, never a 500. The
+redirect to the page the action came from, which shows the refusal once with the 4xx
+status models_app.errors gives it (refuse_and_redirect, take_refusal), never a 500. The
 version page and the lifecycle's actions on it are in models_app.lifecycle_views, which
 builds on the helpers here.
 """
@@ -22,7 +23,7 @@ from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 from knox.models import AuthToken
 
 from . import accounts, selectors, services
@@ -41,6 +42,8 @@ from .validators import MODEL_NAME_RE, SEMVER_RE
 
 MODELS_PER_PAGE = 25
 EVENTS_PER_PAGE = 50
+# Rows the audit log reads past a page to keep the events of one request together.
+GROUP_EXTRA = 20
 CHART_METRICS = 4
 # The model page: versions per page of its table, versions in its chart (by default and at
 # most, `?chart=N`) and the rollback targets offered.
@@ -50,7 +53,8 @@ ROLLBACK_TARGETS = 50
 
 # --- Translating refusals ----------------------------------------------------------------
 # Every view catches REFUSALS (models_app.errors) around its service calls: each refusal
-# becomes a message and the 4xx that models_app.errors gives it, never a 500.
+# is shown once on the page the action came from, with the 4xx that models_app.errors
+# gives it, never a 500.
 
 
 def refusal_status(exc: Exception) -> int:
@@ -61,28 +65,88 @@ def refusal_text(exc: Exception) -> str:
     return answer_for(exc).text
 
 
-def add_refusal(request, form, exc: Exception) -> int:
-    """Show why an action was refused, in the form and in the page's messages.
-
-    A ValidationError naming fields lands on those fields; anything else on the form as
-    a whole. Returns the HTTP status the page is answered with.
-    """
-    answer = answer_for(exc)
-    if form is not None:
-        if answer.fields is not None:
-            for field, errors in answer.fields.items():
-                form.add_error(field if field in form.fields else None, errors)
-        else:
-            form.add_error(None, answer.text)
-    messages.error(request, f"Refused: {answer.text}")
-    return answer.status
-
-
 def failed_guards(exc: Exception) -> list[dict]:
     """Each failed guard of a refused promotion, with its reason."""
     if isinstance(exc, GuardsFailed):
         return [d for d in exc.details if not d["passed"]]
     return []
+
+
+# --- Refusals across a redirect ------------------------------------------------------------
+# A refused or invalid POST answers with a redirect to the page it came from
+# (Post/Redirect/Get): that page can be reloaded and bookmarked, and a reload never repeats
+# the action. What the page needs to show the refusal once (its words or each failed guard,
+# the form as it was filled in with its errors, the refusal's status) waits in the session
+# until that page takes it, on the next request.
+
+_REFUSAL_KEY = "dashboard_refusal"
+
+
+def posted(request, form) -> dict[str, str]:
+    """The values a form was POSTed with (its own fields only), to fill it in again."""
+    values = {}
+    for name in form.fields:
+        key = form.add_prefix(name)
+        if key in request.POST:
+            values[key] = request.POST.get(key)
+    return values
+
+
+def refuse_and_redirect(
+    request,
+    to: str,
+    *,
+    page: str,
+    action: str,
+    data: dict,
+    exc: Exception | None = None,
+    invalid: str = "Nothing was changed: correct the form below.",
+    status: int = 400,
+):
+    """Keep a refusal of `action` for `page` (a key naming the page, as take_refusal is
+    asked) and redirect to `to`, its address.
+
+    Without `exc` the form was invalid (`status`, 400 by default); so is a refusal that
+    names fields (a ValidationError): the fields show the errors, and the messages say
+    `invalid` once.
+    Any other refusal is shown by the page itself, once, with each failed guard."""
+    answer = answer_for(exc) if exc is not None else None
+    fields: dict[str, list[str]] = {}
+    message = ""
+    if answer is not None and answer.fields is not None:
+        fields = {field: [str(text) for text in texts] for field, texts in answer.fields.items()}
+    elif answer is not None:
+        message = answer.text
+    if not message:
+        messages.error(request, invalid)
+    request.session[_REFUSAL_KEY] = {
+        "page": page,
+        "action": action,
+        "status": answer.status if answer is not None else status,
+        "message": message,
+        "failed_guards": failed_guards(exc) if exc is not None else [],
+        "fields": fields,
+        "data": data,
+    }
+    return redirect(to)
+
+
+def take_refusal(request, page: str) -> dict | None:
+    """The refusal kept for `page`, once: the next request to the page shows none."""
+    refusal = request.session.get(_REFUSAL_KEY)
+    if not isinstance(refusal, dict) or refusal.get("page") != page:
+        return None
+    del request.session[_REFUSAL_KEY]
+    return refusal
+
+
+def refused_form(form_class, refusal: dict, **kwargs):
+    """The refused form as it was filled in, with its errors."""
+    form = form_class(refusal["data"], **kwargs)
+    form.is_valid()
+    for field, errors in refusal["fields"].items():
+        form.add_error(field if field in form.fields else None, errors)
+    return form
 
 
 # --- Metrics and deltas ------------------------------------------------------------------
@@ -476,7 +540,7 @@ def _rollback_targets(model: RegisteredModel, *, also: str = "") -> list[str]:
     return targets
 
 
-def _model_context(request, model: RegisteredModel, *, rollback_form=None) -> dict:
+def _model_context(request, model: RegisteredModel, *, refusal: dict | None = None) -> dict:
     """Everything the model page shows, from a fixed number of indexed queries: the
     production version, the page of versions, the latest versions for the chart, capped
     stage counts (the model's own) and the rollback targets are each one bounded read,
@@ -517,7 +581,10 @@ def _model_context(request, model: RegisteredModel, *, rollback_form=None) -> di
     # Asked whenever the user may roll back, so the page's query count depends on the
     # user's role only, never on the data.
     good = selectors.last_known_good(model=model) if may_rollback else None
-    if rollback_form is None and may_rollback and production is not None and targets:
+    rollback_form = None
+    if refusal is not None and may_rollback and production is not None and targets:
+        rollback_form = refused_form(RollbackForm, refusal, targets=targets)
+    elif may_rollback and production is not None and targets:
         rollback_form = RollbackForm(
             targets=targets, initial={"to_version": good.version if good else targets[0]}
         )
@@ -550,90 +617,170 @@ def model_detail(request, name: str):
     """One model: production first, every version with metric deltas, a chart of the key
     metrics, the policy in words and (for those allowed) the rollback form."""
     model = get_model_or_404(name)
-    return render(request, "models_app/model_detail.html", _model_context(request, model))
+    refusal = take_refusal(request, _rollback_page(model))
+    if refusal is None:
+        return render(request, "models_app/model_detail.html", _model_context(request, model))
+    if refusal["message"]:  # shown once, in this page's messages
+        messages.error(request, f"Refused: {refusal['message']}")
+    context = _model_context(request, model, refusal=refusal)
+    return render(request, "models_app/model_detail.html", context, status=refusal["status"])
+
+
+def _rollback_page(model: RegisteredModel) -> str:
+    """The key under which a refused rollback waits for the model page."""
+    return f"model:{model.pk}"
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def model_rollback(request, name: str):
-    """Roll back in two steps: the first POST shows what will happen, the second acts."""
+    """Roll back in two steps: the first POST shows what will happen, the second acts.
+
+    A refusal or an invalid form redirects to the model page, which shows it once with
+    the form as it was filled in; a GET of this address (a reload) goes there too."""
     model = get_model_or_404(name)
+    here = reverse("models:model", kwargs={"name": model.name})
+    if request.method != "POST":
+        return redirect(here)
     form = RollbackForm(
         request.POST, targets=_rollback_targets(model, also=request.POST.get("to_version", ""))
     )
-    status = 400
+    # Never the confirmation: the form shown again asks for it again.
+    data = {k: v for k, v in posted(request, form).items() if k != form.add_prefix("confirm")}
+
+    def refused(exc=None):
+        return refuse_and_redirect(
+            request,
+            here,
+            page=_rollback_page(model),
+            action="rollback",
+            data=data,
+            exc=exc,
+            invalid="The rollback was not done: correct the form below.",
+        )
+
     # Refused before the form is read, as the service refuses before it looks up the
     # target: the answer is the same 403 whatever version was asked for. A model mirrored
     # from a team registry is refused first, naming that registry, before any preview.
-    refusal = None
     try:
         services.require_owned_here(model)
         require_permission(request.user, "model.rollback", model)
     except REFUSALS as exc:
-        refusal = exc
-    if refusal is not None:
-        status, form = add_refusal(request, None, refusal), None
-    elif form.is_valid():
-        data = form.cleaned_data
-        try:
-            if not data["confirm"]:
-                production = selectors.production_version(model=model)
-                return render(
-                    request,
-                    "models_app/rollback_confirm.html",
-                    {
-                        "model": model,
-                        "production": production,
-                        "target": data["to_version"],
-                        "reason": data["reason"],
-                    },
-                )
-            restored = services.registered_model_rollback(
-                actor=request.user,
-                model=model,
-                reason=data["reason"],
-                to_version=data["to_version"],
+        return refused(exc)
+    if not form.is_valid():
+        return refused()
+    chosen = form.cleaned_data
+    try:
+        if not chosen["confirm"]:
+            production = selectors.production_version(model=model)
+            return render(
+                request,
+                "models_app/rollback_confirm.html",
+                {
+                    "model": model,
+                    "production": production,
+                    "target": chosen["to_version"],
+                    "reason": chosen["reason"],
+                },
             )
-        except REFUSALS as exc:
-            status = add_refusal(request, form, exc)
-        else:
-            messages.success(
-                request, f"Rolled {model.name} back: {restored.version} is in production again."
-            )
-            return redirect("models:model", name=model.name)
-    else:
-        messages.error(request, "The rollback was not done: correct the form below.")
-    context = _model_context(request, model, rollback_form=form)
-    return render(request, "models_app/model_detail.html", context, status=status)
+        restored = services.registered_model_rollback(
+            actor=request.user,
+            model=model,
+            reason=chosen["reason"],
+            to_version=chosen["to_version"],
+        )
+    except REFUSALS as exc:
+        return refused(exc)
+    messages.success(
+        request, f"Rolled {model.name} back: {restored.version} is in production again."
+    )
+    return redirect(here)
 
 
 # --- Audit log -------------------------------------------------------------------------------
 
 
-def _audit_cursor(request) -> tuple[str, tuple | None]:
-    """("older" or "newer", the (created_at, id) of the event the page link names), or
-    ("", None) for the newest page. The cursor is an event's id: short, and the page it
-    names can be reloaded. Anything else is a 400, never a 500."""
+def _audit_cursor(request) -> tuple[str, tuple | None, str]:
+    """("older" or "newer", the (created_at, id) of the event the page link names, that
+    event's request id), or ("", None, "") for the newest page. The cursor is an event's
+    id: short, and the page it names can be reloaded. Anything else is a 400, never a 500."""
     direction, number = _page_link(request, digits=18, what="the number of an audit event")
     if not direction:
-        return "", None
-    created_at = AuditEvent.objects.filter(pk=number).values_list("created_at", flat=True)
-    created_at = created_at.first()
-    if created_at is None:
+        return "", None, ""
+    found = AuditEvent.objects.filter(pk=number).values_list("created_at", "request_id").first()
+    if found is None:
         raise BadRequest(f"There is no audit event #{number}: the link is out of date or wrong.")
-    return direction, (created_at, number)
+    created_at, request_id = found
+    return direction, (created_at, number), request_id
+
+
+def _same_request(a: AuditEvent, b: AuditEvent | str) -> bool:
+    other = b if isinstance(b, str) else b.request_id
+    return bool(a.request_id) and a.request_id == other
+
+
+def _keep_request_whole(rows: list[AuditEvent], size: int, *, more: bool) -> list[AuditEvent]:
+    """The first `size` of `rows` (read away from the page's cursor), and after them the
+    rows of the request the last of those belongs to, so that its events stay together.
+    When the table goes on past `rows` (`more`), the last row is kept back to tell whether
+    the request goes on."""
+    end = min(size, len(rows))
+    limit = len(rows) - 1 if more else len(rows)
+    while 0 < end < limit and _same_request(rows[end], rows[end - 1]):
+        end += 1
+    return rows[:end]
+
+
+def _request_groups(events: list[AuditEvent], *, split_newer: bool, split_older: bool):
+    """The page's events (newest first) as entries: the events one request wrote next to
+    each other are one entry, whose parts read in the order they were written (by id).
+    The first and the last entry say whether their request goes on in the next page."""
+    groups: list[dict] = []
+    for event in events:
+        if groups and _same_request(event, groups[-1]["events"][-1]):
+            groups[-1]["events"].append(event)
+        else:
+            groups.append({"request_id": event.request_id, "events": [event]})
+    for group in groups:
+        group["events"].sort(key=lambda e: e.pk)
+        group["continues_newer"] = group["continues_older"] = False
+    if groups:
+        groups[0]["continues_newer"] = split_newer
+        groups[-1]["continues_older"] = split_older
+    return groups
 
 
 def _audit_page(request, events) -> dict:
     """One page of `events`, newest first by (created_at, id), read by keyset from the
     audit_keyset index (or a filter's own index): every page costs the same, however far
-    back it is, and nothing counts the events."""
-    direction, cursor = _audit_cursor(request)
-    page, more_older, more_newer = keyset_page(
-        events, ("created_at", "id"), EVENTS_PER_PAGE, direction, cursor
+    back it is, and nothing counts the events.
+
+    The events one request wrote stay on one page: the page reads up to GROUP_EXTRA rows
+    past its size to finish the request it ends in. A request that wrote more is split
+    between two pages, and both say so."""
+    direction, cursor, cursor_request = _audit_cursor(request)
+    rows, more_older, more_newer = keyset_page(
+        events, ("created_at", "id"), EVENTS_PER_PAGE + GROUP_EXTRA, direction, cursor
     )
+    if direction == "newer":
+        # Read upwards from the cursor: the rows nearest to it are kept.
+        rows.reverse()
+        page = _keep_request_whole(rows, EVENTS_PER_PAGE, more=more_newer)
+        beyond = rows[len(page) :]
+        split_far = bool(page and beyond) and _same_request(page[-1], beyond[0])
+        more_newer = more_newer or bool(beyond)
+        page.reverse()
+        split_newer, split_older = split_far, bool(page) and _same_request(page[-1], cursor_request)
+    else:
+        page = _keep_request_whole(rows, EVENTS_PER_PAGE, more=more_older)
+        beyond = rows[len(page) :]
+        split_far = bool(page and beyond) and _same_request(page[-1], beyond[0])
+        more_older = more_older or bool(beyond)
+        split_newer = bool(page) and direction == "older" and _same_request(page[0], cursor_request)
+        split_older = split_far
     return {
         "events": page,
+        "groups": _request_groups(page, split_newer=split_newer, split_older=split_older),
         "older": page[-1].pk if more_older and page else None,
         "newer": page[0].pk if more_newer and page else None,
         "first_page": cursor is None,
@@ -753,38 +900,53 @@ def _tokens_context(request, form=None, new_token: str | None = None) -> dict:
 @login_required
 @require_http_methods(["GET", "POST"])
 def tokens(request):
-    """The user's API tokens: create one (its secret shown once), list them."""
+    """The user's API tokens: create one (its secret shown once), list them. A refused or
+    invalid creation redirects back here (Post/Redirect/Get) and is shown once."""
+    here = reverse("models:tokens")
     if request.method == "POST":
         form = TokenCreateForm(request.POST)
-        if form.is_valid():
-            import datetime as dt
+        data = posted(request, form)
+        invalid = "The token was not created: correct the form below."
+        if not form.is_valid():
+            return refuse_and_redirect(
+                request, here, page="tokens", action="create", data=data, invalid=invalid
+            )
+        import datetime as dt
 
-            try:
-                _instance, token = accounts.api_token_create(
-                    actor=request.user,
-                    user=request.user,
-                    expiry=dt.timedelta(days=form.cleaned_data["expiry_days"]),
-                )
-            except REFUSALS as exc:
-                status = add_refusal(request, form, exc)
-                context = _tokens_context(request, form)
-                return render(request, "models_app/tokens.html", context, status=status)
-            messages.success(
-                request, "Token created. Copy it now: it is stored hashed and shown only once."
+        try:
+            _instance, token = accounts.api_token_create(
+                actor=request.user,
+                user=request.user,
+                expiry=dt.timedelta(days=form.cleaned_data["expiry_days"]),
             )
-            # Rendered, not redirected: the secret must not be kept anywhere to show later.
-            return render(
-                request, "models_app/tokens.html", _tokens_context(request, new_token=token)
+        except REFUSALS as exc:
+            return refuse_and_redirect(
+                request, here, page="tokens", action="create", data=data, exc=exc, invalid=invalid
             )
-        messages.error(request, "The token was not created: correct the form below.")
-        return render(request, "models_app/tokens.html", _tokens_context(request, form), status=400)
-    return render(request, "models_app/tokens.html", _tokens_context(request))
+        messages.success(
+            request, "Token created. Copy it now: it is stored hashed and shown only once."
+        )
+        # Rendered, not redirected: the secret must not be kept anywhere to show later.
+        return render(request, "models_app/tokens.html", _tokens_context(request, new_token=token))
+    refusal = take_refusal(request, "tokens")
+    if refusal is None:
+        return render(request, "models_app/tokens.html", _tokens_context(request))
+    form = None
+    if refusal["action"] == "create":
+        form = refused_form(TokenCreateForm, refusal)
+        if refusal["message"]:  # shown once, above the form
+            form.add_error(None, refusal["message"])
+    context = _tokens_context(request, form)
+    return render(request, "models_app/tokens.html", context, status=refusal["status"])
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def token_revoke(request):
     """Revoke one of the user's own tokens, named by its key prefix."""
+    here = reverse("models:tokens")
+    if request.method != "POST":
+        return redirect(here)
     key = request.POST.get("token_key", "")
     if "\x00" in key:
         key = ""  # never a stored key; PostgreSQL would refuse the NUL in a query
@@ -796,7 +958,14 @@ def token_revoke(request):
             continue  # revoked meanwhile by another request
         revoked += 1
     if not revoked:
-        messages.error(request, "Refused: you have no token with that key.")
-        return render(request, "models_app/tokens.html", _tokens_context(request), status=404)
+        return refuse_and_redirect(
+            request,
+            here,
+            page="tokens",
+            action="revoke",
+            data={},
+            invalid="Refused: you have no token with that key.",
+            status=404,
+        )
     messages.success(request, f"Token {key}… revoked; scripts using it can no longer sign in.")
-    return redirect(reverse("models:tokens"))
+    return redirect(here)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 
 import pytest
 from django.contrib.auth.models import User
@@ -199,14 +200,20 @@ def _refused_via_api(client, people, mv) -> tuple[int | None, str]:
 
 def _refused_via_dashboard(client, people, mv) -> tuple[int | None, str]:
     client.force_login(people.release)
-    response = client.post(
-        f"/models/{mv.registered_model.name}/versions/{mv.version}/promote/",
-        {"promote-reason": REASON},
+    page = f"/models/{mv.registered_model.name}/versions/{mv.version}/"
+    response = client.post(page + "promote/", {"promote-reason": REASON}, follow=True)
+    # Post/Redirect/Get: the version page shows the refusal once, in its panel and the
+    # checklist it points to; not again in the messages.
+    assert response.redirect_chain == [(page, 302)]
+    assert not [str(m) for m in response.context["messages"]]
+    page_html = response.content.decode()
+    assert "Promotion was refused: 2 checks failed." in page_html
+    # Each reason is said once, on the checklist the refusal's panel points to.
+    reasons = re.findall(
+        r'<li class="check check-fail">.*?<span class="reason">([^<]*)</span>', page_html, re.S
     )
-    texts = [str(m) for m in response.context["messages"]]
-    assert len(texts) == 1 and texts[0].startswith("Refused: "), texts
-    assert html.escape(texts[0]) in response.content.decode()
-    return response.status_code, texts[0].removeprefix("Refused: ")
+    assert all(page_html.count(reason) == 1 for reason in reasons)
+    return response.status_code, "Promotion refused: " + "; ".join(map(html.unescape, reasons))
 
 
 def _refused_via_mlflow(client, people, mv) -> tuple[int | None, str]:

@@ -235,3 +235,22 @@ def test_seed_demo_admin_signs_in_and_sees_seeded_models(seeded, client):
     html = page.content.decode()
     for name in ("fraud_detector", "price_optimizer", "churn_forecaster"):
         assert name in html
+
+
+def test_seed_demo_gives_each_step_a_request_of_its_own(seeded):
+    """The audit log groups one request's events: a promotion's archived and promoted,
+    a rollback's rolled back and restored; the review before is another entry."""
+    rollback = AuditEvent.objects.get(action=Action.VERSION_ROLLED_BACK)
+    restored = AuditEvent.objects.get(action=Action.VERSION_RESTORED)
+    assert rollback.request_id == restored.request_id
+    promoted = AuditEvent.objects.get(
+        model_name="fraud_detector", version_label="2.0.1", action=Action.VERSION_PROMOTED
+    )
+    archived = AuditEvent.objects.get(pk=promoted.pk - 1)
+    assert archived.action == Action.VERSION_ARCHIVED
+    assert archived.request_id == promoted.request_id
+    review = AuditEvent.objects.filter(
+        model_name="fraud_detector", version_label="2.0.1", action=Action.REVIEW_SUBMITTED
+    ).get()
+    assert review.request_id != promoted.request_id
+    assert promoted.request_id.startswith("seed-demo-")

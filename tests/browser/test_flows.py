@@ -68,8 +68,10 @@ def test_author_sees_no_approve_button_and_crafted_post_is_refused(people, candi
             "review-revision_sha256": current_sha256(candidate),
         },
     )
+    # Redirected to the version page (Post/Redirect/Get), which answers with the 403.
     assert response.status == 403
-    assert "Refused: author may not review model cards" in response.text()
+    assert response.url.endswith(f"/models/fraud_detector/versions/{candidate.version}/")
+    assert "author may not review model cards" in response.text()
     assert not Review.objects.filter(model_version=candidate).exists()
 
 

@@ -20,7 +20,7 @@ def test_audit_log_filters_by_model_user_and_action(people, scene, login):
     client = login(people.viewer)
     html = client.get("/audit/?user=release&action=version.promoted").content.decode()
     assert html.count('<td data-label="Who">release</td>') == 2  # 1.0.0 and 1.1.0
-    assert "Version registered" not in html.split("<tbody>")[1]
+    assert "Version registered" not in html.split("</thead>")[1]
     assert "ship it" in html
     none = client.get("/audit/?model=other_model").content.decode()
     assert "No events match these filters." in none
@@ -29,7 +29,7 @@ def test_audit_log_filters_by_model_user_and_action(people, scene, login):
 def test_audit_log_names_known_actions_and_shows_others_as_stored(people, scene, login):
     record_event(action="model.inspected", actor=people.admin, obj=scene.model)
     html = login(people.viewer).get("/audit/").content.decode()
-    assert "Version promoted" in html and "version.promoted" not in html.split("<tbody>")[1]
+    assert "Version promoted" in html and "version.promoted" not in html.split("</thead>")[1]
     assert "model.inspected" in html
 
 

@@ -11,6 +11,25 @@ from tests.dashboard.conftest import version_url
 from tests.factories import FULL_CARD, current_sha256, make_promotable
 
 
+def refused(client, url: str, data: dict, page: str):
+    """POST a refused or invalid action: it redirects to `page` (Post/Redirect/Get), which
+    answers with the refusal's status; returns that page's response."""
+    response = client.post(url, data, follow=True)
+    assert response.redirect_chain == [(page, 302)], response.redirect_chain
+    return response
+
+
+def failing_reasons(html: str) -> list[str]:
+    """The reasons of the checks the page marks as failed (✗), wherever they are."""
+    return re.findall(
+        r'<li class="check check-fail">.*?<span class="reason">([^<]*)</span>', html, re.S
+    )
+
+
+def refusal_panel(html: str) -> str:
+    return html.split('class="panel refusal"')[1].split("</section>")[0]
+
+
 def stage_of(mv) -> str:
     return ModelVersion.objects.get(pk=mv.pk).stage
 
@@ -55,8 +74,11 @@ def test_review_reject_with_comment_is_recorded(people, scene, login):
 
 
 def test_review_reject_without_comment_shows_error_in_place(people, scene, login):
-    response = login(people.reviewer).post(
-        version_url(scene.candidate, "review/"), {"review-decision": "reject"}
+    response = refused(
+        login(people.reviewer),
+        version_url(scene.candidate, "review/"),
+        {"review-decision": "reject"},
+        version_url(scene.candidate),
     )
     assert response.status_code == 400
     html = response.content.decode()
@@ -78,12 +100,14 @@ def test_author_approving_own_version_is_refused(people, scene, login):
     page = client.get(version_url(scene.candidate)).content.decode()
     assert 'id="review-form"' not in page
     assert "You are this version's author, so you cannot review it." in page
-    response = client.post(
+    response = refused(
+        client,
         version_url(scene.candidate, "review/"),
         {"review-decision": "approve", "review-revision_sha256": current_sha256(scene.candidate)},
+        version_url(scene.candidate),
     )
     assert response.status_code == 403
-    assert "Refused: author may not review model cards" in response.content.decode()
+    assert "author may not review model cards" in response.content.decode()
     assert not Review.objects.filter(model_version=scene.candidate).exists()
 
 
@@ -94,9 +118,11 @@ def test_reviewer_of_own_card_revision_is_refused(people, scene, login):
     approvals.card_update(
         actor=people.admin, version=scene.candidate, sections={"limitations": "New text."}
     )
-    response = login(people.admin).post(
+    response = refused(
+        login(people.admin),
         version_url(scene.candidate, "review/"),
         {"review-decision": "approve", "review-revision_sha256": current_sha256(scene.candidate)},
+        version_url(scene.candidate),
     )
     assert response.status_code == 403
     assert "Authors cannot review their own version or card revision." in response.content.decode()
@@ -114,9 +140,11 @@ def test_card_edited_between_reading_and_approving_is_refused_and_shows_the_new_
         actor=people.author, version=scene.candidate, sections={"evaluation": "Swapped numbers."}
     )
     current = current_sha256(scene.candidate)
-    response = client.post(
+    response = refused(
+        client,
         version_url(scene.candidate, "review/"),
         {"review-decision": "approve", "review-revision_sha256": read},
+        version_url(scene.candidate),
     )
     assert response.status_code == 409
     html = response.content.decode()
@@ -137,8 +165,11 @@ def test_card_edited_between_reading_and_approving_is_refused_and_shows_the_new_
 
 
 def test_approval_posted_without_the_revision_read_is_refused(people, scene, login):
-    response = login(people.reviewer).post(
-        version_url(scene.candidate, "review/"), {"review-decision": "approve"}
+    response = refused(
+        login(people.reviewer),
+        version_url(scene.candidate, "review/"),
+        {"review-decision": "approve"},
+        version_url(scene.candidate),
     )
     assert response.status_code == 400
     assert "An approval must name the card revision it approves" in response.content.decode()
@@ -146,9 +177,11 @@ def test_approval_posted_without_the_revision_read_is_refused(people, scene, log
 
 
 def test_card_edit_reason_with_terminal_escape_is_refused(people, scene, login):
-    response = login(people.author).post(
+    response = refused(
+        login(people.author),
         version_url(scene.candidate, "card/"),
         {**FULL_CARD, "evaluation": "New.", "reason": "fix\x1b[2J\x1b[32mapproved by admin"},
+        version_url(scene.candidate, "card/"),
     )
     assert response.status_code == 400
     assert "reason contains a control or bidirectional-override character (U+001B)" in (
@@ -159,8 +192,11 @@ def test_card_edit_reason_with_terminal_escape_is_refused(people, scene, login):
 
 def test_review_request_reason_with_bidi_override_is_refused(people, scene, login):
     before = AuditEvent.objects.count()
-    response = login(people.author).post(
-        version_url(scene.candidate, "request-review/"), {"request-reason": "see \u202egnp.exe"}
+    response = refused(
+        login(people.author),
+        version_url(scene.candidate, "request-review/"),
+        {"request-reason": "see \u202egnp.exe"},
+        version_url(scene.candidate),
     )
     assert response.status_code == 400
     assert "(U+202E)" in response.content.decode()
@@ -168,16 +204,22 @@ def test_review_request_reason_with_bidi_override_is_refused(people, scene, logi
 
 
 def test_promote_failing_version_shows_each_failed_guard(people, scene, login):
-    response = login(people.release).post(
-        version_url(scene.candidate, "promote/"), {"promote-reason": "Ship it"}
+    response = refused(
+        login(people.release),
+        version_url(scene.candidate, "promote/"),
+        {"promote-reason": "Ship it"},
+        version_url(scene.candidate),
     )
     assert response.status_code == 409
     html = response.content.decode()
-    refusal = html.split('class="panel refusal"')[1].split("</section>")[0]
-    assert 'review</span>: <span class="reason">0 of 1 required approvals of card revision 2' in (
-        refusal
-    )
-    assert refusal.count("check-fail") == 1
+    refusal = refusal_panel(html)
+    assert "Promotion was refused: 1 check failed." in refusal
+    assert '<span class="guard">review</span>' in refusal
+    # The reason is said once: in the checklist, where the panel points.
+    reason = "0 of 1 required approvals of card revision 2"
+    assert html.count(reason) == 1
+    assert [r for r in failing_reasons(html) if r.startswith(reason)]
+    assert "Refused:" not in html.split('class="panel refusal"')[0]  # no message above
     assert stage_of(scene.candidate) == Stage.STAGING
     assert stage_of(scene.production) == Stage.PRODUCTION
 
@@ -192,17 +234,38 @@ def test_promote_failing_several_guards_lists_each(people, model, login):
         thresholds=[{"metric": "accuracy", "min": 0.9}, {"metric": "latency_ms", "max": 50}],
     )
     mv = register(actor=people.author, model=model, version="0.1.0", metrics={"accuracy": 0.87})
-    response = login(people.release).post(version_url(mv, "promote/"), {"promote-reason": "go"})
+    response = refused(
+        login(people.release),
+        version_url(mv, "promote/"),
+        {"promote-reason": "go"},
+        version_url(mv),
+    )
     assert response.status_code == 409
-    refusal = response.content.decode().split('class="panel refusal"')[1].split("</section>")[0]
+    html = response.content.decode()
+    assert "Promotion was refused: 4 checks failed." in refusal_panel(html)
     for reason in [
         "accuracy 0.87 &lt; required 0.9",
         "latency_ms is missing (allowed ≤ 50)",
         "review not requested: card revision 1 needs 1 approval",
         "model card sections empty: intended use, training data, evaluation",
     ]:
-        assert reason in refusal
+        assert html.count(reason) == 1, reason
+        assert [r for r in failing_reasons(html) if r.startswith(reason)], reason
     assert stage_of(mv) == Stage.STAGING
+
+
+def test_a_refusal_the_checklist_no_longer_shows_keeps_its_reason(people, scene, login):
+    """Approved between the refusal and the page that shows it: the checklist now passes
+    the review, so the panel gives the reason the promotion was refused for."""
+    client = login(people.release)
+    response = client.post(version_url(scene.candidate, "promote/"), {"promote-reason": "x"})
+    assert response.status_code == 302
+    make_promotable(scene.candidate, author=people.author, reviewer=people.reviewer)
+    html = client.get(version_url(scene.candidate)).content.decode()
+    refusal = refusal_panel(html)
+    assert "The checklist below has changed since; the checks that failed then:" in refusal
+    assert "0 of 1 required approvals of card revision 2" in refusal
+    assert html.count("0 of 1 required approvals of card revision 2") == 1
 
 
 def test_promote_passing_moves_badge_and_archives_old_production(people, scene, login):
@@ -224,8 +287,11 @@ def test_promote_passing_moves_badge_and_archives_old_production(people, scene, 
 
 def test_promote_without_reason_shows_error_in_place(people, scene, login):
     make_promotable(scene.candidate, author=people.author, reviewer=people.reviewer)
-    response = login(people.release).post(
-        version_url(scene.candidate, "promote/"), {"promote-reason": "  "}
+    response = refused(
+        login(people.release),
+        version_url(scene.candidate, "promote/"),
+        {"promote-reason": "  "},
+        version_url(scene.candidate),
     )
     assert response.status_code == 400
     assert 'id="id_promote-reason_error">This field is required.' in response.content.decode()
@@ -236,10 +302,16 @@ def test_reviewer_promoting_is_refused(people, scene, login):
     make_promotable(scene.candidate, author=people.author, reviewer=people.reviewer2)
     client = login(people.reviewer)
     assert "/promote/" not in client.get(version_url(scene.candidate)).content.decode()
-    response = client.post(version_url(scene.candidate, "promote/"), {"promote-reason": "x"})
+    response = refused(
+        client,
+        version_url(scene.candidate, "promote/"),
+        {"promote-reason": "x"},
+        version_url(scene.candidate),
+    )
     assert response.status_code == 403
     html = response.content.decode()
-    assert "Refused: reviewer may not promote versions" in html
+    # Said once, in the refusal's panel: not again in the messages or on the form.
+    assert html.count("reviewer may not promote versions") == 1
     refusal = html.split('class="panel refusal"')[1].split("</section>")[0]
     assert "reviewer may not promote versions: the role does not allow it." in refusal
     assert "Nothing was changed." in refusal
@@ -268,22 +340,30 @@ def test_rollback_asks_for_confirmation_then_restores_last_known_good(people, sc
 
 
 def test_rollback_without_reason_is_refused_in_place(people, scene, login):
-    response = login(people.release).post(
-        "/models/fraud_detector/rollback/", {"to_version": "1.0.0", "confirm": "on"}
+    response = refused(
+        login(people.release),
+        "/models/fraud_detector/rollback/",
+        {"to_version": "1.0.0", "confirm": "on"},
+        "/models/fraud_detector/",
     )
     assert response.status_code == 400
-    assert 'id="id_reason_error">This field is required.' in response.content.decode()
+    html = response.content.decode()
+    assert 'id="id_reason_error">This field is required.' in html
+    # The form shown again asks for the confirmation again.
+    assert 'name="confirm" value="True"' not in html
     assert stage_of(scene.production) == Stage.PRODUCTION
 
 
 def test_rollback_by_viewer_is_refused_at_confirmation(people, scene, login):
     for confirm in ("", "on"):
-        response = login(people.viewer).post(
+        response = refused(
+            login(people.viewer),
             "/models/fraud_detector/rollback/",
             {"to_version": "1.0.0", "reason": "x", "confirm": confirm},
+            "/models/fraud_detector/",
         )
         assert response.status_code == 403
-        assert "Refused: viewer may not roll models back" in response.content.decode()
+        assert response.content.decode().count("Refused: viewer may not roll models back") == 1
     assert stage_of(scene.production) == Stage.PRODUCTION
 
 
@@ -297,9 +377,14 @@ def test_archive_with_reason(people, scene, login):
 
 def test_deprecate_with_reason_and_refused_from_production(people, scene, login):
     client = login(people.release)
-    refused = client.post(version_url(scene.production, "deprecate/"), {"deprecate-reason": "old"})
-    assert refused.status_code == 409
-    assert "deprecate is allowed from staging, archived or rolled_back" in refused.content.decode()
+    answer = refused(
+        client,
+        version_url(scene.production, "deprecate/"),
+        {"deprecate-reason": "old"},
+        version_url(scene.production),
+    )
+    assert answer.status_code == 409
+    assert "deprecate is allowed from staging, archived or rolled_back" in answer.content.decode()
     assert stage_of(scene.production) == Stage.PRODUCTION
     url = version_url(scene.candidate, "deprecate/")
     asked = client.post(url, {"deprecate-reason": "Leak"})
@@ -339,8 +424,11 @@ def test_card_edit_by_other_team_contributor_is_refused(people, scene, login):
     client = login(people.outsider)
     assert client.get(version_url(scene.candidate, "card/")).status_code == 302
     before = CardRevision.objects.count()
-    response = client.post(
-        version_url(scene.candidate, "card/"), {"intended_use": "Hijacked.", "reason": ""}
+    response = refused(
+        client,
+        version_url(scene.candidate, "card/"),
+        {"intended_use": "Hijacked.", "reason": ""},
+        version_url(scene.candidate, "card/"),
     )
     assert response.status_code == 403
     assert "not a member of that team" in response.content.decode()
@@ -361,9 +449,14 @@ def test_request_review_puts_version_in_inbox(people, model, login):
 
 
 def test_request_review_by_reviewer_is_refused(people, scene, login):
-    response = login(people.reviewer).post(version_url(scene.candidate, "request-review/"), {})
+    response = refused(
+        login(people.reviewer),
+        version_url(scene.candidate, "request-review/"),
+        {},
+        version_url(scene.candidate),
+    )
     assert response.status_code == 403
-    assert "Refused:" in response.content.decode()
+    assert "Refused" in response.content.decode()
 
 
 def test_inbox_oldest_first_and_empty_for_non_reviewers(people, model, login):
@@ -401,8 +494,14 @@ def test_token_of_another_user_cannot_be_revoked(people, login):
     from knox.models import AuthToken
 
     other, _secret = AuthToken.objects.create(people.reviewer)
-    response = login(people.viewer).post("/account/tokens/revoke/", {"token_key": other.token_key})
+    response = refused(
+        login(people.viewer),
+        "/account/tokens/revoke/",
+        {"token_key": other.token_key},
+        "/account/tokens/",
+    )
     assert response.status_code == 404
+    assert "Refused: you have no token with that key." in response.content.decode()
     assert AuthToken.objects.filter(pk=other.pk).exists()
 
 

@@ -46,7 +46,9 @@ def test_a_token_revoked_on_the_token_page_is_recorded(people, login):
 
 def test_revoking_someone_elses_token_on_the_token_page_records_nothing(people, login):
     token, _secret = accounts.api_token_create(actor=people.reviewer, user=people.reviewer)
-    response = login(people.viewer).post("/account/tokens/revoke/", {"token_key": token.token_key})
+    response = login(people.viewer).post(
+        "/account/tokens/revoke/", {"token_key": token.token_key}, follow=True
+    )
     assert response.status_code == 404
     assert AuthToken.objects.filter(pk=token.pk).exists()
     assert not AuditEvent.objects.filter(action=Action.TOKEN_REVOKED).exists()
@@ -62,7 +64,7 @@ def test_the_audit_log_shows_and_filters_rights_events(people, login):
     _rights_changes(people)
     client = login(people.viewer)
     page = client.get("/audit/", {"action": Action.USER_GROUPS_CHANGED}).content.decode()
-    table = page.split("<tbody>")[1]
+    table = page.split("</thead>")[1]
     assert "User&#x27;s roles (groups) changed" in table
     assert "user sam" in table
     assert "Team created" not in table and "API token created" not in table

@@ -32,6 +32,7 @@ from models_app.context import reset_request_id, set_request_id
 from models_app.enums import Role
 from models_app.models import PromotionPolicy, RegisteredModel, Team
 
+# Where the printed logins point by default; `make run` passes the address it serves.
 URL = "http://127.0.0.1:8000/"
 
 
@@ -177,6 +178,30 @@ CHURN_CARD_DRAFT = {
 }
 
 
+class OneRequestPerCall:
+    """A services module whose every call runs under a request id of its own, as each step
+    would through the dashboard or the API: the audit log shows each step (a promotion's
+    archived and promoted events) as one entry, not the whole seed as one."""
+
+    def __init__(self, module, run: str, counter: list[int]) -> None:
+        self._module, self._run, self._counter = module, run, counter
+
+    def __getattr__(self, name: str):
+        service = getattr(self._module, name)
+        if not callable(service):
+            return service
+
+        def call(*args, **kwargs):
+            self._counter[0] += 1
+            token = set_request_id(f"{self._run}-{self._counter[0]:03d}")
+            try:
+                return service(*args, **kwargs)
+            finally:
+                reset_request_id(token)
+
+        return call
+
+
 # --- The command --------------------------------------------------------------------------
 
 
@@ -192,16 +217,26 @@ class Command(BaseCommand):
             action="store_true",
             help="Seed even with DEBUG off. The demo users have published passwords.",
         )
+        parser.add_argument(
+            "--url",
+            default=URL,
+            help=f"The dashboard's address to print with the logins (default {URL}).",
+        )
 
-    def handle(self, *args, force: bool = False, **options) -> None:
+    def handle(self, *args, force: bool = False, url: str = URL, **options) -> None:
         if not settings.DEBUG and not force:
             raise CommandError(
                 "seed_demo is refused with DEBUG off: it creates users with published "
                 "passwords (demo-<username>). Run it on a development machine with DEBUG=1, "
                 "or pass --force if you really want demo data here."
             )
-        # One request id for the whole run, so the audit trail groups the seed's rows.
-        token = set_request_id(f"seed-demo-{uuid.uuid4().hex[:12]}")
+        # Request ids name the run (seed-demo-<run>), and each step its own within it
+        # (seed-demo-<run>-<step>), so that the audit log groups a step's rows.
+        run = f"seed-demo-{uuid.uuid4().hex[:12]}"
+        counter = [0]
+        self.services = OneRequestPerCall(services, run, counter)
+        self.approvals = OneRequestPerCall(approvals, run, counter)
+        token = set_request_id(run)
         try:
             created = self.seed()
         finally:
@@ -210,7 +245,7 @@ class Command(BaseCommand):
             self.stdout.write(self.style.SUCCESS(f"Seeded: {', '.join(created)}."))
         else:
             self.stdout.write("The demo data is already in place; nothing changed.")
-        self.print_logins()
+        self.print_logins(url if url.endswith("/") else url + "/")
 
     # --- Steps ------------------------------------------------------------------------
 
@@ -221,7 +256,7 @@ class Command(BaseCommand):
             admin = users["admin"]
             teams = self.ensure_teams(admin, users, created)
             if not PromotionPolicy.objects.filter(is_site_default=True).exists():
-                services.policy_update(
+                self.services.policy_update(
                     actor=admin,
                     model=None,
                     required_approvals=1,
@@ -280,7 +315,7 @@ class Command(BaseCommand):
         for slug, name, description in TEAMS:
             team = Team.objects.filter(slug=slug).first()
             if team is None:
-                team = services.team_create(
+                team = self.services.team_create(
                     actor=admin, name=name, slug=slug, description=description
                 )
                 created.append(f"team {slug}")
@@ -288,7 +323,7 @@ class Command(BaseCommand):
         for spec in USERS:
             if spec.team:
                 # team_member_add returns the existing membership without a new audit row.
-                services.team_member_add(
+                self.services.team_member_add(
                     actor=admin, team=teams[spec.team], user=users[spec.username]
                 )
         return teams
@@ -303,7 +338,7 @@ class Command(BaseCommand):
             users["release_mgr"],
             users["admin"],
         )
-        model = services.registered_model_create(
+        model = self.services.registered_model_create(
             actor=ds,
             name="fraud_detector",
             team=teams["fraud"],
@@ -313,7 +348,7 @@ class Command(BaseCommand):
             ),
             tags={"domain": "payments", "framework": "xgboost", "oncall": "fraud-ml"},
         )
-        services.policy_update(
+        self.services.policy_update(
             actor=admin,
             model=model,
             thresholds=[{"metric": "accuracy", "min": 0.9}, {"metric": "latency_ms", "max": 50}],
@@ -326,7 +361,7 @@ class Command(BaseCommand):
         )
 
         def register(version: str, metrics: dict, data: str, run: str, **extra):
-            return services.model_version_register(
+            return self.services.model_version_register(
                 actor=ds,
                 model=model,
                 version=version,
@@ -345,7 +380,7 @@ class Command(BaseCommand):
             )
 
         def approve(mv, reviewer, comment: str) -> None:
-            approvals.review_submit(
+            self.approvals.review_submit(
                 actor=reviewer,
                 version=mv,
                 decision=Decision.APPROVE,
@@ -362,15 +397,17 @@ class Command(BaseCommand):
             description="First model to replace the rule engine's score.",
             params={"n_estimators": 400, "max_depth": 6, "learning_rate": 0.08},
         )
-        approvals.card_update(
+        self.approvals.card_update(
             actor=ds,
             version=v100,
             sections=fraud_card("1.0.0", auc=0.951, f1=0.842, latency=41),
             reason="First card.",
         )
-        approvals.review_request(actor=ds, version=v100, reason="First candidate for production.")
+        self.approvals.review_request(
+            actor=ds, version=v100, reason="First candidate for production."
+        )
         approve(v100, r1, "Solid baseline; shadow run matched offline numbers.")
-        services.model_version_promote(
+        self.services.model_version_promote(
             actor=rm,
             version=v100,
             reason="Replaces the rule-engine score after four weeks of shadow traffic.",
@@ -385,7 +422,7 @@ class Command(BaseCommand):
             description="Experiment: graph features from the merchant–card network.",
             params={"n_estimators": 800, "max_depth": 10, "graph_features": True},
         )
-        services.model_version_deprecate(
+        self.services.model_version_deprecate(
             actor=rm,
             version=v15rc,
             reason="Graph features cost 87 ms at p99, above the 50 ms budget; line abandoned.",
@@ -399,14 +436,16 @@ class Command(BaseCommand):
             "mlflow-run-a12be904",
             description="Adds merchant-history features; retrained on data to 2026-05.",
         )
-        approvals.card_update(
+        self.approvals.card_update(
             actor=ds,
             version=v200,
             sections=fraud_card("2.0.0", auc=0.962, f1=0.866, latency=38),
             reason="First card.",
         )
-        approvals.review_request(actor=ds, version=v200, reason="New feature set, please review.")
-        approvals.review_submit(
+        self.approvals.review_request(
+            actor=ds, version=v200, reason="New feature set, please review."
+        )
+        self.approvals.review_submit(
             actor=r2,
             version=v200,
             decision=Decision.REQUEST_CHANGES,
@@ -415,7 +454,7 @@ class Command(BaseCommand):
                 "section promises it but the evaluation does not show it."
             ),
         )
-        approvals.card_update(
+        self.approvals.card_update(
             actor=ds,
             version=v200,
             sections=fraud_card(
@@ -431,7 +470,7 @@ class Command(BaseCommand):
             reason="Added the per-country step-up rates reviewer2 asked for.",
         )
         approve(v200, r2, "Thanks, the per-country rates look fine.")
-        services.model_version_promote(
+        self.services.model_version_promote(
             actor=rm,
             version=v200,
             reason="Merchant-history features: +1.5 points accuracy at lower latency.",
@@ -445,15 +484,15 @@ class Command(BaseCommand):
             "mlflow-run-c7e05d13",
             description="Monthly retrain on data to 2026-08; same features as 2.0.0.",
         )
-        approvals.card_update(
+        self.approvals.card_update(
             actor=ds,
             version=v201,
             sections=fraud_card("2.0.1", auc=0.965, f1=0.874, latency=37),
             reason="First card.",
         )
-        approvals.review_request(actor=ds, version=v201, reason="Monthly retrain.")
+        self.approvals.review_request(actor=ds, version=v201, reason="Monthly retrain.")
         approve(v201, r1, "Routine retrain, metrics up across the board.")
-        services.model_version_promote(
+        self.services.model_version_promote(
             actor=rm, version=v201, reason="Monthly retrain: fresher data, F1 +0.008."
         )
 
@@ -472,13 +511,13 @@ class Command(BaseCommand):
             },
             size=52_870_144,
         )
-        approvals.card_update(
+        self.approvals.card_update(
             actor=ds,
             version=v210,
             sections=fraud_card("2.1.0", auc=0.969, f1=0.881, latency=44),
             reason="First card.",
         )
-        approvals.review_request(
+        self.approvals.review_request(
             actor=ds,
             version=v210,
             reason="Device-fingerprint features; latency is up 7 ms but within budget.",
@@ -493,7 +532,7 @@ class Command(BaseCommand):
             users["reviewer2"],
             users["release_mgr"],
         )
-        model = services.registered_model_create(
+        model = self.services.registered_model_create(
             actor=ds,
             name="price_optimizer",
             team=teams["pricing"],
@@ -502,7 +541,7 @@ class Command(BaseCommand):
         )
 
         def register(version: str, metrics: dict, run: str, data: str, **extra):
-            return services.model_version_register(
+            return self.services.model_version_register(
                 actor=ds,
                 model=model,
                 version=version,
@@ -518,16 +557,18 @@ class Command(BaseCommand):
             )
 
         def ship(mv, card: dict, reviewer, reason: str):
-            approvals.card_update(actor=ds, version=mv, sections=card, reason="First card.")
-            approvals.review_request(actor=ds, version=mv, reason=f"{mv.version} ready for review.")
-            approvals.review_submit(
+            self.approvals.card_update(actor=ds, version=mv, sections=card, reason="First card.")
+            self.approvals.review_request(
+                actor=ds, version=mv, reason=f"{mv.version} ready for review."
+            )
+            self.approvals.review_submit(
                 actor=reviewer,
                 version=mv,
                 decision=Decision.APPROVE,
                 comment="Back-test and guard-rails look right.",
                 revision_sha256=approval_selectors.card_for(mv).current_revision.sha256,
             )
-            return services.model_version_promote(actor=rm, version=mv, reason=reason)
+            return self.services.model_version_promote(actor=rm, version=mv, reason=reason)
 
         v100 = register(
             "1.0.0",
@@ -555,7 +596,7 @@ class Command(BaseCommand):
             r2,
             "Weather features: lower RMSE and MAPE in the back-test.",
         )
-        services.registered_model_rollback(
+        self.services.registered_model_rollback(
             actor=rm,
             model=model,
             reason=(
@@ -571,16 +612,16 @@ class Command(BaseCommand):
             "2026-10-01",
             description="1.1.0 with weekend demand re-weighted.",
         )
-        approvals.card_update(
+        self.approvals.card_update(
             actor=ds,
             version=v120,
             sections=pricing_card("1.2.0", rmse=4.58, mape=0.111),
             reason="First card.",
         )
-        approvals.review_request(
+        self.approvals.review_request(
             actor=ds, version=v120, reason="Fixes the weekend over-discounting of 1.1.0."
         )
-        approvals.review_submit(
+        self.approvals.review_submit(
             actor=r2,
             version=v120,
             decision=Decision.REQUEST_CHANGES,
@@ -594,7 +635,7 @@ class Command(BaseCommand):
 
     def build_churn_forecaster(self, users: dict, teams: dict) -> None:
         ds = users["ds_pricing"]
-        model = services.registered_model_create(
+        model = self.services.registered_model_create(
             actor=ds,
             name="churn_forecaster",
             team=teams["pricing"],
@@ -615,7 +656,7 @@ class Command(BaseCommand):
                 "Gradient boosting on the same features; still being evaluated.",
             ),
         ):
-            mv = services.model_version_register(
+            mv = self.services.model_version_register(
                 actor=ds,
                 model=model,
                 version=version,
@@ -628,13 +669,13 @@ class Command(BaseCommand):
                 description=description,
             )
             if version == "0.1.0":
-                approvals.card_update(
+                self.approvals.card_update(
                     actor=ds, version=mv, sections=CHURN_CARD_DRAFT, reason="Draft card."
                 )
 
     # --- Output -----------------------------------------------------------------------
 
-    def print_logins(self) -> None:
+    def print_logins(self, url: str = URL) -> None:
         rows = [("username", "password", "role")] + [
             (u.username, u.password, u.role_label) for u in USERS
         ]
@@ -650,5 +691,5 @@ class Command(BaseCommand):
             if i == 0:
                 self.stdout.write("  " + rule)
         self.stdout.write("")
-        self.stdout.write(f"Dashboard: {URL}")
-        self.stdout.write(f"Admin:     {URL}admin/")
+        self.stdout.write(f"Dashboard: {url}")
+        self.stdout.write(f"Admin:     {url}admin/")
