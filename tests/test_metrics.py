@@ -217,3 +217,62 @@ def test_the_bearer_token_opens_it_from_anywhere(client, db, settings):
 def test_a_token_is_refused_when_none_is_configured(client, db, settings):
     settings.REGISTRY_METRICS_TOKEN = ""
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer guess").status_code == 401
+
+
+@pytest.mark.slow
+def test_multiprocess_mode_adds_up_every_process(tmp_path):
+    """With PROMETHEUS_MULTIPROC_DIR, /metrics in one process shows the requests that two
+    other processes answered (as under several gunicorn workers)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DJANGO_", "DATABASE_", "REGISTRY_", "PYTEST_", "PROMETHEUS_"))
+    }
+    env.update(
+        DJANGO_SETTINGS_MODULE="registry_site.settings",
+        DEBUG="1",
+        REGISTRY_VAR_DIR=str(tmp_path),
+        PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
+    )
+
+    def manage(*args) -> str:
+        done = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    manage("migrate", "-v0")
+    for _ in range(2):
+        manage("shell", "-v", "0", "-c", "from django.test import Client; Client().get('/healthz')")
+    text = manage(
+        "shell",
+        "-v",
+        "0",
+        "-c",
+        "from django.test import Client; print(Client().get('/metrics').content.decode())",
+    )
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    key = (
+        "registry_http_requests_total",
+        (("method", "GET"), ("route", "healthz"), ("status", "200")),
+    )
+    assert samples[key] == 2
+    assert ("registry_webhook_outbox_backlog", ()) in samples
