@@ -124,6 +124,9 @@ class Worker:
         # The per-delivery line goes to `log` only when one was given: otherwise the
         # structured line of the "webhooks_app.worker" logger already says it.
         self._log_deliveries = log is not None
+        # A resident worker (run_forever) writes the heartbeat GET /readyz reads.
+        self._beats = False
+        self._last_beat: float | None = None
         self._stop = threading.Event()
         # Attempts made and attempts that succeeded since this worker was created.
         self.attempted = 0
@@ -271,6 +274,12 @@ class Worker:
         if self._stop.is_set():
             return 0
         started = time.monotonic()
+        if self._beats and (
+            self._last_beat is None or started - self._last_beat >= HEARTBEAT_EVERY
+        ):
+            # Every round, not every poll: a long drain of a big backlog still beats.
+            heartbeat()
+            self._last_beat = started
         token, rows = self.claim()
         done = succeeded = 0
         for index, delivery in enumerate(rows):
@@ -328,12 +337,9 @@ class Worker:
         self.log(
             f"webhook worker started (interval {interval:g} s, max attempts {self.max_attempts})"
         )
-        last_beat = None
+        self._beats = True
         while not self._stop.is_set():
             try:
-                if last_beat is None or time.monotonic() - last_beat >= HEARTBEAT_EVERY:
-                    heartbeat()
-                    last_beat = time.monotonic()
                 self.drain()
             except Exception:
                 logger.exception("webhook worker round failed; retrying after the interval")
