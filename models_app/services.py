@@ -31,7 +31,7 @@ from .exceptions import (
 )
 from .models import Membership, ModelVersion, PromotionPolicy, RegisteredModel, Team
 from .permissions import prefetch_permissions, require_permission
-from .signals import version_registered
+from .signals import promotion_refused, version_registered
 from .validators import (
     SemVer,
     validate_artifact_uri,
@@ -810,6 +810,7 @@ def model_version_promote(*, actor, version: ModelVersion, reason: str) -> Model
     results = selectors.promotion_checks(version=mv)
     failures = [r for r in results if not r.passed]
     if failures:
+        promotion_refused.send(sender=ModelVersion, version=mv, actor=actor, failures=failures)
         raise GuardsFailed(failures, results=results)
     previous = selectors.production_version(model=mv.registered_model)
     if previous is not None:

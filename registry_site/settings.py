@@ -59,12 +59,16 @@ INSTALLED_APPS = [
     "mlflow_app",
     "federation_app",
     "demo_app",
+    # The site wiring: connects the metrics' counters in every process (registry_site.apps).
+    "registry_site",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "models_app.middleware.RequestIdMiddleware",
+    # Counts, times and logs each request by its URL pattern (registry_site.metrics).
+    "registry_site.metrics.RequestMetricsMiddleware",
     "registry_site.security.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -179,9 +183,9 @@ SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0" if DEBUG els
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
-# A load balancer's health check may call /healthz over plain HTTP: it answers only that
-# the process is up, so it is not redirected to HTTPS.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# A load balancer's health checks may call /healthz and /readyz over plain HTTP: they
+# answer only whether the process is up and ready, so they are not redirected to HTTPS.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
 if env_bool("SECURE_PROXY_SSL_HEADER", False):
@@ -212,10 +216,20 @@ REGISTRY_PROTECTED_ALIASES = [
     alias.lower() for alias in env_list("REGISTRY_PROTECTED_ALIASES", "champion,production")
 ]
 
+# LOG_FORMAT=json writes one JSON object per line (registry_site.logs.JsonFormatter): each
+# request (request id, user, route, method, status, duration) and each background job's
+# round; plain text otherwise.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "text").strip().lower()
+if LOG_FORMAT not in {"text", "json"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be text or json, not {LOG_FORMAT!r}.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "registry_site.logs.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
@@ -446,3 +460,25 @@ REGISTRY_SYNC_BATCH_SIZE = int(os.environ.get("REGISTRY_SYNC_BATCH_SIZE", "50"))
 # How long a sync keeps looking for an audit event id that was skipped because its
 # transaction had not committed yet (PostgreSQL hands out ids before commit).
 REGISTRY_SYNC_GAP_SECONDS = int(os.environ.get("REGISTRY_SYNC_GAP_SECONDS", "600"))
+
+# --- Health and metrics (docs/operations.md) ---------------------------------------------
+
+# GET /readyz fails when a webhook subscription is active and no worker has written its
+# heartbeat for this many seconds (0: not checked), or when more deliveries than this wait
+# in the outbox (0: not checked).
+REGISTRY_READYZ_WORKER_MAX_AGE = _seconds("REGISTRY_READYZ_WORKER_MAX_AGE", "60")
+REGISTRY_READYZ_MAX_BACKLOG = _seconds("REGISTRY_READYZ_MAX_BACKLOG", "1000")
+# GET /metrics answers a request with `Authorization: Bearer <REGISTRY_METRICS_TOKEN>`, or
+# from an address in REGISTRY_METRICS_ALLOW (IP addresses or CIDR networks; loopback only
+# by default, empty to allow none).
+REGISTRY_METRICS_TOKEN = os.environ.get("REGISTRY_METRICS_TOKEN", "")
+REGISTRY_METRICS_ALLOW = env_list("REGISTRY_METRICS_ALLOW", "127.0.0.0/8,::1/128")
+for _network in REGISTRY_METRICS_ALLOW:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError as _exc:
+        raise ImproperlyConfigured(
+            f"REGISTRY_METRICS_ALLOW: {_network!r} is not an IP address or CIDR network."
+        ) from _exc
+# The gauges that count rows (the outbox backlog, the dead letters) count no further.
+REGISTRY_METRICS_COUNT_CAP = env_positive_int("REGISTRY_METRICS_COUNT_CAP", 100_000)

@@ -3,10 +3,13 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from .health import healthz
+from .health import healthz, readyz
+from .metrics import metrics
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
+    path("metrics", metrics, name="metrics"),
     # First: MLflow's paths start with api/ too, and its clients call them most.
     path("", include("mlflow_app.urls")),
     path("admin/", admin.site.urls),

@@ -160,3 +160,16 @@ class DeliveryAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"attempt {self.number} of delivery {self.delivery_id}"
+
+
+class WorkerHeartbeat(models.Model):
+    """When a webhook worker last showed it was alive (`manage.py run_worker` writes it
+    every few seconds while it runs). One row per kind of worker, shared by every worker
+    process on every machine: a fresh row means at least one worker is polling the outbox.
+    `GET /readyz` reads it."""
+
+    name = models.CharField(max_length=40, unique=True)
+    beat_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.beat_at:%Y-%m-%d %H:%M:%S}"

@@ -38,19 +38,46 @@ import os
 import random
 import signal
 import threading
+import time
 import uuid
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from .delivery import send
-from .models import OPEN_STATUSES, Delivery, DeliveryAttempt, DeliveryStatus
+from .models import OPEN_STATUSES, Delivery, DeliveryAttempt, DeliveryStatus, WorkerHeartbeat
 from .services import expired_secrets_forget
+from .signals import delivery_attempted
 
 logger = logging.getLogger("webhooks_app.worker")
+
+# The heartbeat row every webhook worker refreshes, and how often at most (seconds).
+HEARTBEAT_NAME = "webhook-worker"
+HEARTBEAT_EVERY = 10.0
+
+
+def heartbeat(now=None) -> None:
+    """Record that a webhook worker is alive now (one shared row, see WorkerHeartbeat)."""
+    now = now or timezone.now()
+    if WorkerHeartbeat.objects.filter(name=HEARTBEAT_NAME).update(beat_at=now):
+        return
+    try:
+        with transaction.atomic():
+            WorkerHeartbeat.objects.create(name=HEARTBEAT_NAME, beat_at=now)
+    except IntegrityError:  # another worker created it at the same moment
+        WorkerHeartbeat.objects.filter(name=HEARTBEAT_NAME).update(beat_at=now)
+
+
+def last_heartbeat():
+    """When a webhook worker last recorded it was alive, or None if none ever did."""
+    return (
+        WorkerHeartbeat.objects.filter(name=HEARTBEAT_NAME)
+        .values_list("beat_at", flat=True)
+        .first()
+    )
 
 
 def _setting(name: str, default):
@@ -105,6 +132,12 @@ class Worker:
             else _setting("REGISTRY_WEBHOOK_LEASE_SECONDS", 120)
         )
         self.log = log or logger.info
+        # The per-delivery line goes to `log` only when one was given: otherwise the
+        # structured line of the "webhooks_app.worker" logger already says it.
+        self._log_deliveries = log is not None
+        # A resident worker (run_forever) writes the heartbeat GET /readyz reads.
+        self._beats = False
+        self._last_beat: float | None = None
         self._stop = threading.Event()
         # Attempts made and attempts that succeeded since this worker was created.
         self.attempted = 0
@@ -132,6 +165,8 @@ class Worker:
         rows = list(
             Delivery.objects.filter(pk__in=ids)
             .select_related("subscription")
+            # The request that made the change, so that the log can name it.
+            .annotate(request_id=F("event__request_id"))
             .order_by("event_id", "id")
         )
         return token, rows
@@ -160,16 +195,38 @@ class Worker:
             event_type=delivery.event_type,
             idempotency_key=str(delivery.idempotency_key),
         )
-        self._record(delivery, token, outcome, started_at)
-        self.log(
-            f"delivery {delivery.pk} ({delivery.event_type} → {delivery.subscription.url}) "
-            f"attempt {delivery.attempts}: "
-            + ("ok" if outcome.succeeded else outcome.error or "failed")
+        stored = self._record(delivery, token, outcome, started_at)
+        dead = stored.status == DeliveryStatus.DEAD
+        delivery_attempted.send(
+            sender=Delivery, delivery=stored, succeeded=outcome.succeeded, dead=dead
         )
+        logger.info(
+            "webhook delivery %s attempt %s: %s",
+            delivery.pk,
+            delivery.attempts,
+            "ok" if outcome.succeeded else ("dead" if dead else "failed"),
+            extra={
+                "job": "webhook_delivery",
+                "request_id": getattr(delivery, "request_id", "") or "",
+                "delivery_id": delivery.pk,
+                "event_type": delivery.event_type,
+                "subscription_id": delivery.subscription_id,
+                "attempt": delivery.attempts,
+                "result": "succeeded" if outcome.succeeded else ("dead" if dead else "failed"),
+                "status": outcome.status_code,
+                "duration_ms": outcome.duration_ms,
+            },
+        )
+        if self._log_deliveries:
+            self.log(
+                f"delivery {delivery.pk} ({delivery.event_type} → {delivery.subscription.url}) "
+                f"attempt {delivery.attempts}: "
+                + ("ok" if outcome.succeeded else outcome.error or "failed")
+            )
         return outcome.succeeded
 
     @transaction.atomic
-    def _record(self, delivery: Delivery, token: str, outcome, started_at) -> None:
+    def _record(self, delivery: Delivery, token: str, outcome, started_at) -> Delivery:
         now = timezone.now()
         DeliveryAttempt.objects.create(
             delivery_id=delivery.pk,
@@ -193,7 +250,7 @@ class Worker:
         elif d.claim_token != token or d.status != DeliveryStatus.DELIVERING:
             # Another worker took it over (or it was redelivered): its outcome decides.
             d.save(update_fields=["last_status_code", "last_error", "updated_at"])
-            return
+            return d
         elif d.attempts >= self.max_attempts:
             d.status = DeliveryStatus.DEAD
             d.lease_expires_at = None
@@ -202,6 +259,7 @@ class Worker:
             d.next_attempt_at = now + timedelta(seconds=backoff_seconds(d.attempts))
             d.lease_expires_at = None
         d.save()
+        return d
 
     # --- loops ------------------------------------------------------------------------------
 
@@ -227,8 +285,15 @@ class Worker:
         stopped, it claims nothing and releases what it claimed but has not attempted."""
         if self._stop.is_set():
             return 0
+        started = time.monotonic()
+        if self._beats and (
+            self._last_beat is None or started - self._last_beat >= HEARTBEAT_EVERY
+        ):
+            # Every round, not every poll: a long drain of a big backlog still beats.
+            heartbeat()
+            self._last_beat = started
         token, rows = self.claim()
-        done = 0
+        done = succeeded = 0
         for index, delivery in enumerate(rows):
             if self._stop.is_set():
                 self.release(rows[index:], token)
@@ -236,8 +301,23 @@ class Worker:
             outcome = self.deliver(delivery, token)
             if outcome is not None:
                 done += 1
-                self.attempted += 1
-                self.succeeded += int(outcome)
+                succeeded += int(outcome)
+        self.attempted += done
+        self.succeeded += succeeded
+        if rows:
+            logger.info(
+                "webhook delivery round: %s claimed, %s attempted, %s succeeded",
+                len(rows),
+                done,
+                succeeded,
+                extra={
+                    "job": "webhook_delivery_round",
+                    "claimed": len(rows),
+                    "attempted": done,
+                    "succeeded": succeeded,
+                    "duration_ms": round((time.monotonic() - started) * 1000),
+                },
+            )
         return done
 
     def drain(self, max_rounds: int = 10_000) -> int:
@@ -270,6 +350,7 @@ class Worker:
         self.log(
             f"webhook worker started (interval {interval:g} s, max attempts {self.max_attempts})"
         )
+        self._beats = True
         while not self._stop.is_set():
             try:
                 self.drain()

@@ -4,6 +4,7 @@ say how far each push is behind (--status)."""
 from __future__ import annotations
 
 import json
+import logging
 import time
 
 from django.conf import settings
@@ -11,6 +12,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from federation_app.models import SyncState
 from federation_app.sync import SyncError, describe_set_aside, sync_catalog, sync_status
+
+logger = logging.getLogger("federation_app.sync")
 
 
 class Command(BaseCommand):
@@ -53,17 +56,40 @@ class Command(BaseCommand):
         if options["every"] is not None and options["every"] <= 0:
             raise CommandError("--every takes a number of seconds greater than 0.")
         while True:
+            started = time.monotonic()
             try:
-                self.sync_once(options)
+                result = self.sync_once(options)
             except SyncError as exc:
+                logger.warning(
+                    "catalog sync failed: %s",
+                    exc,
+                    extra={
+                        "job": "sync_catalog",
+                        "result": "failed",
+                        "duration_ms": round((time.monotonic() - started) * 1000),
+                    },
+                )
                 if options["every"] is None:
                     raise CommandError(str(exc)) from exc
                 self.stderr.write(str(exc))
+            else:
+                logger.info(
+                    "catalog sync: %s items in %s batches",
+                    result.items,
+                    result.batches_sent,
+                    extra={
+                        "job": "sync_catalog",
+                        "result": "succeeded",
+                        "items": result.items,
+                        "batches": result.batches_sent,
+                        "duration_ms": round((time.monotonic() - started) * 1000),
+                    },
+                )
             if options["every"] is None:
                 return
             time.sleep(options["every"])
 
-    def sync_once(self, options) -> None:
+    def sync_once(self, options):
         def progress(number: int, total: int, applied: dict) -> None:
             self.stderr.write(f"batch {number}/{total} acknowledged")
 
@@ -76,6 +102,7 @@ class Command(BaseCommand):
             progress=progress,
         )
         self.stdout.write(result.summary())
+        return result
 
     def print_status(self, options) -> None:
         """One report per central registry this registry pushes to (a SyncState), and the
