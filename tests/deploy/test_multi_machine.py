@@ -114,8 +114,10 @@ print(json.dumps({"tokens": tokens, "storage": storage}))
 
 def _fail_unreachable(what: str, url: str, exc: Exception) -> None:
     pytest.fail(
-        f"The multi-machine deployment test needs {what} at {url} (CI always starts it; "
-        f"on a laptop start it, e.g. with .ci/run's start_postgres / start_redis): {exc}",
+        f"The multi-machine deployment test needs {what} at {url}: "
+        f"{str(exc).strip().rstrip('.')}. CI always "
+        f"starts it; elsewhere start it (see README.md) or leave this test out with "
+        f"--deselect tests/deploy/test_multi_machine.py.",
         pytrace=False,
     )
 
