@@ -282,6 +282,10 @@ if os.environ.get("REGISTRY_S3_BUCKET"):
         "default_acl": None,
         "file_overwrite": False,
         "querystring_auth": True,
+        # A download is copied from the bucket to a temporary file before it is streamed
+        # to the client. django-storages keeps that copy in memory, however large, unless
+        # told when to move it to disk: past Django's own limit for uploads (2.5 MB).
+        "max_memory_size": 2_621_440,
     }
     for _option, _variable in (
         ("endpoint_url", "REGISTRY_S3_ENDPOINT_URL"),
