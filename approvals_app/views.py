@@ -139,7 +139,11 @@ def _card_changes(card, revision, reviews: list) -> dict | None:
     }
 
 
-CARD_PART = VersionPart("approvals_app/_version_card.html", _card_part)
+CARD_PART = VersionPart(
+    "approvals_app/_version_card.html",
+    _card_part,
+    sections=(("card-h", "Model card"), ("reviews-h", "Reviews")),
+)
 
 
 def approving_reviews(version: ModelVersion, event) -> list[dict]:
@@ -148,7 +152,8 @@ def approving_reviews(version: ModelVersion, event) -> list[dict]:
     page = reverse("approvals:version", args=[version.registered_model.name, version.version])
     return [
         {
-            "text": f"Approved by {r.reviewer_username} on {r.created_at:%Y-%m-%d %H:%M}",
+            "text": f"Approved by {r.reviewer_username}",
+            "when": r.created_at,
             "url": f"{page}#review-{r.pk}",
         }
         for r in selectors.approvals_at(version=version, at=event.created_at)
