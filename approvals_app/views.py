@@ -146,6 +146,7 @@ CARD_PART = VersionPart(
     "approvals_app/_version_card.html",
     _card_part,
     forms=(("review", ReviewForm), ("request", RequestReviewForm)),
+    sections=(("card-h", "Model card"), ("reviews-h", "Reviews")),
 )
 
 
@@ -155,7 +156,8 @@ def approving_reviews(version: ModelVersion, event) -> list[dict]:
     page = reverse("approvals:version", args=[version.registered_model.name, version.version])
     return [
         {
-            "text": f"Approved by {r.reviewer_username} on {r.created_at:%Y-%m-%d %H:%M}",
+            "text": f"Approved by {r.reviewer_username}",
+            "when": r.created_at,
             "url": f"{page}#review-{r.pk}",
         }
         for r in selectors.approvals_at(version=version, at=event.created_at)

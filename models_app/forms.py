@@ -65,6 +65,11 @@ class ModelFilterForm(forms.Form):
         self.fields["team"].choices = [("", "all teams"), *teams]
 
 
+ISO_DATE = "%Y-%m-%d"
+DATE_HELP = "YYYY-MM-DD; the day is in UTC."
+DATE_INVALID = "Enter a date as YYYY-MM-DD (for example 2026-12-07)."
+
+
 class AuditFilterForm(forms.Form):
     model = forms.CharField(label="Model", required=False, max_length=100)
     user = forms.CharField(label="User", required=False, max_length=150)
@@ -72,13 +77,22 @@ class AuditFilterForm(forms.Form):
         label="Action", required=False, choices=[("", "any action"), *Action.choices]
     )
     request_id = forms.CharField(label="Request id", required=False, max_length=64)
+    # Dates are ISO (YYYY-MM-DD), as <input type="date"> sends them, and days in UTC.
     since = forms.DateField(
-        label="From (date)", required=False, widget=forms.DateInput(attrs={"type": "date"})
+        label="From (date)",
+        required=False,
+        input_formats=[ISO_DATE],
+        help_text=DATE_HELP,
+        error_messages={"invalid": DATE_INVALID},
+        widget=forms.DateInput(attrs={"type": "date"}, format=ISO_DATE),
     )
     until = forms.DateField(
         label="To (date, inclusive)",
         required=False,
-        widget=forms.DateInput(attrs={"type": "date"}),
+        input_formats=[ISO_DATE],
+        help_text=DATE_HELP,
+        error_messages={"invalid": DATE_INVALID},
+        widget=forms.DateInput(attrs={"type": "date"}, format=ISO_DATE),
     )
 
     def clean(self):

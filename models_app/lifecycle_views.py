@@ -51,6 +51,7 @@ from .views import (
     posted,
     refuse_and_redirect,
     refused_form,
+    staging_readiness,
     take_refusal,
 )
 
@@ -66,7 +67,8 @@ DEPRECATE_CONFIRM_PAGE = "models_app/deprecate_confirm.html"
 class VersionPart:
     """A part of the version page that another app adds.
 
-    `template` is included after the lifecycle's forms, before the timeline.
+    `template` is included after the lifecycle's forms, before the timeline; `sections`
+    names the ids of its section headings for the summary's jump links.
     `add_context(request, mv, context)` adds what the part shows to the page's context:
     it keeps a form that is already there (the bound form of a refused action of its
     own), and adds the buttons it offers to context["may"]. `forms` names the form class
@@ -77,6 +79,8 @@ class VersionPart:
     template: str
     add_context: Callable[[HttpRequest, ModelVersion, dict], None]
     forms: tuple[tuple[str, type], ...] = ()
+    # (heading id, short title) of each section the part shows, for the page's jump links.
+    sections: tuple[tuple[str, str], ...] = ()
 
 
 _parts: list[VersionPart] = []
@@ -181,6 +185,29 @@ def deprecation_losses(mv: ModelVersion) -> list[str]:
     return lost
 
 
+def version_summary(mv, *, production, readiness, recorded, sections) -> dict:
+    """What the top of the version page says at a glance: the stage, the production
+    version, the review's state and how many guards pass (a staging version's readiness,
+    as the lists show it; for a mirrored version, the checks its origin recorded), and
+    links to the page's sections."""
+    guards = None
+    if readiness is not None:
+        guards = {"passing": readiness.passing, "total": readiness.total, "recorded": False}
+    elif recorded is not None and recorded.results:
+        results = recorded.results
+        passing = sum(1 for r in results if r.passed)
+        guards = {"passing": passing, "total": len(results), "recorded": True}
+    return {
+        "model_name": mv.registered_model.name,
+        "stage": mv.stage,
+        "production": production,
+        "is_production": production is not None and production.pk == mv.pk,
+        "readiness": readiness,
+        "guards": guards,
+        "sections": sections,
+    }
+
+
 def version_context(request, mv: ModelVersion, *, refusal=None, **forms) -> dict:
     """Everything the version page shows; `forms` replaces a blank form with a bound one."""
     user = request.user
@@ -193,12 +220,21 @@ def version_context(request, mv: ModelVersion, *, refusal=None, **forms) -> dict
     recorded = reader.checks(mv) if reader is not None else None
     # The checklist is a dry run of a promotion: asked only where the stage allows one.
     promotable = here and can_proceed(mv.promote)
+    production = selectors.production_version(model=model)
+    policy = selectors.effective_policy(model=model)
+    # The dry run, with the review's state: the same readiness the lists show, from the
+    # policy and production version read just above.
+    readiness = (
+        staging_readiness(
+            [mv], policies={model.pk: policy}, productions={model.pk: production}
+        ).get(mv.pk)
+        if promotable
+        else None
+    )
     if recorded is not None:
         checks = recorded.results
     else:
-        checks = selectors.promotion_checks(version=mv) if promotable else []
-    production = selectors.production_version(model=model)
-    policy = selectors.effective_policy(model=model)
+        checks = readiness.results if readiness is not None else []
     specs = key_metric_specs(policy, [mv])
     base = production.metrics if production is not None and production.pk != mv.pk else None
     # Key metrics first, then any others the version carries, each against production.
@@ -231,6 +267,20 @@ def version_context(request, mv: ModelVersion, *, refusal=None, **forms) -> dict
         "archive_form": ReasonForm(prefix="archive"),
         "deprecate_form": DeprecateForm(prefix="deprecate"),
         "version_parts": [part.template for part in parts],
+        "summary": version_summary(
+            mv,
+            production=production,
+            readiness=readiness,
+            recorded=recorded,
+            sections=[
+                ("meta-h", "Metadata"),
+                ("metrics-h", "Metrics"),
+                ("checks-h", "Checklist") if promotable or recorded else ("outlook-h", "Outlook"),
+                *([("actions-h", "Lifecycle")] if any(may.values()) else []),
+                *(section for part in parts for section in part.sections),
+                ("timeline-h", "Timeline"),
+            ],
+        ),
     }
     context.update(forms)
     for part in parts:

@@ -327,6 +327,18 @@ def staging_readiness(versions: list[ModelVersion], **known) -> dict[int, Readin
     return selectors.promotion_readiness(versions=staging, **known) if staging else {}
 
 
+# What the guards read of a staging version shown in a list.
+STAGING_FIELDS = (
+    "registered_model_id",
+    "version",
+    "number",
+    "stage",
+    "metrics",
+    "artifact_sha256",
+    "created_by_id",
+)
+
+
 def _attach_staging(models: list[RegisteredModel]) -> None:
     """Give each model of a page `waiting`: its newest staging versions (the ids the list's
     subqueries found), each with its readiness, and `more_waiting`, how many of its staging
@@ -478,7 +490,7 @@ def _version_page(request, model: RegisteredModel, production: ModelVersion | No
 # The model page's production panel shows the event that put the production version there
 # (who, when, why, and the guards' results recorded at promotion). Other apps add what they
 # know of that decision: approvals_app links the approving reviews. Each is a function
-# (version, event) -> [{"text": …, "url": …}], registered with
+# (version, event) -> [{"text": …, "url": …, "when": a datetime or None}], registered with
 # register_production_evidence (as approvals_app registers its guards).
 
 ProductionEvidence = Callable[[ModelVersion, AuditEvent], list[dict]]
@@ -540,6 +552,32 @@ def _rollback_targets(model: RegisteredModel, *, also: str = "") -> list[str]:
     return targets
 
 
+def _newest_staging(model: RegisteredModel, shown: list[ModelVersion]) -> ModelVersion | None:
+    """The model's newest staging version by SemVer precedence: the one the page shows
+    if it is there, else one probe of the (model, stage, precedence) index; no read at
+    all when the model's own counts say none is in staging."""
+    if not model.stage_counts[Stage.STAGING]:
+        return None
+    found = selectors.first_row(
+        ModelVersion.objects.filter(registered_model=model, stage=Stage.STAGING)
+        .order_by("-precedence", "-id")
+        .only(*STAGING_FIELDS)
+    )
+    if found is None:
+        return None
+    for version in shown:
+        if version.pk == found.pk:
+            return version
+    found.registered_model = model
+    return found
+
+
+def _guard_count(readiness: Readiness | None) -> dict | None:
+    if readiness is None:
+        return None
+    return {"passing": readiness.passing, "total": readiness.total, "recorded": False}
+
+
 def _model_context(request, model: RegisteredModel, *, refusal: dict | None = None) -> dict:
     """Everything the model page shows, from a fixed number of indexed queries: the
     production version, the page of versions, the latest versions for the chart, capped
@@ -559,8 +597,12 @@ def _model_context(request, model: RegisteredModel, *, refusal: dict | None = No
     policy = selectors.effective_policy(model=model)
     specs = key_metric_specs(policy, latest + table["versions"])
     base = production.metrics if production is not None else None
+    candidate = _newest_staging(model, table["versions"])
+    extra = [candidate] if candidate is not None and candidate not in table["versions"] else []
     readiness = staging_readiness(
-        table["versions"], policies={model.pk: policy}, productions={model.pk: production}
+        table["versions"] + extra,
+        policies={model.pk: policy},
+        productions={model.pk: production},
     )
     rows = [
         {
@@ -608,6 +650,22 @@ def _model_context(request, model: RegisteredModel, *, refusal: dict | None = No
         "rollback_form": rollback_form,
         "recent": list(recent),
         "compare_default": [v.version for v in latest[:2]],
+        "summary": {
+            "model_name": model.name,
+            "production": production,
+            "candidate_label": candidate.version if candidate else "",
+            "more_staging": max(model.stage_counts[Stage.STAGING] - 1, 0),
+            "readiness": readiness.get(candidate.pk) if candidate else None,
+            "guards": _guard_count(readiness.get(candidate.pk)) if candidate else None,
+            "sections": [
+                ("prod-h", "Production"),
+                ("versions-h", "Versions"),
+                *([("chart-h", "Charts")] if charts else []),
+                ("policy-h", "Policy"),
+                *([("rollback-h", "Roll back")] if may_rollback and production else []),
+                ("recent-h", "Recent changes"),
+            ],
+        },
     }
 
 

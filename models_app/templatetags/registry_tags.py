@@ -5,10 +5,13 @@ Everything user-given goes through format_html, which escapes it.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import re
 
 from django import template
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
@@ -78,21 +81,28 @@ def words(value) -> str:
 
 @register.filter
 def change(pair, limit: int = 120) -> str:
-    """A field change [before, after] as words: "a → b", "set to b" or "cleared (was a)"."""
+    """A field change [before, after] as words: "a → b", "set to b" or "cleared (was a)";
+    a moment (an ISO 8601 text, as the audit trail stores times) is shown as every time
+    is, with its zone (`when`). Everything else is escaped."""
 
-    def short(value) -> str:
+    def short(value):
+        if isinstance(value, str) and _ISO_MOMENT.fullmatch(value) and _utc(value):
+            return when(value)
         text = as_json(value)
         return text if len(text) <= limit else text[: limit - 1] + "…"
 
     try:
         before, after = pair
     except (TypeError, ValueError):
-        return short(pair)
+        return format_html("{}", short(pair))
     if before in (None, "", [], {}):
-        return f"set to {short(after)}"
+        return format_html("set to {}", short(after))
     if after in (None, "", [], {}):
-        return f"cleared (was {short(before)})"
-    return f"{short(before)} → {short(after)}"
+        return format_html("cleared (was {})", short(before))
+    return format_html("{} → {}", short(before), short(after))
+
+
+_ISO_MOMENT = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?")
 
 
 @register.filter
@@ -107,3 +117,38 @@ def age(value) -> str:
             n = seconds // size
             return f"{n}\xa0{unit}{'s' if n != 1 else ''}"
     return ""
+
+
+def _utc(value) -> dt.datetime | None:
+    """`value` (an aware or naive datetime, a date, or ISO text) as an aware UTC datetime;
+    None for anything else. A naive datetime is taken to be UTC, as the server stores."""
+    if isinstance(value, str):
+        try:
+            value = parse_datetime(value.strip())
+        except ValueError:  # well formed but not a real moment
+            return None
+    elif isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        value = dt.datetime.combine(value, dt.time.min)
+    if not isinstance(value, dt.datetime):
+        return None
+    if timezone.is_naive(value):
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC)
+
+
+@register.filter
+def when(value, shown: str = ""):
+    """A moment as the dashboard shows every time: a <time> element whose datetime is
+    ISO 8601 in UTC, whose title is the exact time in UTC, and whose text is the time to
+    the minute with its zone ("2026-12-07 21:40 UTC"); `when:"age"` shows how long ago
+    instead ("12 days"), the exact time still in the title. A dash when missing."""
+    moment = _utc(value)
+    if moment is None:
+        return "—" if value in (None, "") else str(value)
+    text = age(moment) if shown == "age" else f"{moment:%Y-%m-%d %H:%M} UTC"
+    return format_html(
+        '<time datetime="{}" title="{} UTC">{}</time>',
+        f"{moment:%Y-%m-%dT%H:%M:%S}Z",
+        f"{moment:%Y-%m-%d %H:%M:%S}",
+        text,
+    )

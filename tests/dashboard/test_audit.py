@@ -7,6 +7,7 @@ import datetime as dt
 import io
 import json
 
+import pytest
 from django.utils import timezone
 
 from models_app.audit import record_event
@@ -45,7 +46,7 @@ def test_audit_log_filters_by_date_range(people, scene, login):
 def test_audit_log_invalid_filter_is_explained(people, scene, login):
     client = login(people.viewer)
     html = client.get("/audit/?since=yesterday").content.decode()
-    assert "Enter a valid date." in html
+    assert "Enter a date as YYYY-MM-DD (for example 2026-12-07)." in html
     backwards = client.get("/audit/?since=2026-02-02&until=2026-01-01").content.decode()
     assert "The end date is before the start date." in backwards
     export = client.get("/audit/export.csv?since=yesterday")
@@ -115,3 +116,16 @@ def test_a_multiline_card_edit_reason_stays_inside_its_own_record(people, scene,
     assert len(events) == len(rows)
     html = client.get("/audit/?action=card.edited").content.decode()
     assert '<td data-label="Why">Typo fixed.\r\n2026-01-01 00:00:00,release,' in html
+
+
+@pytest.mark.parametrize("bad", ["12/07/2026", "2026-13-01", "2026-02-30", "07.12.2026", "%00"])
+def test_audit_date_filters_take_iso_dates_only_and_say_so(people, scene, login, bad):
+    """A date the locale might read (12/07/2026) is refused like any other non-ISO date,
+    with the format in the error; the page answers, the export is a 400."""
+    client = login(people.viewer)
+    response = client.get("/audit/", {"since": bad, "until": bad})
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert html.count("Enter a date as YYYY-MM-DD") == 2
+    assert "YYYY-MM-DD; the day is in UTC." in html  # the fields' help
+    assert client.get("/audit/export.csv", {"since": bad}).status_code == 400

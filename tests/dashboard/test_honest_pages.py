@@ -22,7 +22,8 @@ def stage_of(mv) -> str:
 
 def cell(html: str, label: str, version: str = "1.2.0") -> str:
     """The versions table's cell of `version` headed `label` (its data-label), as HTML."""
-    row = next(r for r in html.split("<tr") if f">{version}</a>" in r)
+    table = html.split('class="data versions-table"')[1]
+    row = next(r for r in table.split("<tr") if f">{version}</a>" in r)
     match = re.search(rf'<td data-label="{re.escape(label)}" class="num">(.*?)</td>', row, re.S)
     assert match, f"no {label} cell"
     return match.group(1)
