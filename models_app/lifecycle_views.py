@@ -41,6 +41,7 @@ from .views import (
     add_refusal,
     failed_guards,
     get_model_or_404,
+    health_context,
     key_metric_specs,
     metric_cells,
     refusal_text,
@@ -146,6 +147,7 @@ def version_context(request, mv: ModelVersion, *, refusal=None, **forms) -> dict
         "archive_form": ReasonForm(prefix="archive"),
         "deprecate_form": ReasonForm(prefix="deprecate"),
         "version_parts": [part.template for part in parts],
+        "health": health_context(mv),
     }
     context.update(forms)
     for part in parts:

@@ -27,7 +27,7 @@ from knox.models import AuthToken
 
 from . import accounts, selectors, services
 from .card_sections import SECTION_TITLES
-from .charts import metrics_chart
+from .charts import metrics_chart, signal_sparkline
 from .enums import Direction, Stage
 from .errors import REFUSALS, answer_for
 from .exceptions import GuardsFailed
@@ -333,6 +333,47 @@ def _stage_counts(model: RegisteredModel) -> list[tuple[str, int, str]]:
     return [(label, counts[value], value) for value, label in Stage.choices]
 
 
+# The health panel: how many of a version's metrics get a small chart of recent values.
+HEALTH_CHARTS = 12
+
+
+def window_words(seconds: int) -> str:
+    """A signal's window as people write it: "10m", "1h30m", "instant"."""
+    if not seconds:
+        return "instant"
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size:
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+    return "".join(parts)
+
+
+def health_context(version: ModelVersion | None) -> dict | None:
+    """The health panel of `version`: the latest value of each metric monitoring systems
+    reported, with a small chart of its recent values. Two queries, whatever the number
+    of signals stored (selectors.signals_latest and selectors.signal_series)."""
+    if version is None:
+        return None
+    latest = selectors.signals_latest(version=version)
+    series = selectors.signal_series(version=version) if latest else {}
+    rows = []
+    for i, signal in enumerate(latest):
+        points = [
+            (s.observed_at.strftime("%Y-%m-%d %H:%M UTC"), s.value)
+            for s in series.get(signal.metric, [])
+        ]
+        rows.append(
+            {
+                "signal": signal,
+                "window": window_words(signal.window_seconds),
+                "open_alert": bool(signal.fingerprint) and signal.resolved_at is None,
+                "chart": signal_sparkline(signal.metric, points) if i < HEALTH_CHARTS else "",
+            }
+        )
+    return {"version": version, "rows": rows}
+
+
 def _model_context(request, model: RegisteredModel, *, rollback_form=None) -> dict:
     """Everything the model page shows, from a fixed number of indexed queries: the
     production version, the page of versions, the latest versions for the chart, capped
@@ -392,6 +433,7 @@ def _model_context(request, model: RegisteredModel, *, rollback_form=None) -> di
         "rollback_targets": targets,
         "rollback_form": rollback_form,
         "recent": list(recent),
+        "health": health_context(production),
         "compare_default": [v.version for v in latest[:2]],
     }
 
