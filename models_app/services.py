@@ -1144,8 +1144,11 @@ def signal_record(
 
     In one transaction: the signal, the version's latest value of the metric (unless a
     newer observation is already there: signals may arrive out of order) and a
-    `signal.received` audit event, which the webhook outbox delivers.
+    `signal.received` audit event, which the webhook outbox delivers. The permission is
+    checked first: a user who may not post signals learns nothing about their input.
     """
+    prefetch_permissions(actor)
+    require_permission(actor, "signal.post", version)
     errors: dict = {}
     metric = _collect(errors, "metric", validate_metric_name, metric)
     value = _collect(errors, "value", validate_signal_value, value)
@@ -1158,8 +1161,6 @@ def signal_record(
         )
     if errors:
         raise ValidationError(errors)
-    prefetch_permissions(actor)
-    require_permission(actor, "signal.post", version)
     with transaction.atomic():
         signal = HealthSignal.objects.create(
             model_version=version,

@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 from models_app import selectors, services
 from models_app.exceptions import Conflict
 from models_app.models import ModelVersion, RegisteredModel
+from models_app.permissions import require_permission
 
 from . import filters
 from .serializers import LatestSignalsOutput, ModelSignalInput, SignalInput, SignalOutput
@@ -108,6 +109,8 @@ class VersionSignalsView(APIView):
         responses={201: SignalOutput, **errors(400, 403, 404)},
     )
     def post(self, request, name, version):
+        # Permission first: the rule is the same for every model and version.
+        require_permission(request.user, "signal.post")
         mv = _version_or_404(model_or_404(name), version)
         return _post(request, mv, SignalInput.validated(request.data))
 
@@ -145,6 +148,7 @@ class ModelSignalsView(APIView):
         responses={201: SignalOutput, **errors(400, 403, 404, 409)},
     )
     def post(self, request, name):
+        require_permission(request.user, "signal.post")
         model = model_or_404(name)
         data = ModelSignalInput.validated(request.data)
         return _post(request, version_of(model, data.pop("version", None)), data)

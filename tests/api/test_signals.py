@@ -150,6 +150,22 @@ def test_who_may_post(people, live, client_for, anon):
     assert HealthSignal.objects.count() == 1
 
 
+def test_permission_comes_before_any_other_answer(people, model, client_for):
+    register(actor=people.author, model=model, version="1.0.0")  # nothing in production
+    viewer = client_for(people.viewer)
+    cases = [
+        (f"{BASE}/signals/", {"metric": "fpr", "value": 1}),  # 409 for a poster
+        (f"{BASE}/signals/", {"metric": "bad\nname", "value": "x"}),  # 400
+        (f"{BASE}/versions/9.9.9/signals/", {"metric": "fpr", "value": 1}),  # 404
+        ("/api/v1/models/nope/signals/", {"metric": "fpr", "value": 1}),  # 404
+    ]
+    for url, body in cases:
+        r = viewer.post(url, body, format="json")
+        assert r.status_code == 403, (url, r.content)
+        assert error_of(r)["code"] == "permission_denied"
+    assert not HealthSignal.objects.exists()
+
+
 def test_unknown_model_or_version_is_404(people, live, client_for):
     client = client_for(people.release)
     body = {"metric": "fpr", "value": 1}
