@@ -1179,6 +1179,7 @@ def signal_record(
             actor=actor,
             obj=signal,
             payload=_signal_payload(signal),
+            keeps_cached_answers=True,
         )
     return signal
 
@@ -1201,7 +1202,13 @@ def _keep_latest(signal: HealthSignal) -> None:
                 signal=signal,
             )
     except IntegrityError:
-        pass  # a newer observation of the metric is already the latest
+        # Another transaction stored the metric's first latest value meanwhile (now
+        # committed and visible): replace it if this observation is newer.
+        LatestSignal.objects.filter(
+            model_version_id=signal.model_version_id,
+            metric=signal.metric,
+            observed_at__lte=signal.observed_at,
+        ).update(signal=signal, observed_at=signal.observed_at)
 
 
 def signal_resolve(*, actor, fingerprint: str, resolved_at: datetime | None = None) -> list:
@@ -1223,7 +1230,13 @@ def signal_resolve(*, actor, fingerprint: str, resolved_at: datetime | None = No
             signal.save(update_fields=["resolved_at"])
             payload = _signal_payload(signal)
             payload["resolved_at"] = signal.resolved_at.isoformat().replace("+00:00", "Z")
-            record_event(action=Action.SIGNAL_RESOLVED, actor=actor, obj=signal, payload=payload)
+            record_event(
+                action=Action.SIGNAL_RESOLVED,
+                actor=actor,
+                obj=signal,
+                payload=payload,
+                keeps_cached_answers=True,
+            )
     return open_signals
 
 
