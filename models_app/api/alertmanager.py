@@ -38,6 +38,8 @@ from models_app.permissions import require_permission
 from .signals import version_of
 from .views import errors, model_or_404
 
+# The module's description above is the endpoint's description in the API schema.
+DESCRIPTION = __doc__
 MAX_ALERTS = 1000
 
 OUTCOMES = ("recorded", "duplicate", "resolved", "not_open", "ignored", "refused")
@@ -168,7 +170,7 @@ class AlertmanagerView(APIView):
 
     @extend_schema(
         operation_id="alertmanager_receive",
-        description=__doc__,
+        description=DESCRIPTION,
         request=AlertmanagerBody,
         examples=[
             OpenApiExample(
