@@ -41,7 +41,7 @@ from .models import (
     Team,
 )
 from .permissions import prefetch_permissions, require_permission
-from .signals import version_registered
+from .signals import health_signal_recorded, version_registered
 from .validators import (
     SemVer,
     parse_window,
@@ -1181,6 +1181,7 @@ def signal_record(
             payload=_signal_payload(signal),
             keeps_cached_answers=True,
         )
+        health_signal_recorded.send(sender=HealthSignal, health_signal=signal, actor=actor)
     return signal
 
 

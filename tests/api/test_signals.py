@@ -50,6 +50,27 @@ def test_post_on_a_version_stores_it_with_its_audit_event(people, live, client_f
     assert event.payload["metric"] == "drift_psi" and event.payload["value"] == 0.21
 
 
+def test_every_stored_signal_is_announced_once_with_the_stored_row(people, live, client_for):
+    from models_app.signals import health_signal_recorded
+
+    heard = []
+
+    def listener(sender, health_signal, actor, **kwargs):
+        heard.append((health_signal.pk, actor.get_username()))
+
+    health_signal_recorded.connect(listener)
+    try:
+        r = client_for(people.release).post(
+            f"{BASE}/signals/", {"metric": "fpr", "value": 0.1}, format="json"
+        )
+        client_for(people.release).post(
+            f"{BASE}/signals/", {"metric": "fpr", "value": "bad"}, format="json"
+        )
+    finally:
+        health_signal_recorded.disconnect(listener)
+    assert heard == [(r.json()["id"], "release")]
+
+
 def test_post_on_the_model_goes_to_the_production_version(people, live, client_for):
     prod, _staging = live
     client = client_for(people.release)
