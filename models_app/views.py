@@ -363,9 +363,12 @@ def health_context(version: ModelVersion | None) -> dict | None:
             (s.observed_at.strftime("%Y-%m-%d %H:%M UTC"), s.value)
             for s in series.get(signal.metric, [])
         ]
+        values = [value for _when, value in points]
         rows.append(
             {
                 "signal": signal,
+                "low": min(values, default=None),
+                "high": max(values, default=None),
                 "window": window_words(signal.window_seconds),
                 "open_alert": bool(signal.fingerprint) and signal.resolved_at is None,
                 "chart": signal_sparkline(signal.metric, points) if i < HEALTH_CHARTS else "",

@@ -47,6 +47,7 @@ def test_model_page_shows_the_production_versions_latest_values_and_charts(scene
     # One small chart per metric, its points titled with their values.
     assert panel.count('class="sparkline"') == 2
     assert "<title>0.02 at " in panel and "<title>0.05 at " in panel
+    assert "0.02 – 0.05" in panel  # the range, in words beside the chart
     assert 'aria-label="false_positive_rate: 3 recent values from 0.02 to 0.05' in panel
 
 

@@ -502,7 +502,7 @@ class Command(BaseCommand):
                     "prometheus",
                 ),
                 ("drift_psi", 0.04 + 0.006 * step, "1h", "drift-monitor"),
-                ("p99_latency_ms", 38.0 + (step * 7) % 5, "10m", "prometheus"),
+                ("p99_latency_ms", 37.0 + 0.5 * (step % 4) + 0.1 * step, "10m", "prometheus"),
             ):
                 services.signal_record(
                     actor=actor,
