@@ -75,6 +75,12 @@ class Action(models.TextChoices):
     ORIGIN_REBOUND = "origin.rebound", "Origin re-bound to another service user"
 
 
+# The actions of health signals: many (a monitoring system may post every minute), so the
+# pages' lists of recent changes leave them out (the health panels show the signals), each
+# read through an index that holds no signal events.
+SIGNAL_ACTIONS = (Action.SIGNAL_RECEIVED.value, Action.SIGNAL_RESOLVED.value)
+
+
 class Role(models.TextChoices):
     """The role groups, created by a migration with their permissions."""
 

@@ -139,7 +139,8 @@ def version_context(request, mv: ModelVersion, *, refusal=None, **forms) -> dict
         "checks": checks,
         "recorded_checks": recorded,
         "checks_pass": all(c.passed for c in checks),
-        "timeline": list(selectors.audit_events(version=mv)[:TIMELINE_LIMIT]),
+        # Health signals are in their own panel (and in the audit log), not in the timeline.
+        "timeline": list(selectors.audit_events(version=mv, without_signals=True)[:TIMELINE_LIMIT]),
         "artifact_url": artifact_download_url(mv),
         "may": may,
         "refusal": refusal,

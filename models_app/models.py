@@ -16,7 +16,7 @@ from simple_history.manager import HistoryManager
 from simple_history.models import HistoricalRecords
 
 from .card_sections import REQUIRED_BY_DEFAULT
-from .enums import Action, Stage
+from .enums import SIGNAL_ACTIONS, Action, Stage
 
 
 class AuditedHistory(models.Model):
@@ -523,6 +523,18 @@ class AuditEvent(models.Model):
             # model name (a model's history).
             models.Index(fields=["created_at", "id"], name="audit_keyset"),
             models.Index(fields=["model_name", "created_at", "id"], name="audit_by_name_keyset"),
+            # The changes of a model and of a version, newest first, without the health
+            # signals (the model page's recent changes, the version page's timeline).
+            models.Index(
+                fields=["registered_model", "-created_at"],
+                name="audit_changes_by_model",
+                condition=~Q(action__in=SIGNAL_ACTIONS),
+            ),
+            models.Index(
+                fields=["model_version", "-created_at"],
+                name="audit_changes_by_version",
+                condition=~Q(action__in=SIGNAL_ACTIONS),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import F, QuerySet, Value
 
-from .enums import Stage
+from .enums import SIGNAL_ACTIONS, Stage
 from .guards import (
     GuardResult,
     checksum_result,
@@ -144,8 +144,13 @@ def audit_events(
     action: str | None = None,
     since=None,
     until=None,
+    without_signals: bool = False,
 ) -> QuerySet[AuditEvent]:
+    """Audit events, newest first; `without_signals` leaves out the health signals' events
+    (read through the indexes that hold none)."""
     qs = AuditEvent.objects.all()
+    if without_signals:
+        qs = qs.exclude(action__in=SIGNAL_ACTIONS)
     if model_name:
         qs = qs.filter(model_name=model_name)
     if version is not None:

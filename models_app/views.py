@@ -28,7 +28,7 @@ from knox.models import AuthToken
 from . import accounts, selectors, services
 from .card_sections import SECTION_TITLES
 from .charts import metrics_chart, signal_sparkline
-from .enums import Direction, Stage
+from .enums import SIGNAL_ACTIONS, Direction, Stage
 from .errors import REFUSALS, answer_for
 from .exceptions import GuardsFailed
 from .forms import AuditFilterForm, ModelFilterForm, RollbackForm, TokenCreateForm
@@ -418,7 +418,12 @@ def _model_context(request, model: RegisteredModel, *, rollback_form=None) -> di
         rollback_form = RollbackForm(
             targets=targets, initial={"to_version": good.version if good else targets[0]}
         )
-    recent = AuditEvent.objects.filter(registered_model=model).order_by("-created_at", "-id")[:10]
+    # Health signals are in their own panel (and in the audit log), not among the changes.
+    recent = (
+        AuditEvent.objects.filter(registered_model=model)
+        .exclude(action__in=SIGNAL_ACTIONS)
+        .order_by("-created_at", "-id")[:10]
+    )
     return {
         "model": model,
         "production": production,

@@ -96,3 +96,19 @@ def test_health_panels_cost_the_same_queries_whatever_the_signals(scene, people,
         for mv in (scene.production, scene.candidate):
             _signal(people, mv, f"metric_{i % 30}", i, minutes_ago=i % 50)
     assert [_count(client, url) for url in pages] == before
+
+
+@pytest.mark.django_db
+def test_signals_stay_out_of_recent_changes_and_the_timeline(scene, people, login):
+    for i in range(15):
+        _signal(people, scene.production, "fpr", i / 100, minutes_ago=i)
+    client = login(people.viewer)
+    page = client.get(URL).content.decode()
+    recent = page.split('id="recent-h"')[1].split("</section>")[0]
+    assert "Health signal received" not in recent
+    assert "Version promoted" in recent
+    version_page = client.get(version_url(scene.production)).content.decode()
+    timeline = version_page.split('id="timeline-h"')[1].split("</section>")[0]
+    assert "Health signal received" not in timeline and "Version promoted" in timeline
+    # The audit log still lists them.
+    assert "Health signal received" in client.get("/audit/").content.decode()
