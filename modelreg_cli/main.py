@@ -487,6 +487,93 @@ def cmd_history(args, out: Output) -> int:
     return exit_codes.OK
 
 
+def _window_words(seconds: Any) -> str:
+    if not isinstance(seconds, int) or seconds <= 0:
+        return "instant"
+    words = ""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size:
+            words += f"{seconds // size}{unit}"
+            seconds %= size
+    return words
+
+
+def _signals_path(args, *rest: str) -> str:
+    if args.version:
+        return version_path(args.model, args.version, "signals", *rest)
+    return model_path(args.model, "signals", *rest)
+
+
+def cmd_signal(args, out: Output) -> int:
+    try:
+        value = float(args.value)
+    except ValueError:
+        raise usage(f"VALUE must be a number, not {args.value!r}.") from None
+    if not math.isfinite(value):
+        raise usage("VALUE must be a finite number.")
+    body: dict[str, Any] = {"metric": args.metric, "value": value}
+    for key in ("window", "source", "observed_at"):
+        if getattr(args, key) is not None:
+            body[key] = getattr(args, key)
+    client = make_client(args)
+    result = client.send_json("POST", _signals_path(args), body)
+    out.result(
+        result,
+        lambda: (
+            f"Recorded {result.get('metric')} = {result.get('value')} on "
+            f"{result.get('model')} {result.get('version')} "
+            f"(window {_window_words(result.get('window_seconds'))})."
+        ),
+    )
+    return exit_codes.OK
+
+
+def cmd_signals(args, out: Output) -> int:
+    client = make_client(args)
+    if args.metric:
+        data = []
+        params = {"metric": args.metric, "page_size": min(args.limit, 200)}
+        for signal in client.paginate(_signals_path(args), params):
+            data.append(signal)
+            if len(data) >= args.limit:
+                break
+        rows = [
+            [
+                str(s.get("observed_at", ""))[:19].replace("T", " "),
+                f"{s.get('value'):.6g}" if isinstance(s.get("value"), float | int) else "",
+                _window_words(s.get("window_seconds")),
+                str(s.get("source") or ""),
+            ]
+            for s in data
+        ]
+        empty = f"No {args.metric} signals on {args.model}."
+        headers = ["observed (UTC)", "value", "window", "source"]
+    else:
+        path = _signals_path(args, "latest")
+        data = client.get_json(path)
+        rows = [
+            [
+                str(m.get("metric", "")),
+                f"{m.get('value'):.6g}" if isinstance(m.get("value"), float | int) else "",
+                _window_words(m.get("window_seconds")),
+                str(m.get("observed_at", ""))[:19].replace("T", " "),
+                str(m.get("source") or ""),
+            ]
+            for m in data.get("metrics", [])
+        ]
+        empty = f"No signals on {args.model} {data.get('version', '')}."
+        headers = ["metric", "latest", "window", "observed (UTC)", "source"]
+
+    def text() -> str:
+        if not rows:
+            return empty
+        heading = "" if args.metric else f"{data.get('model')} {data.get('version')}\n"
+        return heading + table(rows, headers)
+
+    out.result(data, text)
+    return exit_codes.OK
+
+
 def cmd_download(args, out: Output) -> int:
     destination = Path(args.output)
     if destination.is_dir():
@@ -631,6 +718,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_version_commands(sub)
     _add_transition_commands(sub)
     _add_read_commands(sub)
+    _add_signal_commands(sub)
     return parser
 
 
@@ -723,7 +811,7 @@ def _add_transition_commands(sub) -> None:
 
 
 def _add_read_commands(sub) -> None:
-    """production, history and download: read what the registry holds about a model."""
+    """production, history, signals and download: read what the registry holds about a model."""
     p = _command(sub, "production", cmd_production, "show the version in production")
     p.add_argument("model")
     p.add_argument(
@@ -740,10 +828,30 @@ def _add_read_commands(sub) -> None:
         "--page-size", type=int, default=None, help="events per request (server default 50)"
     )
 
+    p = _command(
+        sub, "signals", cmd_signals, "show the latest health signal of each metric of a version"
+    )
+    p.add_argument("model")
+    p.add_argument("--version", dest="version", help="default: the production version")
+    p.add_argument("--metric", help="list this metric's recent signals instead, newest first")
+    p.add_argument("--limit", type=int, default=20, help="with --metric: at most this many")
+
     p = _command(sub, "download", cmd_download, "download a version's artifact, verifying sha256")
     p.add_argument("model")
     p.add_argument("version")
     p.add_argument("-o", "--output", required=True, metavar="FILE")
+
+
+def _add_signal_commands(sub) -> None:
+    """signal: report what a monitoring system observed on a version in service."""
+    p = _command(sub, "signal", cmd_signal, "post a health signal on a version in service")
+    p.add_argument("model")
+    p.add_argument("metric", help="e.g. false_positive_rate, drift_psi, p99_latency_ms")
+    p.add_argument("value", help="a finite number")
+    p.add_argument("--version", dest="version", help="default: the production version")
+    p.add_argument("--window", help='seconds or a duration ("10m", "1h"); default: an instant')
+    p.add_argument("--source", help="who measured it, e.g. prometheus")
+    p.add_argument("--observed-at", metavar="ISO8601", help="default: now")
 
 
 def make_client(args) -> Client:

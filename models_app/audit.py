@@ -37,11 +37,14 @@ def record_event(
     from_stage: str = "",
     to_stage: str = "",
     payload: dict | None = None,
+    keeps_cached_answers: bool = False,
 ) -> AuditEvent:
     """Append one audit event for a change to `obj` made by `actor`.
 
     Callers are services, inside the transaction of the change itself, so the event
-    exists exactly when the change does.
+    exists exactly when the change does. The model's cached answers are dropped, unless
+    the caller says the change alters none of them (`keeps_cached_answers`, e.g. a health
+    signal, which may come every minute).
     """
     version = obj if isinstance(obj, ModelVersion) else getattr(obj, "model_version", None)
     if version is None and hasattr(obj, "version") and isinstance(obj.version, ModelVersion):
@@ -51,7 +54,7 @@ def record_event(
         model = version.registered_model
     elif model is None:
         model = getattr(obj, "registered_model", None)
-    if model is not None:  # the change may alter the model's cached answers
+    if model is not None and not keeps_cached_answers:  # it may alter the cached answers
         renamed = (changes or {}).get("name") or []
         cache_invalidate_model(model.name, *[n for n in renamed if isinstance(n, str)])
     team = obj if isinstance(obj, Team) else getattr(model, "team", None)

@@ -307,3 +307,47 @@ def _production_marks(points, prod_label, prod_value, y_of) -> list[str]:
     )
     parts.append(f"<title>{escape(f'{text}: {_fmt(prod_value)}')}</title></g>")
     return parts
+
+
+SPARK_W, SPARK_H, SPARK_PAD = 200, 44, 5
+
+
+def signal_sparkline(metric: str, points: Sequence[tuple[str, float]]) -> SafeString:
+    """A small line of one metric's recent signals, oldest first: `points` is
+    [(observation time as text, value)]. Scaled to its own range; each point's <title>
+    gives its value and time, and the label names the range, so that nothing is told by
+    the drawing alone."""
+    if not points:
+        return mark_safe("")
+    values = [float(v) for _t, v in points]
+    lo, hi = min(values), max(values)
+    span = hi - lo
+    n = len(points)
+    inner_w, inner_h = SPARK_W - 2 * SPARK_PAD, SPARK_H - 2 * SPARK_PAD
+
+    def x_of(i: int) -> float:
+        return SPARK_PAD + (inner_w * i / (n - 1) if n > 1 else inner_w / 2)
+
+    def y_of(v: float) -> float:
+        if span == 0:
+            return SPARK_PAD + inner_h / 2
+        return SPARK_PAD + inner_h - (v - lo) / span * inner_h
+
+    colour = SERIES
+    label = (
+        f"{metric}: {n} recent value{'s' if n != 1 else ''} from {_fmt(lo)} to {_fmt(hi)}, "
+        f"oldest to newest, last {_fmt(values[-1])}"
+    )
+    coords = " ".join(f"{x_of(i):.1f},{y_of(v):.1f}" for i, v in enumerate(values))
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {SPARK_W} {SPARK_H}" '
+        f'class="sparkline" role="img" aria-label="{escape(label)}">',
+        f'<polyline points="{coords}" fill="none" stroke="{colour}" stroke-width="1.5"/>',
+    ]
+    for i, (when, v) in enumerate(points):
+        parts.append(
+            f'<g><circle cx="{x_of(i):.1f}" cy="{y_of(float(v)):.1f}" r="2" fill="{colour}"/>'
+            f"<title>{escape(_fmt(float(v)))} at {escape(when)}</title></g>"
+        )
+    parts.append("</svg>")
+    return mark_safe("".join(parts))  # noqa: S308 (every text escaped above)

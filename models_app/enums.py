@@ -67,8 +67,18 @@ class Action(models.TextChoices):
     GROUP_DELETED = "group.deleted", "Role (group) deleted"
     TOKEN_CREATED = "token.created", "API token created"
     TOKEN_REVOKED = "token.revoked", "API token revoked"
+    # Production health: a monitoring system reported a signal on a version, or an alert
+    # that had opened one was resolved.
+    SIGNAL_RECEIVED = "signal.received", "Health signal received"
+    SIGNAL_RESOLVED = "signal.resolved", "Health signal resolved"
     # Central registry: an admin gave a team registry's origin to another service user.
     ORIGIN_REBOUND = "origin.rebound", "Origin re-bound to another service user"
+
+
+# The actions of health signals: many (a monitoring system may post every minute), so the
+# pages' lists of recent changes leave them out (the health panels show the signals), each
+# read through an index that holds no signal events.
+SIGNAL_ACTIONS = (Action.SIGNAL_RECEIVED.value, Action.SIGNAL_RESOLVED.value)
 
 
 class Role(models.TextChoices):
@@ -78,3 +88,4 @@ class Role(models.TextChoices):
     CONTRIBUTOR = "contributor", "Contributor"
     REVIEWER = "reviewer", "Reviewer"
     RELEASE_MANAGER = "release_manager", "Release manager"
+    SIGNAL_REPORTER = "signal_reporter", "Signal reporter"

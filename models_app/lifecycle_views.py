@@ -45,6 +45,7 @@ from .permissions import can
 from .validators import SEMVER_RE
 from .views import (
     get_model_or_404,
+    health_context,
     key_metric_specs,
     metric_cells,
     metric_specs,
@@ -259,7 +260,8 @@ def version_context(request, mv: ModelVersion, *, refusal=None, **forms) -> dict
         "checks_pass": not failed,
         "failed_checks": failed,
         "outlook": [] if promotable or not here else stage_outlook(mv),
-        "timeline": list(selectors.audit_events(version=mv)[:TIMELINE_LIMIT]),
+        # Health signals are in their own panel (and in the audit log), not in the timeline.
+        "timeline": list(selectors.audit_events(version=mv, without_signals=True)[:TIMELINE_LIMIT]),
         "artifact_url": artifact_download_url(mv),
         "may": may,
         "refusal": refusal,
@@ -281,6 +283,7 @@ def version_context(request, mv: ModelVersion, *, refusal=None, **forms) -> dict
                 ("timeline-h", "Timeline"),
             ],
         ),
+        "health": health_context(mv),
     }
     context.update(forms)
     for part in parts:

@@ -16,7 +16,7 @@ from simple_history.manager import HistoryManager
 from simple_history.models import HistoricalRecords
 
 from .card_sections import REQUIRED_BY_DEFAULT
-from .enums import Action, Stage
+from .enums import SIGNAL_ACTIONS, Action, Stage
 from .guards import metric_directions
 
 
@@ -538,6 +538,18 @@ class AuditEvent(models.Model):
             models.Index(fields=["model_name", "created_at", "id"], name="audit_by_name_keyset"),
             # The events of one request (the audit log's request filter).
             models.Index(fields=["request_id", "created_at", "id"], name="audit_by_request"),
+            # The changes of a model and of a version, newest first, without the health
+            # signals (the model page's recent changes, the version page's timeline).
+            models.Index(
+                fields=["registered_model", "-created_at"],
+                name="audit_changes_by_model",
+                condition=~Q(action__in=SIGNAL_ACTIONS),
+            ),
+            models.Index(
+                fields=["model_version", "-created_at"],
+                name="audit_changes_by_version",
+                condition=~Q(action__in=SIGNAL_ACTIONS),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -551,3 +563,82 @@ class AuditEvent(models.Model):
             return Action(self.action).label
         except ValueError:
             return self.action
+
+
+class HealthSignal(models.Model):
+    """One observation a monitoring system reported on a version in service: a metric's
+    value over a window, from a source, observed at a time.
+
+    Kept for REGISTRY_SIGNAL_RETENTION_DAYS (`manage.py prune_signals`). Signals from
+    Prometheus Alertmanager carry the alert's fingerprint and stay open until the alert is
+    resolved (`resolved_at`).
+    """
+
+    model_version = models.ForeignKey(
+        ModelVersion, on_delete=models.CASCADE, related_name="signals", db_index=False
+    )
+    metric = models.CharField(max_length=250)
+    value = models.FloatField()
+    window_seconds = models.PositiveIntegerField(default=0)
+    source = models.CharField(max_length=100, blank=True, default="")
+    observed_at = models.DateTimeField(default=timezone.now)
+    received_at = models.DateTimeField(default=timezone.now, editable=False)
+    posted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    posted_by_username = models.CharField(max_length=150, blank=True, default="")
+    fingerprint = models.CharField(max_length=64, blank=True, default="")
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-observed_at", "-id"]
+        permissions = [("post_signal", "Can post production health signals")]
+        indexes = [
+            # A version's signals, newest first, paged by (observed_at, id).
+            models.Index(
+                fields=["model_version", "observed_at", "id"], name="signal_by_version_keyset"
+            ),
+            # One metric's recent values (the charts), newest first.
+            models.Index(
+                fields=["model_version", "metric", "observed_at", "id"], name="signal_by_metric"
+            ),
+            # Pruning by age.
+            models.Index(fields=["observed_at"], name="signal_by_age"),
+            # The open signal of an alert, found again when it is resolved.
+            models.Index(
+                fields=["fingerprint"],
+                name="signal_open_by_fingerprint",
+                condition=Q(resolved_at__isnull=True) & ~Q(fingerprint=""),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.metric}={self.value:g} on {self.model_version_id}"
+
+
+class LatestSignal(models.Model):
+    """The newest signal of each metric of a version: the panels' and the API's "latest
+    value per metric" read these few rows instead of the version's signals."""
+
+    model_version = models.ForeignKey(
+        ModelVersion, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    metric = models.CharField(max_length=250)
+    observed_at = models.DateTimeField()
+    # Pruned with its signal: a metric with no signal left in the retention period has no
+    # latest value either.
+    signal = models.OneToOneField(HealthSignal, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model_version", "metric"], name="one_latest_signal_per_metric"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"latest {self.metric} of {self.model_version_id}"

@@ -34,6 +34,7 @@ RULES: dict[str, Rule] = {
     "version.deprecate": Rule("models_app.deprecate_version", False, "deprecate versions"),
     "policy.change": Rule("models_app.change_promotionpolicy", False, "change policies"),
     "team.change": Rule("models_app.change_team", False, "manage teams"),
+    "signal.post": Rule("models_app.post_signal", False, "post health signals"),
 }
 
 

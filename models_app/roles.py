@@ -29,7 +29,11 @@ ROLES = {
         "models_app.archive_version",
         "models_app.rollback_model",
         "models_app.deprecate_version",
+        "models_app.post_signal",
     ],
+    # Monitoring systems (Prometheus Alertmanager, a drift job): they post signals on
+    # versions and may change nothing else.
+    "signal_reporter": ["models_app.post_signal"],
 }
 
 

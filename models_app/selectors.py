@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import F, Q, QuerySet, Value
 
-from .enums import Action, Stage
+from .enums import SIGNAL_ACTIONS, Action, Stage
 from .guards import (
     GuardResult,
     Readiness,
@@ -13,7 +13,15 @@ from .guards import (
     no_regression_results,
     threshold_results,
 )
-from .models import AuditEvent, ModelVersion, PromotionPolicy, RegisteredModel, Team
+from .models import (
+    AuditEvent,
+    HealthSignal,
+    LatestSignal,
+    ModelVersion,
+    PromotionPolicy,
+    RegisteredModel,
+    Team,
+)
 
 
 def model_list() -> QuerySet[RegisteredModel]:
@@ -204,10 +212,14 @@ def audit_events(
     request_id: str | None = None,
     since=None,
     until=None,
+    without_signals: bool = False,
 ) -> QuerySet[AuditEvent]:
     """Audit events newest first; the events of one transaction in the order they were
-    written (their ids break ties of time)."""
+    written (their ids break ties of time). `without_signals` leaves out the health
+    signals' events (read through the indexes that hold none)."""
     qs = AuditEvent.objects.all()
+    if without_signals:
+        qs = qs.exclude(action__in=SIGNAL_ACTIONS)
     if model_name:
         qs = qs.filter(model_name=model_name)
     if version is not None:
@@ -223,3 +235,55 @@ def audit_events(
     if until is not None:
         qs = qs.filter(created_at__lt=until)
     return qs.order_by("-created_at", "-id")
+
+
+# --- Production health signals ---------------------------------------------------------
+
+# The most metrics a version's "latest value per metric" lists, and the most recent
+# signals its charts read (one query each, whatever the number of signals stored).
+LATEST_METRICS_MAX = 100
+SERIES_SIGNALS_MAX = 400
+
+
+def signals_of_version(*, version: ModelVersion, metric: str | None = None) -> QuerySet:
+    """A version's signals (newest first with the list's keyset ordering), maybe of one
+    metric only."""
+    qs = HealthSignal.objects.filter(model_version=version)
+    if metric is not None:
+        qs = qs.filter(metric=metric)
+    return qs
+
+
+def signals_latest(*, version: ModelVersion) -> list[HealthSignal]:
+    """The newest signal of each metric of `version`, by metric name: one query."""
+    rows = (
+        LatestSignal.objects.filter(model_version=version)
+        .select_related("signal")
+        .order_by("metric")[:LATEST_METRICS_MAX]
+    )
+    return [row.signal for row in rows]
+
+
+def signal_series(*, version: ModelVersion) -> dict[str, list[HealthSignal]]:
+    """Metric → its recent signals, oldest first, from the version's last
+    SERIES_SIGNALS_MAX signals: one query."""
+    recent = list(
+        HealthSignal.objects.filter(model_version=version)
+        .only("metric", "value", "observed_at", "window_seconds")
+        .order_by("-observed_at", "-id")[:SERIES_SIGNALS_MAX]
+    )
+    series: dict[str, list[HealthSignal]] = {}
+    for signal in reversed(recent):
+        series.setdefault(signal.metric, []).append(signal)
+    return series
+
+
+def signal_open(*, fingerprint: str) -> HealthSignal | None:
+    """The newest signal an alert opened and no resolution closed yet, or None."""
+    if not fingerprint:
+        return None
+    return first_row(
+        HealthSignal.objects.filter(fingerprint=fingerprint, resolved_at__isnull=True).order_by(
+            "-observed_at", "-id"
+        )
+    )

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
@@ -29,20 +31,32 @@ from .exceptions import (
     NotFound,
     NotOwnedHere,
 )
-from .models import Membership, ModelVersion, PromotionPolicy, RegisteredModel, Team
+from .models import (
+    HealthSignal,
+    LatestSignal,
+    Membership,
+    ModelVersion,
+    PromotionPolicy,
+    RegisteredModel,
+    Team,
+)
 from .permissions import prefetch_permissions, require_permission
-from .signals import promotion_refused, version_registered
+from .signals import health_signal_recorded, promotion_refused, version_registered
 from .validators import (
     SemVer,
+    parse_window,
     validate_artifact_uri,
     validate_card_sections,
     validate_key_metrics,
     validate_metric_directions,
+    validate_metric_name,
     validate_metrics,
     validate_model_name,
     validate_params,
     validate_plain_text,
     validate_sha256,
+    validate_signal_source,
+    validate_signal_value,
     validate_tags,
     validate_thresholds,
     validate_visible_text,
@@ -1118,3 +1132,175 @@ def _policy_fields(policy: PromotionPolicy) -> dict:
         "require_checksum": policy.require_checksum,
         "metric_directions": policy.metric_directions,
     }
+
+
+# --- Production health signals ---------------------------------------------------------
+
+# How far ahead of the server's clock an observation time may be (clocks differ a little).
+SIGNAL_CLOCK_SKEW = timedelta(minutes=5)
+FINGERPRINT_MAX = 64
+
+
+def _signal_payload(signal: HealthSignal) -> dict:
+    return {
+        "signal_id": signal.pk,
+        "metric": signal.metric,
+        "value": signal.value,
+        "window_seconds": signal.window_seconds,
+        "source": signal.source,
+        "observed_at": signal.observed_at.isoformat().replace("+00:00", "Z"),
+        "fingerprint": signal.fingerprint or None,
+    }
+
+
+def _clean_observed_at(value, errors: dict) -> datetime:
+    now = timezone.now()
+    if value is None:
+        return now
+    if not isinstance(value, datetime) or timezone.is_naive(value):
+        errors.setdefault("observed_at", []).append(
+            "observed_at must be a date and time with a time zone (ISO 8601)."
+        )
+        return now
+    oldest = now - timedelta(days=settings.REGISTRY_SIGNAL_RETENTION_DAYS)
+    if value > now + SIGNAL_CLOCK_SKEW:
+        errors.setdefault("observed_at", []).append("observed_at is in the future.")
+    elif value < oldest:
+        errors.setdefault("observed_at", []).append(
+            f"observed_at is older than the {settings.REGISTRY_SIGNAL_RETENTION_DAYS} days "
+            "signals are kept."
+        )
+    return value
+
+
+def signal_record(
+    *,
+    actor,
+    version: ModelVersion,
+    metric: object,
+    value: object,
+    window: object = 0,
+    source: object = "",
+    observed_at: datetime | None = None,
+    fingerprint: str = "",
+) -> HealthSignal:
+    """Store one health signal on `version` and return it: the one path of every door
+    (REST, Alertmanager, the demo).
+
+    In one transaction: the signal, the version's latest value of the metric (unless a
+    newer observation is already there: signals may arrive out of order) and a
+    `signal.received` audit event, which the webhook outbox delivers. The permission is
+    checked first: a user who may not post signals learns nothing about their input.
+    """
+    prefetch_permissions(actor)
+    require_permission(actor, "signal.post", version)
+    errors: dict = {}
+    metric = _collect(errors, "metric", validate_metric_name, metric)
+    value = _collect(errors, "value", validate_signal_value, value)
+    window_seconds = _collect(errors, "window", parse_window, window)
+    source = _collect(errors, "source", validate_signal_source, source)
+    observed_at = _clean_observed_at(observed_at, errors)
+    if not isinstance(fingerprint, str) or len(fingerprint) > FINGERPRINT_MAX:
+        errors.setdefault("fingerprint", []).append(
+            f"fingerprint must be text of at most {FINGERPRINT_MAX} characters."
+        )
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        signal = HealthSignal.objects.create(
+            model_version=version,
+            metric=metric,
+            value=value,
+            window_seconds=window_seconds,
+            source=source,
+            observed_at=observed_at,
+            posted_by=actor if getattr(actor, "pk", None) else None,
+            posted_by_username=actor.get_username() if actor is not None else "",
+            fingerprint=fingerprint,
+        )
+        _keep_latest(signal)
+        record_event(
+            action=Action.SIGNAL_RECEIVED,
+            actor=actor,
+            obj=signal,
+            payload=_signal_payload(signal),
+            keeps_cached_answers=True,
+        )
+        health_signal_recorded.send(sender=HealthSignal, health_signal=signal, actor=actor)
+    return signal
+
+
+def _keep_latest(signal: HealthSignal) -> None:
+    """Point the version's latest value of the metric at `signal` if it is the newest."""
+    moved = LatestSignal.objects.filter(
+        model_version_id=signal.model_version_id,
+        metric=signal.metric,
+        observed_at__lte=signal.observed_at,
+    ).update(signal=signal, observed_at=signal.observed_at)
+    if moved:
+        return
+    try:
+        with transaction.atomic():
+            LatestSignal.objects.create(
+                model_version_id=signal.model_version_id,
+                metric=signal.metric,
+                observed_at=signal.observed_at,
+                signal=signal,
+            )
+    except IntegrityError:
+        # Another transaction stored the metric's first latest value meanwhile (now
+        # committed and visible): replace it if this observation is newer.
+        LatestSignal.objects.filter(
+            model_version_id=signal.model_version_id,
+            metric=signal.metric,
+            observed_at__lte=signal.observed_at,
+        ).update(signal=signal, observed_at=signal.observed_at)
+
+
+def signal_resolve(*, actor, fingerprint: str, resolved_at: datetime | None = None) -> list:
+    """Close the open signals of an alert (by its fingerprint); returns those closed."""
+    prefetch_permissions(actor)
+    if not fingerprint:
+        return []
+    resolved_at = resolved_at or timezone.now()
+    with transaction.atomic():
+        open_signals = list(
+            HealthSignal.objects.select_for_update()
+            .select_related("model_version__registered_model__team")
+            .filter(fingerprint=fingerprint, resolved_at__isnull=True)
+            .order_by("id")[:100]
+        )
+        for signal in open_signals:
+            require_permission(actor, "signal.post", signal.model_version)
+            signal.resolved_at = max(resolved_at, signal.observed_at)
+            signal.save(update_fields=["resolved_at"])
+            payload = _signal_payload(signal)
+            payload["resolved_at"] = signal.resolved_at.isoformat().replace("+00:00", "Z")
+            record_event(
+                action=Action.SIGNAL_RESOLVED,
+                actor=actor,
+                obj=signal,
+                payload=payload,
+                keeps_cached_answers=True,
+            )
+    return open_signals
+
+
+def signals_prune(*, days: int | None = None, batch_size: int = 1000) -> int:
+    """Delete the signals observed more than `days` (REGISTRY_SIGNAL_RETENTION_DAYS) ago,
+    in batches of `batch_size` rows, each its own short transaction; returns how many."""
+    days = settings.REGISTRY_SIGNAL_RETENTION_DAYS if days is None else days
+    cutoff = timezone.now() - timedelta(days=days)
+    total = 0
+    while True:
+        with transaction.atomic():
+            ids = list(
+                HealthSignal.objects.filter(observed_at__lt=cutoff)
+                .order_by("observed_at")
+                .values_list("pk", flat=True)[:batch_size]
+            )
+            if not ids:
+                return total
+            LatestSignal.objects.filter(signal_id__in=ids).delete()
+            HealthSignal.objects.filter(pk__in=ids).delete()
+        total += len(ids)

@@ -431,3 +431,76 @@ def validate_card_sections(value: object) -> list[str]:
             code="invalid_policy",
         )
     return list(dict.fromkeys(value))
+
+
+# --- Production health signals --------------------------------------------------------
+
+SIGNAL_SOURCE_MAX = 100
+# A signal's window: at most 30 days, as seconds ("600") or a duration ("10m", "1h30m").
+SIGNAL_WINDOW_MAX = 30 * 24 * 3600
+_DURATION_RE = re.compile(
+    r"(?:([0-9]{1,7})d)?(?:([0-9]{1,7})h)?(?:([0-9]{1,7})m)?(?:([0-9]{1,9})s)?"
+)
+
+
+def validate_metric_name(name: object) -> str:
+    """One metric name, allowed as in a version's metrics."""
+    if not isinstance(name, str) or not METRIC_NAME_RE.fullmatch(name):
+        raise ValidationError(
+            f"Metric name '{_printable(str(name))}' is not allowed: use 1 to 250 "
+            "letters, digits, spaces and '_.-/', starting with a letter, digit or '_'.",
+            code="invalid_metric",
+        )
+    return name
+
+
+def validate_signal_value(value: object) -> float:
+    """A finite number; numeric strings are refused like booleans and null."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValidationError(
+            f"value must be a number, not {type(value).__name__}.", code="invalid_value"
+        )
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValidationError(
+            "value must be a finite number (NaN and infinity are refused).", code="invalid_value"
+        )
+    return number
+
+
+def parse_window(value: object) -> int:
+    """A window in whole seconds, from a number of seconds or a duration: "90", 90, "10m",
+    "1h30m", "2d" (units d, h, m, s). 0 means an instant."""
+    if isinstance(value, bool):
+        seconds = -1
+    elif isinstance(value, int):
+        seconds = value
+    elif isinstance(value, float) and value.is_integer():
+        seconds = int(value)
+    elif isinstance(value, str) and value.strip():
+        text = value.strip().lower()
+        if text.isdigit() and len(text) <= 9:
+            seconds = int(text)
+        else:
+            match = _DURATION_RE.fullmatch(text)
+            if match is None or not any(match.groups()):
+                seconds = -1
+            else:
+                d, h, m, s = (int(part or 0) for part in match.groups())
+                seconds = ((d * 24 + h) * 60 + m) * 60 + s
+    else:
+        seconds = -1
+    if not 0 <= seconds <= SIGNAL_WINDOW_MAX:
+        raise ValidationError(
+            f"window '{_printable(str(value))}' is not allowed: give whole seconds or a "
+            "duration such as 10m, 1h or 1h30m (units d, h, m, s), at most 30 days.",
+            code="invalid_window",
+        )
+    return seconds
+
+
+def validate_signal_source(value: object) -> str:
+    if value is None:
+        return ""
+    text = validate_plain_text(value, field="source", max_length=SIGNAL_SOURCE_MAX, multiline=False)
+    return text.strip()

@@ -28,8 +28,8 @@ from knox.models import AuthToken
 
 from . import accounts, selectors, services
 from .card_sections import SECTION_TITLES
-from .charts import metric_charts
-from .enums import Action, Direction, Stage
+from .charts import metric_charts, signal_sparkline
+from .enums import SIGNAL_ACTIONS, Action, Direction, Stage
 from .errors import REFUSALS, answer_for
 from .exceptions import GuardsFailed
 from .forms import AuditFilterForm, ModelFilterForm, RollbackForm, TokenCreateForm
@@ -578,6 +578,50 @@ def _guard_count(readiness: Readiness | None) -> dict | None:
     return {"passing": readiness.passing, "total": readiness.total, "recorded": False}
 
 
+# The health panel: how many of a version's metrics get a small chart of recent values.
+HEALTH_CHARTS = 12
+
+
+def window_words(seconds: int) -> str:
+    """A signal's window as people write it: "10m", "1h30m", "instant"."""
+    if not seconds:
+        return "instant"
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size:
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+    return "".join(parts)
+
+
+def health_context(version: ModelVersion | None) -> dict | None:
+    """The health panel of `version`: the latest value of each metric monitoring systems
+    reported, with a small chart of its recent values. Two queries, whatever the number
+    of signals stored (selectors.signals_latest and selectors.signal_series)."""
+    if version is None:
+        return None
+    latest = selectors.signals_latest(version=version)
+    series = selectors.signal_series(version=version) if latest else {}
+    rows = []
+    for i, signal in enumerate(latest):
+        points = [
+            (s.observed_at.strftime("%Y-%m-%d %H:%M UTC"), s.value)
+            for s in series.get(signal.metric, [])
+        ]
+        values = [value for _when, value in points]
+        rows.append(
+            {
+                "signal": signal,
+                "low": min(values, default=None),
+                "high": max(values, default=None),
+                "window": window_words(signal.window_seconds),
+                "open_alert": bool(signal.fingerprint) and signal.resolved_at is None,
+                "chart": signal_sparkline(signal.metric, points) if i < HEALTH_CHARTS else "",
+            }
+        )
+    return {"version": version, "rows": rows}
+
+
 def _model_context(request, model: RegisteredModel, *, refusal: dict | None = None) -> dict:
     """Everything the model page shows, from a fixed number of indexed queries: the
     production version, the page of versions, the latest versions for the chart, capped
@@ -630,7 +674,12 @@ def _model_context(request, model: RegisteredModel, *, refusal: dict | None = No
         rollback_form = RollbackForm(
             targets=targets, initial={"to_version": good.version if good else targets[0]}
         )
-    recent = AuditEvent.objects.filter(registered_model=model).order_by("-created_at", "-id")[:10]
+    # Health signals are in their own panel (and in the audit log), not among the changes.
+    recent = (
+        AuditEvent.objects.filter(registered_model=model)
+        .exclude(action__in=SIGNAL_ACTIONS)
+        .order_by("-created_at", "-id")[:10]
+    )
     return {
         "model": model,
         "production": production,
@@ -649,6 +698,7 @@ def _model_context(request, model: RegisteredModel, *, refusal: dict | None = No
         "rollback_targets": targets,
         "rollback_form": rollback_form,
         "recent": list(recent),
+        "health": health_context(production),
         "compare_default": [v.version for v in latest[:2]],
         "summary": {
             "model_name": model.name,

@@ -343,6 +343,10 @@ def env_positive_int(name: str, default: int) -> int:
 # bytes; other JSON bodies keep Django's DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB).
 REGISTRY_MAX_PUSH_BYTES = env_positive_int("REGISTRY_MAX_PUSH_BYTES", 2_621_440)
 
+# Production health signals older than this many days are deleted by
+# `manage.py prune_signals` (run it daily, docs/deployment.md).
+REGISTRY_SIGNAL_RETENTION_DAYS = env_positive_int("REGISTRY_SIGNAL_RETENTION_DAYS", 30)
+
 AXES_FAILURE_LIMIT = env_positive_int("REGISTRY_LOGIN_MAX_FAILURES", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_positive_int("REGISTRY_LOGIN_LOCKOUT_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]

@@ -15,7 +15,14 @@ from approvals_app.models import CardRevision, Decision, Review
 from approvals_app.selectors import card_for, review_inbox
 from models_app import selectors
 from models_app.enums import Action, Stage
-from models_app.models import AuditEvent, ModelVersion, PromotionPolicy, RegisteredModel, Team
+from models_app.models import (
+    AuditEvent,
+    HealthSignal,
+    ModelVersion,
+    PromotionPolicy,
+    RegisteredModel,
+    Team,
+)
 
 DEMO_USERS = ["admin", "ds_fraud", "ds_pricing", "reviewer1", "reviewer2", "release_mgr"]
 TRANSITIONS = [
@@ -61,6 +68,7 @@ def snapshot() -> dict:
         "revisions": CardRevision.objects.count(),
         "reviews": Review.objects.count(),
         "audit_events": AuditEvent.objects.count(),
+        "signals": HealthSignal.objects.count(),
         "stages": sorted(ModelVersion.objects.values_list("id", "stage")),
         **history,
     }
@@ -85,6 +93,21 @@ def test_seed_demo_fraud_detector_has_production_history(seeded):
     # Both archived versions were in production before, so both are rollback targets.
     assert all(v.promoted_at is not None for v in archived)
     assert selectors.last_known_good(model=model).version == "2.0.0"
+
+
+def test_seed_demo_fraud_detector_production_has_health_signals(seeded):
+    model = RegisteredModel.objects.get(name="fraud_detector")
+    production = selectors.production_version(model=model)
+    latest = {s.metric: s for s in selectors.signals_latest(version=production)}
+    assert sorted(latest) == ["drift_psi", "false_positive_rate", "p99_latency_ms"]
+    assert latest["drift_psi"].window_seconds == 3600
+    series = selectors.signal_series(version=production)
+    assert {metric: len(points) for metric, points in series.items()} == {
+        "drift_psi": 24,
+        "false_positive_rate": 24,
+        "p99_latency_ms": 24,
+    }
+    assert HealthSignal.objects.exclude(model_version=production).count() == 0
 
 
 def test_seed_demo_fraud_detector_2_1_0_awaits_review(seeded):

@@ -19,6 +19,8 @@ EVENT_TYPES: tuple[str, ...] = (
     Action.REVIEW_REQUESTED.value,
     Action.REVIEW_SUBMITTED.value,
     Action.POLICY_CHANGED.value,
+    Action.SIGNAL_RECEIVED.value,
+    Action.SIGNAL_RESOLVED.value,
 )
 
 # A rollback writes two audit events: version.rolled_back (the production version taken
@@ -76,6 +78,12 @@ def build_payload(event: AuditEvent) -> dict:
         }
     elif event_type == Action.POLICY_CHANGED:
         data = {"scope": extra.get("scope"), "changes": event.changes}
+    elif event_type in (Action.SIGNAL_RECEIVED, Action.SIGNAL_RESOLVED):
+        keys = ("signal_id", "metric", "value", "window_seconds", "source", "observed_at")
+        data = {key: extra.get(key) for key in keys}
+        data["fingerprint"] = extra.get("fingerprint")
+        if event_type == Action.SIGNAL_RESOLVED:
+            data["resolved_at"] = extra.get("resolved_at")
 
     return {
         "id": f"evt_{event.pk}",

@@ -431,3 +431,85 @@ class TokenOutput(serializers.Serializer):
     token = serializers.CharField(help_text='Send as "Authorization: Token <token>".')
     expiry = serializers.DateTimeField(allow_null=True)
     username = serializers.CharField()
+
+
+# --- Production health signals --------------------------------------------------------
+
+
+@extend_schema_field({"type": "number", "example": 0.031})
+class SignalValueField(serializers.JSONField):
+    """A finite number; checked by models_app.validators.validate_signal_value."""
+
+
+@extend_schema_field(
+    {
+        "oneOf": [{"type": "integer", "minimum": 0}, {"type": "string"}],
+        "example": "10m",
+        "description": 'Seconds, or a duration such as "10m", "1h" or "1h30m" (units d, h, '
+        "m, s); at most 30 days. 0 (the default) is an instant.",
+    }
+)
+class WindowField(serializers.JSONField):
+    """Seconds or a duration; models_app.validators.parse_window reads it."""
+
+
+class SignalInput(StrictInputSerializer):
+    """One observation of a metric on a version in service."""
+
+    metric = _text(max_length=300, help_text="e.g. false_positive_rate, drift_psi, p99_latency_ms.")
+    value = SignalValueField()
+    window = WindowField(required=False, default=0)
+    source = _text(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=200,
+        help_text="Who measured it (e.g. prometheus, drift-job); at most 100 characters.",
+    )
+    observed_at = serializers.DateTimeField(
+        required=False, help_text="When it was observed (ISO 8601); default: now."
+    )
+
+
+class ModelSignalInput(SignalInput):
+    """A signal on a model's version: the production version unless `version` names one."""
+
+    version = _text(
+        required=False,
+        max_length=200,
+        help_text="The version's SemVer string or number; default: the production version.",
+    )
+
+
+class SignalOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    model = serializers.CharField(source="model_version.registered_model.name")
+    version = serializers.CharField(source="model_version.version")
+    metric = serializers.CharField()
+    value = serializers.FloatField()
+    window_seconds = serializers.IntegerField()
+    source = serializers.CharField()
+    observed_at = serializers.DateTimeField()
+    received_at = serializers.DateTimeField()
+    posted_by = serializers.CharField(source="posted_by_username")
+    fingerprint = serializers.CharField(help_text='The alert\'s fingerprint; "" if none.')
+    resolved_at = serializers.DateTimeField(
+        allow_null=True, help_text="When the alert that opened it was resolved."
+    )
+
+
+class LatestSignalOutput(serializers.Serializer):
+    metric = serializers.CharField()
+    value = serializers.FloatField()
+    window_seconds = serializers.IntegerField()
+    source = serializers.CharField()
+    observed_at = serializers.DateTimeField()
+    signal_id = serializers.IntegerField(source="id")
+    resolved_at = serializers.DateTimeField(allow_null=True)
+
+
+class LatestSignalsOutput(serializers.Serializer):
+    model = serializers.CharField()
+    version = serializers.CharField()
+    stage = serializers.CharField()
+    metrics = LatestSignalOutput(many=True)

@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from . import views
+from . import alertmanager, signals, views
 
 version_patterns = [
     path("", views.VersionDetailView.as_view(), name="api-version"),
@@ -11,6 +11,12 @@ version_patterns = [
     path("archive/", views.ArchiveView.as_view(), name="api-archive"),
     path("deprecate/", views.DeprecateView.as_view(), name="api-deprecate"),
     path("artifact/", views.ArtifactView.as_view(), name="api-artifact"),
+    path("signals/", signals.VersionSignalsView.as_view(), name="api-version-signals"),
+    path(
+        "signals/latest/",
+        signals.VersionLatestSignalsView.as_view(),
+        name="api-version-signals-latest",
+    ),
     path("", include("approvals_app.api.urls")),
 ]
 
@@ -24,6 +30,13 @@ urlpatterns = [
     path("models/<str:name>/rollback/", views.RollbackView.as_view(), name="api-rollback"),
     path("models/<str:name>/policy/", views.PolicyView.as_view(), name="api-policy"),
     path("models/<str:name>/history/", views.HistoryView.as_view(), name="api-history"),
+    path("models/<str:name>/signals/", signals.ModelSignalsView.as_view(), name="api-signals"),
+    path(
+        "models/<str:name>/signals/latest/",
+        signals.ModelLatestSignalsView.as_view(),
+        name="api-signals-latest",
+    ),
+    path("alertmanager/", alertmanager.AlertmanagerView.as_view(), name="api-alertmanager"),
     path("audit/", views.AuditView.as_view(), name="api-audit"),
     path("auth/token/", views.TokenView.as_view(), name="api-token"),
 ]

@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 
 import requests
+from django.utils import timezone
 from knox.models import AuthToken
 
-from models_app.models import AuditEvent, ModelVersion
+from models_app.models import AuditEvent, HealthSignal, LatestSignal, ModelVersion
 
 WORKERS = 8
 
@@ -95,3 +97,33 @@ def test_concurrent_model_creation_is_one_201_and_409s(live_server, people):
     results = run_together(create)
     assert sorted(code for code, _ in results) == [201] + [409] * (WORKERS - 1), results
     assert all("error" in body for code, body in results if code == 409)
+
+
+def test_concurrent_signals_all_201_and_the_newest_is_the_latest(
+    live_server, people, model, promote
+):
+    """Eight first signals of one metric at once: each stored, none a 500, and the latest
+    value is the newest observation whichever transaction committed first."""
+    promote(model, "1.0.0")
+    _, token = AuthToken.objects.create(user=people.release)
+    url = f"{live_server.url}/api/v1/models/fraud_detector/signals/"
+    start = timezone.now() - timedelta(minutes=30)
+
+    def post(i):
+        with requests.Session() as session:
+            r = session.post(
+                url,
+                json={
+                    "metric": "fpr",
+                    "value": i,
+                    "observed_at": (start + timedelta(minutes=i)).isoformat(),
+                },
+                headers={"Authorization": f"Token {token}"},
+                timeout=60,
+            )
+            return r.status_code
+
+    assert run_together(post) == [201] * WORKERS
+    assert HealthSignal.objects.count() == WORKERS
+    latest = LatestSignal.objects.select_related("signal").get()
+    assert latest.signal.value == WORKERS - 1

@@ -102,3 +102,17 @@ def test_the_cache_can_be_turned_off(people, model, promote, client_for, setting
     first, _ = _get(client)
     second, r = _get(client)
     assert r.status_code == 200 and first == second == 2
+
+
+def test_health_signals_keep_the_cached_answer(people, model, promote, client_for):
+    """A signal changes nothing the production answer shows: monitoring that posts every
+    minute must not empty the cache that serving systems poll."""
+    promote(model, "1.0.0")
+    client = client_for(people.viewer)
+    _get(client)
+    r = client_for(people.release).post(
+        f"{BASE}/signals/", {"metric": "fpr", "value": 0.02}, format="json"
+    )
+    assert r.status_code == 201
+    queries, response = _get(client)
+    assert response.status_code == 200 and queries == 0

@@ -20,7 +20,15 @@ from models_app.models import AuditEvent
 from models_app.permissions import RULES, can
 from tests.factories import FULL_CARD, approve, make_promotable, make_user, register
 
-ROLES = ["viewer", "contributor", "contributor_other_team", "reviewer", "release_manager", "admin"]
+ROLES = [
+    "viewer",
+    "contributor",
+    "contributor_other_team",
+    "reviewer",
+    "release_manager",
+    "signal_reporter",
+    "admin",
+]
 
 # action → roles allowed; contributors only on their own team's models.
 ALLOWED = {
@@ -35,6 +43,7 @@ ALLOWED = {
     "deprecate": {"release_manager", "admin"},
     "change_policy": {"admin"},
     "manage_team": {"admin"},
+    "post_signal": {"release_manager", "signal_reporter", "admin"},
 }
 
 
@@ -45,6 +54,7 @@ class World:
         self.people, self.model = people, model
         self.maker = make_user("maker", "contributor")
         services.team_member_add(actor=people.admin, team=people.team, user=self.maker)
+        self.reporter = make_user("reporter", "signal_reporter")
 
     def actor(self, role: str):
         return {
@@ -53,6 +63,7 @@ class World:
             "contributor_other_team": self.people.outsider,
             "reviewer": self.people.reviewer,
             "release_manager": self.people.release,
+            "signal_reporter": self.reporter,
             "admin": self.people.admin,
             "anonymous": AnonymousUser(),
         }[role]
@@ -112,6 +123,11 @@ def _prepare(action: str, w: World) -> Callable:
         return lambda actor: services.policy_update(
             actor=actor, model=w.model, required_approvals=2, reason="r"
         )
+    if action == "post_signal":
+        v = w.promoted("1.0.0")
+        return lambda actor: services.signal_record(
+            actor=actor, version=v, metric="drift_psi", value=0.2, window="10m"
+        )
     assert action == "manage_team"
     newcomer = make_user("newcomer", "contributor")
     return lambda actor: services.team_member_add(actor=actor, team=p.team, user=newcomer)
@@ -145,7 +161,7 @@ def test_anonymous_may_do_nothing(people, model, action):
 
 
 def test_matrix_covers_every_rule():
-    assert len(ALLOWED) == 11
+    assert len(ALLOWED) == 12
     assert {r.permission for r in RULES.values()} <= {
         "models_app.create_model",
         "approvals_app.submit_review",
@@ -155,6 +171,7 @@ def test_matrix_covers_every_rule():
         "models_app.deprecate_version",
         "models_app.change_promotionpolicy",
         "models_app.change_team",
+        "models_app.post_signal",
     }
 
 

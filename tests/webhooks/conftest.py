@@ -176,7 +176,7 @@ def drive_every_event_type(people, model) -> None:
 
     Emits: policy.changed, version.registered ×2, review.requested ×2, review.submitted ×2,
     version.promoted ×2, version.archived (1.0.0 superseded), version.rolled_back (one event
-    for the rollback's two audit rows), version.deprecated.
+    for the rollback's two audit rows), version.deprecated, signal.received, signal.resolved.
     """
     from approvals_app import services as approvals
     from models_app import services
@@ -195,6 +195,10 @@ def drive_every_event_type(people, model) -> None:
     services.model_version_promote(actor=people.release, version=second, reason="better")
     services.registered_model_rollback(actor=people.release, model=model, reason="latency")
     services.model_version_deprecate(actor=people.release, version=second, reason="retired")
+    services.signal_record(
+        actor=people.release, version=first, metric="drift_psi", value=0.31, fingerprint="f1"
+    )
+    services.signal_resolve(actor=people.release, fingerprint="f1")
 
 
 EXPECTED_TYPES = [
@@ -210,4 +214,6 @@ EXPECTED_TYPES = [
     "version.promoted",
     "version.rolled_back",
     "version.deprecated",
+    "signal.received",
+    "signal.resolved",
 ]

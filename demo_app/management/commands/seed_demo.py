@@ -17,12 +17,14 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.utils import timezone
 
 from approvals_app import selectors as approval_selectors
 from approvals_app import services as approvals
@@ -495,6 +497,7 @@ class Command(BaseCommand):
         self.services.model_version_promote(
             actor=rm, version=v201, reason="Monthly retrain: fresher data, F1 +0.008."
         )
+        self.seed_signals(rm, v201)
 
         # 2.1.0: waiting in the reviewers' inboxes.
         v210 = register(
@@ -522,6 +525,33 @@ class Command(BaseCommand):
             version=v210,
             reason="Device-fingerprint features; latency is up 7 ms but within budget.",
         )
+
+    def seed_signals(self, actor, version) -> None:
+        """A day of hourly health signals on the production version, as monitoring would
+        post them: the false-positive rate creeping up, drift rising, latency steady."""
+        now = timezone.now().replace(minute=0, second=0, microsecond=0)
+        for hours_ago in range(23, -1, -1):
+            step = 23 - hours_ago
+            at = now - timedelta(hours=hours_ago)
+            for metric, value, window, source in (
+                (
+                    "false_positive_rate",
+                    0.021 + 0.0004 * step + 0.001 * (step % 3),
+                    "1h",
+                    "prometheus",
+                ),
+                ("drift_psi", 0.04 + 0.006 * step, "1h", "drift-monitor"),
+                ("p99_latency_ms", 37.0 + 0.5 * (step % 4) + 0.1 * step, "10m", "prometheus"),
+            ):
+                services.signal_record(
+                    actor=actor,
+                    version=version,
+                    metric=metric,
+                    value=round(value, 4),
+                    window=window,
+                    source=source,
+                    observed_at=at,
+                )
 
     # --- price_optimizer: a promotion that was rolled back ------------------------------
 
