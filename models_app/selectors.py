@@ -141,10 +141,14 @@ def effective_policies(*, model_ids: list[int]) -> dict[int, PromotionPolicy]:
 
 def production_versions(*, model_ids: list[int]) -> dict[int, ModelVersion]:
     """The production version of each model in `model_ids` that has one, by model id, with
-    its label and metrics only: one query, one index probe per model."""
+    its label and metrics only: one query, one index probe per model. A model has at most
+    one production version (a partial unique constraint), so the query is limited to one
+    row per model asked about and never reads more, whatever the number of versions."""
+    if not model_ids:
+        return {}
     rows = ModelVersion.objects.filter(
         registered_model_id__in=model_ids, stage=Stage.PRODUCTION
-    ).only("registered_model_id", "version", "metrics")
+    ).only("registered_model_id", "version", "metrics")[: len(set(model_ids))]
     return {v.registered_model_id: v for v in rows}
 
 

@@ -210,7 +210,7 @@ def _refused_via_dashboard(client, people, mv) -> tuple[int | None, str]:
     assert "Promotion was refused: 2 checks failed." in page_html
     # Each reason is said once, on the checklist the refusal's panel points to.
     reasons = re.findall(
-        r'<li class="check check-fail">.*?<span class="reason">([^<]*)</span>', page_html, re.S
+        r'<li class="check check-fail"[^>]*>.*?<span class="reason">([^<]*)</span>', page_html, re.S
     )
     assert all(page_html.count(reason) == 1 for reason in reasons)
     return response.status_code, "Promotion refused: " + "; ".join(map(html.unescape, reasons))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -88,16 +90,22 @@ def test_release_manager_promotion_rollback_and_audit(people, model, candidate, 
     page = new_page()
     sign_in(page, "release")
 
-    # While guards fail, the Promote button is disabled, each failing reason beside it.
+    # While guards fail, the Promote button is disabled, right below the checklist that
+    # gives each failing reason once; the button is described by those reasons.
     page.goto("/models/fraud_detector/versions/1.3.0/")
     promote = page.get_by_role("button", name="Promote")
     expect(promote).to_be_disabled()
-    blocked = page.locator("#promote-blocked")
-    expect(promote).to_have_attribute("aria-describedby", "promote-blocked")
-    expect(blocked).to_contain_text("accuracy 0.87 < required 0.9")
-    expect(blocked).to_contain_text("review not requested: card revision 1 needs 1 approval")
-    expect(blocked).to_contain_text("model card sections empty: intended use")
-    expect(blocked.locator("li")).to_have_count(3)
+    checks = page.locator("section", has=page.get_by_role("heading", name="Promotion checklist"))
+    expect(checks.get_by_role("button", name="Promote")).to_be_disabled()
+    expect(checks.locator("#promote-blocked")).to_contain_text("Failing now: 3 checks")
+    for reason in [
+        "accuracy 0.87 < required 0.9",
+        "review not requested: card revision 1 needs 1 approval",
+        "model card sections empty: intended use",
+    ]:
+        expect(promote).to_have_accessible_description(re.compile(re.escape(reason)))
+        expect(page.get_by_text(reason)).to_have_count(1)
+    expect(checks.locator(".check-fail")).to_have_count(3)
 
     # A promotion forced past the disabled button is refused by the server; nothing moves.
     csrf = next(c["value"] for c in page.context.cookies() if c["name"] == "csrftoken")

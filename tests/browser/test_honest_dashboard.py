@@ -6,6 +6,7 @@ before anything irreversible."""
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 from django.core.management import call_command
@@ -44,11 +45,14 @@ def test_demo_price_optimizer_is_shown_as_it_is(new_page):
     expect(outlook).to_contain_text("Rolled back: it cannot be promoted")
     expect(outlook).to_contain_text("It can be deprecated.")
 
-    # 1.2.0 waits on a change request: Promote is disabled, with the reason beside it.
+    # 1.2.0 waits on a change request: Promote is disabled, with the reason just above it
+    # in the checklist, which describes the button.
     page.goto("/models/price_optimizer/versions/1.2.0/")
     expect(page.get_by_role("heading", name="Promotion checklist")).to_be_visible()
-    expect(page.get_by_role("button", name="Promote")).to_be_disabled()
-    expect(page.locator("#promote-blocked")).to_contain_text("standing objection by reviewer2")
+    promote = page.get_by_role("button", name="Promote")
+    expect(promote).to_be_disabled()
+    expect(promote).to_have_accessible_description(re.compile("standing objection by reviewer2"))
+    expect(page.get_by_text("standing objection by reviewer2")).to_have_count(1)
 
 
 def test_deprecating_asks_first_and_a_reload_does_nothing(people, model, new_page):

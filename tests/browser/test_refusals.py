@@ -6,33 +6,39 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from approvals_app import services as approvals
+from models_app import services
 from models_app.enums import Stage
 from models_app.models import AuditEvent, ModelVersion
 from tests.browser.conftest import sign_in
-from tests.factories import FULL_CARD, register
+from tests.factories import make_promotable, register
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-REASON = "0 of 1 required approvals of card revision 2"
+REASON = "1 of 2 required approvals of card revision 2"
 
 
 @pytest.fixture
-def unreviewed(people, model, promote):
-    """fraud_detector: 1.0.0 in production, 1.1.0 in staging with a card, unreviewed."""
+def approved(people, model, promote):
+    """fraud_detector: 1.0.0 in production, 1.1.0 in staging with a card, approved once:
+    every guard of the default policy passes."""
     promote(model, "1.0.0", {"accuracy": 0.91})
     mv = register(actor=people.author, model=model, version="1.1.0", metrics={"accuracy": 0.95})
-    approvals.card_update(actor=people.author, version=mv, sections=FULL_CARD)
-    return mv
+    return make_promotable(mv, author=people.author, reviewer=people.reviewer)
 
 
 def test_a_refused_promotion_shows_its_reasons_once_and_survives_a_reload(
-    people, unreviewed, new_page
+    people, model, approved, new_page
 ):
+    """The Promote button is live while every guard passes; the policy is tightened while
+    the page is open, so the click is refused by the server."""
     page = new_page()
     sign_in(page, "release")
     address = "/models/fraud_detector/versions/1.1.0/"
     page.goto(address)
+    expect(page.get_by_role("button", name="Promote")).to_be_enabled()
+    services.policy_update(
+        actor=people.admin, model=model, required_approvals=2, reason="Two approvals now"
+    )
     page.get_by_label("Reason").first.fill("Ship 1.1.0")
     with page.expect_response(lambda r: r.url.endswith(address)) as shown:
         page.get_by_role("button", name="Promote").click()
@@ -52,7 +58,7 @@ def test_a_refused_promotion_shows_its_reasons_once_and_survives_a_reload(
     expect(page.locator(".refusal")).to_have_count(0)
     expect(page.get_by_text(REASON)).to_have_count(1)  # the checklist's, as before
     assert AuditEvent.objects.count() == events
-    assert ModelVersion.objects.get(pk=unreviewed.pk).stage == Stage.STAGING
+    assert ModelVersion.objects.get(pk=approved.pk).stage == Stage.STAGING
 
     # The action's own address, loaded by hand, leads to the version page too.
     response = page.goto(address + "promote/")

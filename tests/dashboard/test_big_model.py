@@ -104,5 +104,8 @@ def test_rollback_reads_a_bounded_list_and_still_takes_an_older_target(
     # A version that was never in production is no target, however it is typed.
     register(actor=people.author, model=model, version="0.3.0")
     response = small.post(URL + "rollback/", {"to_version": "0.3.0", "reason": "x"})
-    assert response.status_code == 400
-    assert "Select a valid choice" in response.content.decode()
+    assert (response.status_code, response["Location"]) == (302, URL)
+    landing = small.get(response["Location"])
+    assert landing.status_code == 400
+    assert landing.content.decode().count("Select a valid choice") == 1
+    assert model.versions.get(stage="production").version == "0.1.0"

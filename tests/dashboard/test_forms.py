@@ -22,7 +22,7 @@ def refused(client, url: str, data: dict, page: str):
 def failing_reasons(html: str) -> list[str]:
     """The reasons of the checks the page marks as failed (✗), wherever they are."""
     return re.findall(
-        r'<li class="check check-fail">.*?<span class="reason">([^<]*)</span>', html, re.S
+        r'<li class="check check-fail"[^>]*>.*?<span class="reason">([^<]*)</span>', html, re.S
     )
 
 

@@ -76,7 +76,14 @@ def test_declared_directions_colour_table_version_page_compare_and_chart(people,
     assert "delta-neutral" in cell(html, "rmse")  # still no direction
     assert 'latency_ms <span class="muted small">(lower is better)</span>' in html
     assert "rmse</th>" in html  # no direction claimed for rmse
-    assert "latency_ms (120–128, lower is better)" in html  # the chart's legend
+    # One chart per metric: the declared direction in its title, the values on its axis;
+    # the metric without a direction is charted without a claim.
+    assert "<figcaption>latency_ms (lower is better)</figcaption>" in html
+    assert ">latency_ms (lower is better) across versions</title>" in html
+    assert "latency_ms of 2 versions, from 120 in 1.1.0 to 128 in 1.2.0" in html
+    assert "<figcaption>mape (lower is better)</figcaption>" in html
+    assert "<figcaption>rmse</figcaption>" in html
+    assert ">rmse across versions</title>" in html
     assert "Declared directions: latency_ms, lower is better; mape, lower is better." in html
     for page in (
         client.get(version_url(pricing)).content.decode(),
@@ -251,23 +258,38 @@ def test_staging_version_keeps_its_checklist(people, every_stage, login):
 def test_promote_button_is_disabled_with_the_failing_reasons(people, scene, login):
     client = login(people.release)
     html = client.get(version_url(scene.candidate)).content.decode()
-    form = html.split(f'action="{version_url(scene.candidate, "promote/")}"')[1].split("</form>")[0]
-    assert (
-        '<button type="submit" class="button" disabled aria-describedby="promote-blocked">' in form
+    # The Promote form sits right below the checklist, in its panel: each failing reason
+    # is written once, in the checklist, and the disabled button is described by it.
+    panel = html.split('aria-labelledby="checks-h"')[1].split("</section>")[0]
+    checklist, form = panel.split(f'action="{version_url(scene.candidate, "promote/")}"')
+    form = form.split("</form>")[0]
+    button = re.search(
+        r'<button type="submit" class="button" disabled aria-describedby="([^"]*)"', form
     )
+    assert button, "no disabled Promote button"
     assert "button primary" not in form
-    blocked = form.split('id="promote-blocked"')[1]
-    assert 'review</span>: <span class="reason">0 of 1 required approvals' in blocked
-    assert "model_card" not in blocked  # a passing guard is not listed as blocking
+    described_by = button.group(1).split()
+    assert described_by[0] == "promote-blocked"
+    assert "Failing now: 1 check, marked ✗ with its reason in the checklist just above." in form
+    # The button names each failing check's line, and only those.
+    lines = re.findall(r'<li class="check (check-\w+)" id="([^"]+)"', checklist)
+    assert "check-pass" in {kind for kind, _id in lines}  # model_card passes: not named
+    assert described_by[1:] == [ident for kind, ident in lines if kind == "check-fail"]
+    failing = checklist.split(f'id="{described_by[1]}"')[1].split("</li>")[0]
+    assert 'review</span>: <span class="reason">0 of 1 required approvals' in failing
+    assert html.count("0 of 1 required approvals") == 1
 
 
 def test_a_forced_promotion_while_guards_fail_is_still_refused(people, scene, login):
     before = AuditEvent.objects.count()
-    response = login(people.release).post(
-        version_url(scene.candidate, "promote/"), {"promote-reason": "forced"}
-    )
-    assert response.status_code == 409
-    assert "0 of 1 required approvals" in response.content.decode()
+    client = login(people.release)
+    response = client.post(version_url(scene.candidate, "promote/"), {"promote-reason": "forced"})
+    assert (response.status_code, response["Location"]) == (302, version_url(scene.candidate))
+    landing = client.get(response["Location"])
+    assert landing.status_code == 409
+    html = landing.content.decode()
+    assert "Promotion was refused: 1 check failed." in html
+    assert html.count("0 of 1 required approvals") == 1
     assert stage_of(scene.candidate) == Stage.STAGING
     assert AuditEvent.objects.count() == before
 
@@ -320,15 +342,33 @@ def test_deprecate_confirmation_names_a_lost_rollback(people, model, promote, lo
 
 
 def test_deprecate_confirmation_is_refused_like_the_action(people, scene, login):
+    """Refused, the confirmation page is not shown: the request goes back to the version
+    page, which answers with the refusal's status and says it once."""
     url = version_url(scene.candidate, "deprecate/")
     for who in (people.viewer, people.author):
-        for response in (login(who).get(url), login(who).post(url, {"deprecate-reason": "x"})):
-            assert response.status_code == 403
-            assert "Confirm deprecation" not in response.content.decode()
-    production = login(people.release).get(version_url(scene.production, "deprecate/"))
-    assert production.status_code == 409
-    assert "deprecate is allowed from staging, archived or rolled_back" in (
-        production.content.decode()
+        client = login(who)
+        for method, data in (("get", {}), ("post", {"deprecate-reason": "x"})):
+            response = getattr(client, method)(url, data)
+            assert (response.status_code, response["Location"]) == (
+                302,
+                version_url(scene.candidate),
+            )
+            landing = client.get(response["Location"])
+            assert landing.status_code == 403
+            html = landing.content.decode()
+            assert "Confirm deprecation" not in html
+            assert html.count(f"{who.username} may not deprecate") == 1
+    client = login(people.release)
+    production = client.get(version_url(scene.production, "deprecate/"))
+    assert (production.status_code, production["Location"]) == (
+        302,
+        version_url(scene.production),
+    )
+    landing = client.get(production["Location"])
+    assert landing.status_code == 409
+    assert (
+        landing.content.decode().count("deprecate is allowed from staging, archived or rolled_back")
+        == 1
     )
     empty = login(people.release).post(url, {"deprecate-reason": "", "deprecate-confirm": "on"})
     assert empty.status_code == 400

@@ -1,7 +1,8 @@
 """Post/Redirect/Get for refused actions: a refused or invalid POST redirects to the page
 it came from, which shows the refusal once, with the refusal's status and the form as it
 was filled in; the next request to that page shows the plain page; no action's address
-answers 405 to a GET (a reload or a bookmark), and none repeats the action."""
+answers 405 to a GET (a reload or a bookmark), and none repeats the action; deprecating's
+address is its confirmation page, which changes nothing either."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from models_app.enums import Stage
 from models_app.models import AuditEvent, ModelVersion
 from tests.dashboard.conftest import version_url
 
-ACTIONS = ["promote/", "archive/", "deprecate/", "review/", "request-review/"]
+ACTIONS = ["promote/", "archive/", "review/", "request-review/"]
 
 
 @pytest.mark.parametrize("action", ACTIONS)
@@ -20,6 +21,18 @@ def test_a_get_of_an_action_address_goes_to_the_version_page(people, scene, logi
     response = login(people.release).get(version_url(scene.candidate, action))
     assert (response.status_code, response["Location"]) == (302, version_url(scene.candidate))
     assert AuditEvent.objects.count() == events
+
+
+def test_a_get_of_the_deprecate_address_shows_its_confirmation_and_changes_nothing(
+    people, scene, login
+):
+    """Deprecating asks first: its address, opened or reloaded, is the confirmation page."""
+    events = AuditEvent.objects.count()
+    response = login(people.release).get(version_url(scene.candidate, "deprecate/"))
+    assert response.status_code == 200
+    assert "Confirm deprecation of fraud_detector 1.2.0" in response.content.decode()
+    assert AuditEvent.objects.count() == events
+    assert ModelVersion.objects.get(pk=scene.candidate.pk).stage == Stage.STAGING
 
 
 def test_a_get_of_the_rollback_address_goes_to_the_model_page(people, scene, login):

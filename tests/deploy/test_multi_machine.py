@@ -17,6 +17,14 @@ Users and tokens come from a `manage.py shell` seed, as an operator would make t
 version's artifact uploaded through A is downloaded through B and found in the bucket;
 the version is made promotable (card, review by a second user) and promoted through the
 API; the receiver gets the promotion exactly once although two workers poll the outbox.
+
+Each app server is probed as a load balancer and Prometheus would, before, during and
+after: `/healthz`, `/readyz` (every check ok, or skipped while no webhook subscription
+needs a worker; the two workers' heartbeats make it ok once one does) and `/metrics`,
+which parses as the Prometheus text format. The counters show each event on the server
+that handled it (the approval on A, the promotion on B); the gauges, read from the shared
+database, agree on both (the production version while there is one, then none, and an
+empty outbox).
 Every process is stopped, the database dropped and the Redis database flushed by the
 fixture's finalizer, whatever happens.
 
@@ -44,6 +52,7 @@ import pytest
 import redis
 import requests
 from moto.server import ThreadedMotoServer
+from prometheus_client.parser import text_string_to_metric_families
 from psycopg import sql
 
 from tests.factories import FULL_CARD
@@ -413,14 +422,92 @@ class Client:
         return response
 
 
-def check_instance_probes(deployment: Deployment, name: str) -> None:
-    """What a load balancer and a monitoring system ask one app server, over plain HTTP
-    from inside the network (no proxy headers). Today that is `GET /healthz`; the site's
-    readiness (`/readyz`) and metrics (`/metrics`) endpoints belong here as well."""
+@dataclass
+class Probes:
+    """What one app server answered to its probes."""
+
+    readiness: dict[str, str]  # each /readyz check's state, by name
+    samples: list  # every sample of /metrics, parsed (prometheus_client's Sample)
+
+    def value(self, name: str, **labels: str) -> float:
+        """The value of the sample `name` with exactly these labels (0 when absent)."""
+        found = [s.value for s in self.samples if s.name == name and s.labels == labels]
+        assert len(found) <= 1, (name, labels, found)
+        return found[0] if found else 0.0
+
+    def production(self) -> dict[str, str]:
+        """The production version of each model, as the info gauge names it."""
+        return {
+            s.labels["model"]: s.labels["version"]
+            for s in self.samples
+            if s.name == "registry_model_production_version_info" and s.value == 1
+        }
+
+
+def check_instance_probes(deployment: Deployment, name: str) -> Probes:
+    """What a load balancer and a monitoring system ask one app server from inside the
+    network, from loopback, with no credentials:
+
+    - `GET /healthz` and `GET /readyz` over plain HTTP, without the proxy's headers (they
+      are never redirected to HTTPS). /readyz is polled until it answers 200, as a load
+      balancer would; then each check is "ok" (the database, its migrations, the Redis
+      cache, the outbox backlog; the webhook worker too once a subscription needs one,
+      since the two workers write heartbeats) or "skipped" (the webhook worker while no
+      subscription is active), never "failing" or "unknown".
+    - `GET /metrics` as Prometheus scrapes it, over HTTPS (here the test plays the TLS
+      proxy); plain HTTP is redirected like any page but the health checks. Loopback is
+      in REGISTRY_METRICS_ALLOW by default, so no token is needed. The answer must parse
+      with prometheus_client's parser; its samples are returned for the caller to check.
+    """
     url = deployment.app_urls[name]
     response = requests.get(f"{url}/healthz", timeout=REQUEST_TIMEOUT, allow_redirects=False)
     assert response.status_code == 200, f"/healthz on {name}: {response.status_code}"
     assert response.json() == {"status": "ok"}
+
+    answers: list[requests.Response] = []
+
+    def ready() -> bool:
+        answer = requests.get(f"{url}/readyz", timeout=REQUEST_TIMEOUT, allow_redirects=False)
+        answers.append(answer)
+        return answer.status_code == 200
+
+    wait_until(
+        ready,
+        timeout=START_TIMEOUT,
+        interval=0.2,
+        message=lambda: (
+            f"/readyz on {name}: {answers[-1].status_code} {answers[-1].text}\n{deployment.logs()}"
+        ),
+    )
+    body = answers[-1].json()
+    readiness = {check: result["state"] for check, result in body["checks"].items()}
+    assert body["status"] == "ready", body
+    assert readiness == {
+        "database": "ok",
+        "migrations": "ok",
+        "cache": "ok",
+        "webhook_worker": readiness["webhook_worker"],
+        "outbox_backlog": "ok",
+    }, body
+    assert readiness["webhook_worker"] in ("ok", "skipped"), body
+
+    plain = requests.get(f"{url}/metrics", timeout=REQUEST_TIMEOUT, allow_redirects=False)
+    assert plain.status_code == 301 and plain.headers["Location"].startswith("https://"), (
+        f"/metrics over plain HTTP on {name}: {plain.status_code}"
+    )
+    scraped = requests.get(
+        f"{url}/metrics",
+        headers={"X-Forwarded-Proto": "https"},
+        timeout=REQUEST_TIMEOUT,
+        allow_redirects=False,
+    )
+    assert scraped.status_code == 200, f"/metrics on {name}: {scraped.status_code} {scraped.text}"
+    assert scraped.headers["Content-Type"].startswith("text/plain"), scraped.headers
+    families = list(text_string_to_metric_families(scraped.text))
+    names = {family.name for family in families}
+    assert {"registry_promotions", "registry_http_requests"} <= names, sorted(names)
+    samples = [sample for family in families for sample in family.samples]
+    return Probes(readiness=readiness, samples=samples)
 
 
 def received(receiver: Receiver, event_type: str) -> list:
@@ -435,7 +522,11 @@ def test_two_app_servers_share_postgres_redis_and_s3(deployment):
     tokens = deployment.tokens
     receiver = deployment.receiver
     for name in deployment.app_urls:
-        check_instance_probes(deployment, name)
+        probes = check_instance_probes(deployment, name)
+        # No subscription yet: no webhook worker is needed, and nothing is in production.
+        assert probes.readiness["webhook_worker"] == "skipped", name
+        assert probes.production() == {}, name
+        assert probes.value("registry_promotions_total", origin="local") == 0, name
 
     # The reviewer signs in through B (the sign-in limits' counters live in Redis).
     reviewer = b.call(
@@ -529,6 +620,19 @@ def test_two_app_servers_share_postgres_redis_and_s3(deployment):
     ).json()
     assert promoted["stage"] == "production"
 
+    # Each counter is in the process that counted it: the approval on A, the promotion on
+    # B. The gauges are read from the shared database: both name the production version.
+    # The subscription needs a webhook worker, and the two workers' heartbeats say one runs.
+    a_probes = check_instance_probes(deployment, "app-a")
+    b_probes = check_instance_probes(deployment, "app-b")
+    assert a_probes.value("registry_reviews_total", decision="approve") == 1
+    assert b_probes.value("registry_reviews_total", decision="approve") == 0
+    assert a_probes.value("registry_promotions_total", origin="local") == 0
+    assert b_probes.value("registry_promotions_total", origin="local") == 1
+    for probes in (a_probes, b_probes):
+        assert probes.production() == {"fraud_detector": "1.0.0"}
+        assert probes.readiness["webhook_worker"] == "ok"
+
     # The production answer is cached in Redis, shared by both servers: read through A,
     # archived through B, A answers the change at once.
     production = "/api/v1/models/fraud_detector/production/"
@@ -576,5 +680,11 @@ def test_two_app_servers_share_postgres_redis_and_s3(deployment):
     workers = [p for p in deployment.processes if p.name.startswith("worker-")]
     assert len(workers) == 2 and all(worker.alive() for worker in workers), deployment.logs()
 
-    for name in deployment.app_urls:
-        check_instance_probes(deployment, name)
+    # Archived: neither server names a production version any more; the promotion is
+    # still counted where it happened, and the outbox is empty.
+    for name, promotions in (("app-a", 0), ("app-b", 1)):
+        probes = check_instance_probes(deployment, name)
+        assert probes.readiness["webhook_worker"] == "ok", name
+        assert probes.production() == {}, name
+        assert probes.value("registry_promotions_total", origin="local") == promotions, name
+        assert probes.value("registry_webhook_outbox_backlog") == 0, name
