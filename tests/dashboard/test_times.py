@@ -39,20 +39,25 @@ LIMIT = 120
 
 
 class _Times(HTMLParser):
-    """The <time> elements of a page (attributes and text) and the text outside them."""
+    """The <time> elements of a page (attributes and text), the text outside them, and the
+    text of charts (SVG, whose tooltips cannot hold a <time> element)."""
 
     def __init__(self):
         super().__init__()
         self.times: list[dict] = []
         self.outside: list[str] = []
         self.links: list[str] = []
+        self.in_charts: list[str] = []
         self._in_time: dict | None = None
         self._skip = 0
+        self._svg = 0
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
         if tag in ("script", "style"):
             self._skip += 1
+        if tag == "svg":
+            self._svg += 1
         if tag == "time":
             self._in_time = {**attrs, "text": ""}
         if tag == "a" and attrs.get("href"):
@@ -61,6 +66,8 @@ class _Times(HTMLParser):
     def handle_endtag(self, tag):
         if tag in ("script", "style"):
             self._skip -= 1
+        if tag == "svg":
+            self._svg -= 1
         if tag == "time" and self._in_time is not None:
             self.times.append(self._in_time)
             self._in_time = None
@@ -70,6 +77,8 @@ class _Times(HTMLParser):
             return
         if self._in_time is not None:
             self._in_time["text"] += data
+        elif self._svg:
+            self.in_charts.append(data)
         else:
             self.outside.append(data)
 
@@ -89,6 +98,10 @@ def _problems(html: str) -> tuple[list[str], _Times]:
     for text in page.outside:
         if CLOCK.search(text) or DATE.search(text):
             problems.append(f"a time outside <time>: {text.strip()[:120]!r}")
+    for text in page.in_charts:
+        # A chart's tooltip names its time in the one format, with the zone.
+        if CLOCK.search(text) and not SHOWN.search(text):
+            problems.append(f"a time in a chart without its zone: {text.strip()[:120]!r}")
     return problems, page
 
 
