@@ -120,14 +120,19 @@ def section_diffs(old: dict[str, str], new: dict[str, str]) -> list[dict]:
         for line in lines:
             if line.startswith(("---", "+++")) and not rows:
                 continue  # the two file headers, before the first hunk
-            if line.startswith("@@"):
-                kind = "hunk"
-            elif line.startswith("+"):
-                kind = "add"
-            elif line.startswith("-"):
-                kind = "del"
-            else:
-                kind = "ctx"
-            rows.append((kind, line))
+            rows.append((diff_line_kind(line), line))
         changes.append({"key": key, "title": title, "rows": rows})
     return changes
+
+
+def diff_line_kind(line: str) -> str:
+    """What one line of a unified diff after its two file headers is: "hunk", "add", "del"
+    or "ctx", for the templates that show diffs escaped, line by line. (A removed line
+    "---" is a deletion there, not a header.)"""
+    if line.startswith("@@"):
+        return "hunk"
+    if line.startswith("+"):
+        return "add"
+    if line.startswith("-"):
+        return "del"
+    return "ctx"

@@ -42,7 +42,7 @@ from models_app.views import (
 )
 
 from . import selectors, services
-from .cards import render_sections, section_diffs, to_markdown
+from .cards import diff_line_kind, render_sections, section_diffs, to_markdown
 from .forms import CardForm, RequestReviewForm, ReviewForm
 from .models import Decision, ModelCard
 
@@ -304,20 +304,12 @@ def _card_diff(a: ModelVersion, b: ModelVersion, sections: dict) -> list[tuple[s
     """A unified diff of the two cards' Markdown, as (kind, line) rows for escaped output."""
     texts = [to_markdown(sections.get(mv.pk, {})).splitlines() for mv in (a, b)]
     rows = []
-    for line in difflib.unified_diff(
+    lines = difflib.unified_diff(
         texts[0], texts[1], fromfile=f"{a.version}", tofile=f"{b.version}", lineterm=""
-    ):
-        if line.startswith(("+++", "---")):
-            kind = "file"
-        elif line.startswith("@@"):
-            kind = "hunk"
-        elif line.startswith("+"):
-            kind = "add"
-        elif line.startswith("-"):
-            kind = "del"
-        else:
-            kind = "ctx"
-        rows.append((kind, line))
+    )
+    for number, line in enumerate(lines):
+        # The first two lines are the file headers ("--- a", "+++ b").
+        rows.append(("file" if number < 2 else diff_line_kind(line), line))
     return rows
 
 

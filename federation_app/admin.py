@@ -78,8 +78,8 @@ class OriginRegistryAdmin(admin.ModelAdmin):
     )
     list_select_related = ("bound_user",)
     search_fields = ("name",)
-    readonly_fields = (
-        "name",
+    # How the origin's pushes went: read-only, shown under the binding.
+    STATUS = (
         "bound_at",
         "first_push_at",
         "last_push_at",
@@ -92,22 +92,8 @@ class OriginRegistryAdmin(admin.ModelAdmin):
         "last_refusal_status",
         "last_refusal",
     )
-    fields = (
-        "name",
-        "bound_user",
-        "reason",
-        "bound_at",
-        "first_push_at",
-        "last_push_at",
-        "seconds_since_last_push",
-        "batches",
-        "last_seq",
-        "stale_items",
-        "last_stale_at",
-        "last_refused_at",
-        "last_refusal_status",
-        "last_refusal",
-    )
+    readonly_fields = ("name", *STATUS)
+    fields = ("name", "bound_user", "reason", *STATUS)
 
     @admin.display(description="seconds since last push")
     def seconds_since_last_push(self, obj):
