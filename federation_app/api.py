@@ -106,7 +106,7 @@ class PushView(APIView):
     )
     def post(self, request):
         # Permission before parsing the items: nobody else learns anything from the answer.
-        services._sync_user_check(request.user)
+        services.sync_user_check(request.user)
         data = PushInput(data=request.data)
         data.is_valid(raise_exception=True)
         result = services.catalog_push(
@@ -136,7 +136,7 @@ class LimitsView(APIView):
         },
     )
     def get(self, request):
-        services._sync_user_check(request.user)
+        services.sync_user_check(request.user)
         return Response(
             {"max_push_bytes": settings.REGISTRY_MAX_PUSH_BYTES, "max_items": services.MAX_ITEMS}
         )

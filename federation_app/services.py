@@ -152,7 +152,9 @@ def _id(data: dict, key: str = "id", *, where: str = "", default: Any = ...) -> 
 # --- Ingest ---------------------------------------------------------------------------------
 
 
-def _sync_user_check(actor) -> None:
+def sync_user_check(actor) -> None:
+    """Refuse anyone but an active user with the push permission: the push and the limits
+    endpoint ask it before anything else."""
     if actor is None or not actor.is_authenticated or not actor.is_active:
         raise NotAllowed("Only the catalog sync user may push to the central catalog.")
     if not (actor.is_superuser or actor.has_perm(PUSH_PERMISSION)):
@@ -286,7 +288,7 @@ def _record_refusal(*, actor, origin: str, status: int, text: str) -> None:
     bound yet (a refused push binds nobody; an origin whose first push is refused is
     listed, unbound, and its next accepted push binds it)."""
     try:
-        _sync_user_check(actor)
+        sync_user_check(actor)
         validate_origin(origin)
     except (NotAllowed, ValidationError):
         return
@@ -305,7 +307,7 @@ def _record_refusal(*, actor, origin: str, status: int, text: str) -> None:
 
 @transaction.atomic
 def _apply_push(*, actor, origin: str, items: list) -> PushResult:
-    _sync_user_check(actor)
+    sync_user_check(actor)
     validate_origin(origin)
     if not isinstance(items, list) or not items or len(items) > MAX_ITEMS:
         raise ValidationError(
